@@ -1,0 +1,28 @@
+# Two entry points a newcomer needs: `make demo` and `make test` (see README).
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install demo test browser clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# torch first, pinned to the CPU wheel, so sentence-transformers does not pull CUDA packages.
+install: $(BIN)/python
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[test]"
+
+demo: install
+	$(BIN)/policyqa serve
+
+# Debian's chromium for the Playwright tests (Playwright's own browser download cannot work here).
+browser:
+	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+test: install browser
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -ra
+
+clean:
+	rm -rf $(VENV) test-artifacts .pytest_cache

@@ -1,0 +1,233 @@
+"""The ingest pipeline: files in, a new knowledge-base generation out.
+
+    report = IngestPipeline(KnowledgeBase.open(Path("kb"))).run([Path("../shared/corpus")])
+    print(report.counts())   # {"added": 1716, "new_version": 2, "unchanged": 0, "failed": 0}
+    sys.exit(1 if report.failed else 0)
+
+Stages: discover → hash (unchanged files stop here) → parse (load, clean, metadata, structure)
+→ chunk → embed → tokenize → commit (one transaction + atomic index switch).
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from knowledge_base.models import FaqEntry
+from knowledge_base.settings import get_settings
+from knowledge_base.store import EncoderIdentity, KnowledgeBase, NewVersion, doc_id_for
+from knowledge_base.text import tokenize
+from knowledge_base.versions import normalize_title
+
+from .chunking import Chunker
+from .errors import IngestError
+from .faq_sheet import read_faq_sheet
+from .loaders import SUPPORTED_SUFFIXES
+from .parse import parse_document
+
+FAQ_SUFFIXES = {".csv", ".xlsx"}
+SIDECAR_SUFFIXES = (".meta.json", ".meta.yaml", ".meta.yml")
+
+
+@dataclass
+class FileOutcome:
+    path: Path
+    status: str  # added | new_version | unchanged | failed | faq
+    doc_id: str | None = None
+    chunks: int = 0
+    error: str | None = None
+
+
+@dataclass
+class IngestReport:
+    outcomes: list[FileOutcome] = field(default_factory=list)
+    stage_seconds: dict[str, float] = field(default_factory=lambda: Counter())
+    seconds: float = 0.0
+    chunks_embedded: int = 0
+    faq_entries: list[FaqEntry] = field(default_factory=list)
+    faq_errors: list[str] = field(default_factory=list)
+    generation: int | None = None
+
+    @property
+    def failed(self) -> list[FileOutcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    def counts(self) -> dict[str, int]:
+        c = Counter(o.status for o in self.outcomes)
+        return {k: c.get(k, 0) for k in ("added", "new_version", "unchanged", "failed", "faq")}
+
+
+def discover(paths: list[Path]) -> tuple[list[Path], list[FileOutcome]]:
+    """Expand directories; unknown suffixes are reported as failed (named, not silently skipped)."""
+    files: list[Path] = []
+    problems: list[FileOutcome] = []
+    for p in paths:
+        if not p.exists():
+            problems.append(FileOutcome(p, "failed", error=f"{p}: no such file or directory"))
+            continue
+        candidates = sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p]
+        for f in candidates:
+            name = f.name.lower()
+            if name.endswith(SIDECAR_SUFFIXES) or name.startswith("."):
+                continue
+            suffix = f.suffix.lower()
+            if suffix in SUPPORTED_SUFFIXES or suffix in FAQ_SUFFIXES:
+                files.append(f)
+            elif not p.is_dir():
+                problems.append(FileOutcome(f, "failed", error=f"{f}: unsupported file type {suffix or '(none)'}"))
+    return files, problems
+
+
+def content_hash(path: Path) -> str:
+    """Hash of the file and its sidecars: a changed sidecar is a changed document."""
+    h = hashlib.sha256(path.read_bytes())
+    for suffix in SIDECAR_SUFFIXES:
+        for side in (path.with_name(path.name + suffix), path.with_name(path.stem + suffix)):
+            if side.exists():
+                h.update(side.read_bytes())
+    return h.hexdigest()
+
+
+class IngestPipeline:
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        chunker: Chunker | None = None,
+        embedder_factory: Callable[[], object] | None = None,
+        batch_size: int = 32,
+    ):
+        self.kb = kb
+        self.chunker = chunker or Chunker()
+        self._embedder_factory = embedder_factory
+        self.batch_size = batch_size
+
+    def _embedder(self):
+        if self._embedder_factory is not None:
+            return self._embedder_factory()
+        from .embedding import get_embedder
+
+        known = self.kb.encoder()
+        settings = get_settings()
+        # A knowledge base keeps the encoder it was built with, so new chunks stay comparable.
+        if known is not None and known.spec:
+            return get_embedder(known.spec, known.backend)
+        return get_embedder(settings.embedding_model, settings.embedding_backend)
+
+    def run(
+        self,
+        paths: list[Path],
+        on_file: Callable[[FileOutcome], None] | None = None,
+        on_embedded: Callable[[int], None] | None = None,
+        on_plan: Callable[[int, int], None] | None = None,
+    ) -> IngestReport:
+        """Ingest files; failures are recorded per file and never stop the batch."""
+        t_start = time.perf_counter()
+        report = IngestReport()
+        stage = report.stage_seconds
+
+        def emit(outcome: FileOutcome) -> None:
+            report.outcomes.append(outcome)
+            if on_file:
+                on_file(outcome)
+
+        files, problems = discover([Path(p) for p in paths])
+        for p in problems:
+            emit(p)
+        known = self.kb.known_hashes()
+        pending: list[tuple[Path, str, object]] = []
+        seen_hashes: set[str] = set()
+        for f in files:
+            if f.suffix.lower() in FAQ_SUFFIXES:
+                self._read_faq(f, report, emit)
+                continue
+            t0 = time.perf_counter()
+            try:
+                digest = content_hash(f)
+            except OSError as e:
+                emit(FileOutcome(f, "failed", error=f"{f}: cannot read ({e.strerror or e})"))
+                continue
+            stage["hash"] += time.perf_counter() - t0
+            if digest in known or digest in seen_hashes:
+                emit(FileOutcome(f, "unchanged", doc_id=known.get(digest)))
+                continue
+            t0 = time.perf_counter()
+            try:
+                parsed = parse_document(f)
+            except IngestError as e:
+                stage["parse"] += time.perf_counter() - t0
+                emit(FileOutcome(f, "failed", error=str(e)))
+                continue
+            except Exception as e:  # a parser bug must not lose the batch; name the file
+                stage["parse"] += time.perf_counter() - t0
+                emit(FileOutcome(f, "failed", error=f"{f}: {type(e).__name__}: {e}"))
+                continue
+            stage["parse"] += time.perf_counter() - t0
+            parsed.meta.source_path = str(f.resolve())
+            seen_hashes.add(digest)
+            pending.append((f, digest, parsed))
+
+        t0 = time.perf_counter()
+        planned = []
+        for f, digest, parsed in pending:
+            doc_id = doc_id_for(normalize_title(parsed.meta.title), digest)
+            chunks = self.chunker.run(parsed, doc_id)
+            planned.append((f, digest, parsed, doc_id, chunks))
+        stage["chunk"] += time.perf_counter() - t0
+        n_chunks = sum(len(p[4]) for p in planned)
+        if on_plan:
+            on_plan(len(planned), n_chunks)
+
+        vectors = np.zeros((0, 0), np.float32)
+        encoder = None
+        if n_chunks:
+            t0 = time.perf_counter()
+            embedder = self._embedder()
+            stage["load_model"] += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            texts = [c.embed_text for p in planned for c in p[4]]
+            vectors = embedder.embed_passages(texts, batch_size=self.batch_size, progress=on_embedded)
+            stage["embed"] += time.perf_counter() - t0
+            report.chunks_embedded = n_chunks
+            encoder = EncoderIdentity(embedder.model_id, embedder.spec, embedder.backend, embedder.dim)
+
+        t0 = time.perf_counter()
+        new_versions = []
+        offset = 0
+        outcomes = []
+        for f, digest, parsed, doc_id, chunks in planned:
+            n = len(chunks)
+            toks = [tokenize(c.embed_text) for c in chunks]
+            new_versions.append(NewVersion(parsed, digest, chunks, toks, vectors[offset : offset + n]))
+            offset += n
+            is_version = bool(self.kb.docs_at_path(parsed.meta.source_path)) or self.kb.work_exists(parsed.meta.title)
+            outcomes.append(FileOutcome(f, "new_version" if is_version else "added", doc_id=doc_id, chunks=n))
+        stage["tokenize"] += time.perf_counter() - t0
+
+        if new_versions:
+            t0 = time.perf_counter()
+            report.generation = self.kb.commit_ingest(new_versions, encoder=encoder)
+            stage["index"] += time.perf_counter() - t0
+        for o in outcomes:
+            emit(o)
+        if report.faq_entries:
+            from knowledge_base.faqs import FaqService
+
+            FaqService(self.kb).import_entries(report.faq_entries, actor="ingest")
+        report.seconds = time.perf_counter() - t_start
+        return report
+
+    def _read_faq(self, f: Path, report: IngestReport, emit) -> None:
+        try:
+            result = read_faq_sheet(f.read_bytes(), f.name)
+        except (OSError, IngestError) as e:
+            emit(FileOutcome(f, "failed", error=str(e) if isinstance(e, IngestError) else f"{f}: {e}"))
+            return
+        report.faq_entries.extend(result.entries)
+        report.faq_errors.extend(f"{f.name} row {e.row}: {e.error}" for e in result.errors)
+        emit(FileOutcome(f, "faq" if not result.errors else "failed", chunks=len(result.entries),
+                         error="; ".join(f"row {e.row}: {e.error}" for e in result.errors) or None))

@@ -1,0 +1,1 @@
+"""policyqa: knowledge_base stage."""

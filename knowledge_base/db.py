@@ -1,0 +1,192 @@
+"""The relational store: documents, versions, chunks, FAQ entries, query log, keys — SQLAlchemy ORM.
+
+    engine = open_engine("sqlite:///kb/policyqa.sqlite3")
+    with Session(engine) as s:
+        s.scalars(select(DocumentRow)).all()
+
+Any SQLAlchemy URL works; SQLite is the embedded default (WAL mode, so the server keeps reading
+while an ingest writes). Vectors are stored beside their chunk so that an index can be rebuilt
+without re-embedding anything.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class WorkRow(Base):
+    """A work (one regulation or plan) whose versions share a normalized title."""
+
+    __tablename__ = "works"
+    work_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    normalized_title: Mapped[str] = mapped_column(String(400), unique=True, index=True)
+    title: Mapped[str] = mapped_column(String(400))
+
+
+class DocumentRow(Base):
+    """One version of a work."""
+
+    __tablename__ = "documents"
+    doc_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    work_id: Mapped[str] = mapped_column(ForeignKey("works.work_id"), index=True)
+    title: Mapped[str] = mapped_column(String(400), index=True)
+    doc_number: Mapped[str | None] = mapped_column(String(200))
+    index_number: Mapped[str | None] = mapped_column(String(200))
+    publisher: Mapped[str | None] = mapped_column(String(200), index=True)
+    written_date: Mapped[date | None] = mapped_column(Date)
+    published_date: Mapped[date | None] = mapped_column(Date)
+    version_date: Mapped[date | None] = mapped_column(Date)
+    validity_text: Mapped[str | None] = mapped_column(String(50))
+    topic: Mapped[str | None] = mapped_column(String(200))
+    region: Mapped[str | None] = mapped_column(String(50), index=True)
+    disclosure: Mapped[str] = mapped_column(String(20))
+    doc_type: Mapped[str] = mapped_column(String(20))
+    revision_notes: Mapped[list] = mapped_column(JSON, default=list)
+    source_path: Mapped[str] = mapped_column(String(1000), index=True)
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    validity: Mapped[str] = mapped_column(String(20))
+    superseded_by: Mapped[str | None] = mapped_column(String(40))
+    text: Mapped[str] = mapped_column(Text)
+    sections: Mapped[list] = mapped_column(JSON, default=list)  # [{"path": [...], "anchor": str, "text": str}]
+    ingested_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ChunkRow(Base):
+    __tablename__ = "chunks"
+    # The integer row id doubles as the FAISS / BM25 position key.
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    chunk_id: Mapped[str] = mapped_column(String(80), unique=True)
+    doc_id: Mapped[str] = mapped_column(ForeignKey("documents.doc_id", ondelete="CASCADE"), index=True)
+    ordinal: Mapped[int] = mapped_column(Integer)
+    section_path: Mapped[str] = mapped_column(String(1000))
+    anchor: Mapped[str] = mapped_column(String(80))
+    text: Mapped[str] = mapped_column(Text)
+    embed_text: Mapped[str] = mapped_column(Text)
+    tokens: Mapped[str] = mapped_column(Text)  # jieba tokens joined by spaces, so BM25 rebuilds never re-tokenize
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32, L2-normalized
+
+
+class FaqRow(Base):
+    __tablename__ = "faqs"
+    faq_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    variants: Mapped[list] = mapped_column(JSON, default=list)
+    source_titles: Mapped[list] = mapped_column(JSON, default=list)
+    source_articles: Mapped[list] = mapped_column(JSON, default=list)
+    topic: Mapped[str | None] = mapped_column(String(200))
+    publisher: Mapped[str | None] = mapped_column(String(200))
+    short_answer: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), index=True, default="draft")
+    author: Mapped[str | None] = mapped_column(String(200))
+    reviewer: Mapped[str | None] = mapped_column(String(200))
+    confidentiality_checked_by: Mapped[str | None] = mapped_column(String(200))
+    confidentiality_checked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    # Embeddings of the question followed by each variant, float32 rows; recomputed when the text changes.
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary)
+    embedded_text_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class FaqAuditRow(Base):
+    __tablename__ = "faq_audit"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    faq_id: Mapped[str] = mapped_column(String(80), index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(40))
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    before: Mapped[dict | None] = mapped_column(JSON)
+    after: Mapped[dict | None] = mapped_column(JSON)
+
+
+class QueryLogRow(Base):
+    __tablename__ = "query_log"
+    query_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    question: Mapped[str] = mapped_column(Text)
+    normalized: Mapped[str] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(String(20), index=True)
+    answered: Mapped[bool] = mapped_column(Boolean)
+    top_doc_id: Mapped[str | None] = mapped_column(String(40))
+    faq_id: Mapped[str | None] = mapped_column(String(80))
+    confidence: Mapped[float] = mapped_column(Float)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    session_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    citations: Mapped[list] = mapped_column(JSON, default=list)  # [{"doc_id","title","section","anchor"}] for promote-to-FAQ
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary)  # query vector, for grouping near-duplicates
+
+
+class FeedbackRow(Base):
+    __tablename__ = "feedback"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    query_id: Mapped[str] = mapped_column(ForeignKey("query_log.query_id"), index=True)
+    helpful: Mapped[bool] = mapped_column(Boolean)
+    comment: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ApiKeyRow(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    key_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class KbStateRow(Base):
+    """One row: which index generation is current, and which encoder built it."""
+
+    __tablename__ = "kb_state"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    faq_generation: Mapped[int] = mapped_column(Integer, default=0)
+    model_id: Mapped[str | None] = mapped_column(String(300))  # the encoder's identity
+    model_spec: Mapped[str | None] = mapped_column(String(1000))  # what to load it by (POLICYQA_EMBEDDING_MODEL)
+    model_backend: Mapped[str | None] = mapped_column(String(20))
+    dim: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+def open_engine(url: str) -> Engine:
+    """Create the engine, and the schema if it is missing."""
+    is_sqlite = url.startswith("sqlite")
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30} if is_sqlite else {})
+    if is_sqlite:
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+    Base.metadata.create_all(engine)
+    return engine

