@@ -106,17 +106,21 @@ class IngestPipeline:
         self._embedder_factory = embedder_factory
         self.batch_size = batch_size
 
+    def encoder_choice(self) -> tuple[str, str]:
+        """(model spec, backend): the one the knowledge base was built with, else the settings' choice,
+        so new chunks always stay comparable with the stored ones."""
+        known = self.kb.encoder()
+        if known is not None and known.spec:
+            return known.spec, known.backend
+        settings = get_settings()
+        return settings.embedding_model, settings.embedding_backend
+
     def _embedder(self):
         if self._embedder_factory is not None:
             return self._embedder_factory()
         from .embedding import get_embedder
 
-        known = self.kb.encoder()
-        settings = get_settings()
-        # A knowledge base keeps the encoder it was built with, so new chunks stay comparable.
-        if known is not None and known.spec:
-            return get_embedder(known.spec, known.backend)
-        return get_embedder(settings.embedding_model, settings.embedding_backend)
+        return get_embedder(*self.encoder_choice())
 
     def run(
         self,
@@ -193,7 +197,8 @@ class IngestPipeline:
             vectors = embedder.embed_passages(texts, batch_size=self.batch_size, progress=on_embedded)
             stage["embed"] += time.perf_counter() - t0
             report.chunks_embedded = n_chunks
-            encoder = EncoderIdentity(embedder.model_id, embedder.spec, embedder.backend, embedder.dim)
+            spec, backend = self.encoder_choice()
+            encoder = EncoderIdentity(embedder.model_id, spec, backend, embedder.dim)
 
         t0 = time.perf_counter()
         new_versions = []

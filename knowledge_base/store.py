@@ -227,6 +227,7 @@ class KnowledgeBase:
         if work is None:
             work = WorkRow(work_id=work_id_for(norm), normalized_title=norm, title=meta.title)
             s.add(work)
+            s.flush()
         doc_id = nv.chunks[0].doc_id if nv.chunks else doc_id_for(norm, nv.content_hash)
         s.add(
             DocumentRow(
@@ -252,6 +253,7 @@ class KnowledgeBase:
                 sections=[{"path": sec.path, "anchor": sec.anchor, "text": sec.text} for sec in nv.parsed.sections],
             )
         )
+        s.flush()  # the unit of work orders rows by relationship(), which these tables do not declare
         vecs = np.ascontiguousarray(nv.vectors, dtype=np.float32)
         for chunk, tokens, vec in zip(nv.chunks, nv.token_lists, vecs):
             s.add(
