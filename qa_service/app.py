@@ -4,7 +4,8 @@
     uvicorn.run(app, port=8000)
 
 Routes live in qa_service/api/: public.py (ask, search, documents, health), curation.py (FAQ
-lifecycle, analytics, feedback, keys), pages.py (widget, document viewer, console, staff pages).
+lifecycle, analytics, feedback, keys), pages.py (widget, document viewer, console), staff_pages.py
+(FAQ curation and analytics pages). Public routes are rate-limited per client address (qa_service/auth.py).
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from fastapi.responses import JSONResponse
 from knowledge_base.settings import Settings, get_settings
 from knowledge_base.store import KnowledgeBase, KnowledgeBaseError
 
-from .api import curation, pages, public
+from .api import curation, pages, public, staff_pages
+from .auth import KeyService, RateLimitMiddleware
 from .services import Services
 
 
@@ -30,6 +32,10 @@ def create_app(kb: KnowledgeBase | None = None, settings: Settings | None = None
     )
     app.state.services = Services(kb=kb, settings=settings)
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    # Added before CORS, so CORS is outermost and a 429 still carries the CORS headers the widget needs.
+    app.add_middleware(
+        RateLimitMiddleware, per_minute=settings.rate_limit_per_minute, verify_key=KeyService(kb).verify
+    )
     app.add_middleware(
         CORSMiddleware,
         allow_origins=origins,
@@ -54,7 +60,9 @@ def create_app(kb: KnowledgeBase | None = None, settings: Settings | None = None
             content={"error": "knowledge_base_unavailable", "message": f"知识库暂不可用 / knowledge base unavailable: {exc}"},
         )
 
+    curation.register_error_handlers(app)
     app.include_router(public.router)
     app.include_router(curation.router)
     app.include_router(pages.router)
+    app.include_router(staff_pages.router)
     return app
