@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     refusal_threshold: float = Field(
         0.5, description="Answers whose confidence is below this are refused (calibrated by `policyqa eval --sweep`)."
     )
-    faq_threshold: float = Field(0.86, description="Minimum FAQ match score for answering with a curated FAQ answer.")
+    faq_threshold: float = Field(0.90, description="Minimum FAQ match score (mean of cosine and content-word coverage) for answering with a curated FAQ answer.")
     rate_limit_per_minute: int = Field(60, description="Public requests per client address per minute; 0 turns it off.")
     cors_origins: str = Field("*", description="Comma-separated origins allowed to embed the widget (CORS).")
     public_base_url: str = Field("", description="Absolute base URL used in links sent to new media (empty: relative links).")

@@ -1,4 +1,277 @@
-"""Routes: public (being written)."""
-from fastapi import APIRouter
+"""Public routes (no account): ask, search, documents, health. Thin: validate, call one engine function,
+shape the fixed JSON contract (issue 3). Only 主动公开 documents and published FAQ entries are served.
 
-router = APIRouter()
+    POST /v1/ask {"question": "失业保险金能领多久？", "channel": "hotline"}  → answer, citations, script
+    GET  /v1/search?q=失业保险金&k=5                                       → {"results": [citation…]}
+    GET  /v1/documents?title=放假办法  ·  GET /v1/documents/{doc_id}  ·  GET /healthz
+
+Bad input gets 422 with a message in Chinese and English; an empty knowledge base 503 (app-level handler).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+
+from knowledge_base.models import Answer, Citation, StoredDocument
+from knowledge_base.store import KnowledgeBaseError
+
+from ..channels import CHANNELS
+from ..compose import display_date, document_url
+from ..engine import MAX_QUESTION_CHARS, DocumentCatalog, QuestionError
+
+router = APIRouter(tags=["public"])
+
+
+# ---------------------------------------------------------------------- request / response models
+class AskFilters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    publisher: str | None = Field(None, max_length=200, description="发布机构 (substring), e.g. 济南市司法局")
+    region: str | None = Field(None, max_length=50, description="地区, e.g. 济南 / 淄博 / 台州 / 山东")
+    include_superseded: StrictBool | None = Field(False, description="also cite superseded versions (历史版本)")
+
+
+class AskRequest(BaseModel):
+    question: str = Field(..., description=f"the citizen's question, 1–{MAX_QUESTION_CHARS} characters")
+    channel: str = Field("web", description="web | hotline | newmedia")
+    top_k: int = Field(5, description="citations wanted, 1–20")
+    filters: AskFilters | None = None
+    session_id: str | None = Field(None, max_length=100)
+
+    @field_validator("question")
+    @classmethod
+    def _question(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("问题不能为空 / the question must not be empty")
+        if len(v.strip()) > MAX_QUESTION_CHARS:
+            raise ValueError(f"问题不能超过{MAX_QUESTION_CHARS}个字 / the question must be at most {MAX_QUESTION_CHARS} characters")
+        return v.strip()
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, v: str) -> str:
+        if v not in CHANNELS:
+            raise ValueError(f"未知渠道，可选 {'/'.join(CHANNELS)} / unknown channel, expected one of {', '.join(CHANNELS)}")
+        return v
+
+    @field_validator("top_k")
+    @classmethod
+    def _top_k(cls, v: int) -> int:
+        if not 1 <= v <= 20:
+            raise ValueError("top_k 须在1到20之间 / top_k must be between 1 and 20")
+        return v
+
+
+class CitationOut(BaseModel):
+    rank: int
+    kind: str
+    doc_id: str | None
+    title: str
+    source_titles: list[str]
+    doc_number: str | None
+    publisher: str | None
+    published_date: str | None
+    validity: str
+    section: str
+    quote: str
+    url: str
+    score: float
+
+
+class AskResponse(BaseModel):
+    query_id: str
+    answered: bool
+    answer: str
+    confidence: float
+    channel: str
+    faq_id: str | None
+    citations: list[CitationOut]
+    related_questions: list[str]
+    script: dict[str, Any] | None = None
+
+
+class SearchResponse(BaseModel):
+    results: list[CitationOut]
+
+
+# ---------------------------------------------------------------------- routes
+def _services(request: Request):
+    return request.app.state.services
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": code, "message": message})
+
+
+@router.post("/v1/ask", response_model=AskResponse, response_model_exclude_unset=True)
+def ask(body: AskRequest, request: Request, response: Response):
+    """Answer a citizen's question for one channel, with citations (or an honest refusal)."""
+    engine = _services(request).engine
+    timings: dict[str, float] = {}
+    try:
+        answer = engine.ask(
+            body.question,
+            channel=body.channel,
+            top_k=body.top_k,
+            filters=body.filters.model_dump() if body.filters else None,
+            session_id=body.session_id,
+            timings=timings,
+        )
+    except QuestionError as e:
+        return _error(422, "invalid_request", str(e))
+    response.headers["Server-Timing"] = server_timing(timings)
+    return answer_json(answer)
+
+
+@router.get("/v1/search", response_model=SearchResponse)
+def search(
+    request: Request,
+    response: Response,
+    q: str = Query(..., max_length=MAX_QUESTION_CHARS, description="what to look for"),
+    k: int = Query(10, ge=1, le=50, description="results wanted"),
+    publisher: str | None = Query(None, max_length=200),
+    region: str | None = Query(None, max_length=50),
+    include_superseded: bool = Query(False),
+):
+    """The operator's 精确查找: the best matching passages, no composed answer."""
+    if not q.strip():
+        return _error(422, "invalid_request", "查询内容不能为空 / the query must not be empty")
+    timings: dict[str, float] = {}
+    try:
+        results = _services(request).engine.search(
+            q, k=k, filters={"publisher": publisher, "region": region, "include_superseded": include_superseded},
+            timings=timings,
+        )
+    except QuestionError as e:
+        return _error(422, "invalid_request", str(e))
+    response.headers["Server-Timing"] = server_timing(timings)
+    return {"results": [citation_json(c) for c in results]}
+
+
+@router.get("/v1/documents")
+def list_documents(
+    request: Request,
+    title: str | None = Query(None, max_length=200, description="part of the title"),
+    limit: int = Query(50, ge=1, le=200),
+):
+    """Public documents' metadata, each with its versions (历次修订)."""
+    services = _services(request)
+    _require_kb(services.kb)
+    catalog = DocumentCatalog(services.kb)
+    settings = services.settings
+    return {
+        "documents": [
+            {**document_json(settings, d), "versions": [version_json(settings, v) for v in versions]}
+            for d, versions in catalog.find(title, limit=limit)
+        ]
+    }
+
+
+@router.get("/v1/documents/{doc_id}")
+def get_document(doc_id: str, request: Request):
+    """One public document: metadata, full text with section anchors, version history."""
+    services = _services(request)
+    _require_kb(services.kb)
+    found = DocumentCatalog(services.kb).get(doc_id)
+    if found is None:
+        return _error(404, "not_found", f"未找到该文件 / no public document {doc_id}")
+    doc, sections, versions = found
+    settings = services.settings
+    return {
+        **document_json(settings, doc),
+        "revision_notes": list(doc.meta.revision_notes),
+        "text": doc.text,
+        "sections": [
+            {"path": list(s.get("path") or []), "section": " > ".join(s.get("path") or []), "anchor": s.get("anchor"),
+             "text": s.get("text", "")}
+            for s in sections
+        ],
+        "versions": [version_json(settings, v) for v in versions],
+    }
+
+
+@router.get("/healthz")
+def healthz(request: Request):
+    """Serving status with document, chunk and FAQ counts (503 while the knowledge base is empty)."""
+    return _services(request).engine.health()
+
+
+# ---------------------------------------------------------------------- JSON at the edge
+def citation_json(c: Citation) -> dict:
+    return {
+        "rank": c.rank,
+        "kind": c.kind,
+        "doc_id": c.doc_id,
+        "title": c.title,
+        "source_titles": list(c.source_titles),
+        "doc_number": c.doc_number,
+        "publisher": c.publisher,
+        "published_date": c.published_date,
+        "validity": c.validity.value,
+        "section": c.section,
+        "quote": c.quote,
+        "url": c.url,
+        "score": c.score,
+    }
+
+
+def answer_json(a: Answer) -> dict:
+    out = {
+        "query_id": a.query_id,
+        "answered": a.answered,
+        "answer": a.answer,
+        "confidence": a.confidence,
+        "channel": a.channel,
+        "faq_id": a.faq_id,
+        "citations": [citation_json(c) for c in a.citations],
+        "related_questions": list(a.related_questions),
+    }
+    if a.channel == "hotline":
+        out["script"] = a.script
+    return out
+
+
+def document_json(settings, d: StoredDocument) -> dict:
+    m = d.meta
+    return {
+        "doc_id": d.doc_id,
+        "work_id": d.work_id,
+        "title": m.title,
+        "doc_number": m.doc_number,
+        "index_number": m.index_number,
+        "publisher": m.publisher,
+        "region": m.region,
+        "topic": m.topic,
+        "doc_type": m.doc_type.value,
+        "written_date": m.written_date.isoformat() if m.written_date else None,
+        "published_date": m.published_date.isoformat() if m.published_date else None,
+        "version_date": m.version_date.isoformat() if m.version_date else None,
+        "validity": d.validity.value,
+        "validity_text": m.validity_text,
+        "superseded_by": d.superseded_by,
+        "url": document_url(settings, d.doc_id, None),
+    }
+
+
+def version_json(settings, v: StoredDocument) -> dict:
+    return {
+        "doc_id": v.doc_id,
+        "title": v.meta.title,
+        "date": (v.meta.version_date and v.meta.version_date.isoformat()) or display_date(v),
+        "validity": v.validity.value,
+        "superseded_by": v.superseded_by,
+        "url": document_url(settings, v.doc_id, None),
+    }
+
+
+def server_timing(timings: dict[str, float]) -> str:
+    """Per-stage milliseconds in the standard Server-Timing header, for the HTTP latency benchmark."""
+    return ", ".join(f"{name};dur={ms:.2f}" for name, ms in timings.items())
+
+
+def _require_kb(kb) -> None:
+    if kb.state().generation == 0:
+        raise KnowledgeBaseError(f"the knowledge base in {kb.directory} is empty: run `policyqa ingest` first")

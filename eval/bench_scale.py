@@ -1,0 +1,195 @@
+"""How query latency and serving memory grow with the corpus: 10 %, 30 % and 100 % of a full knowledge base.
+
+    python -m eval.bench_scale --kb /work/devkb/full
+    policyqa bench scale --kb /work/devkb/full --fractions 0.1,0.3,1 --requests 100 --json eval/results/bench_scale.json
+
+The smaller knowledge bases are derived from a private copy of the full one by removing documents (whole
+works, seeded; works a gold question cites are always kept so answerable questions stay answerable), which
+rebuilds the indexes from the stored embeddings, so nothing is re-embedded and every scale uses the very same
+vectors. At each scale: HTTP latency (sequential, and concurrent clients) against a `policyqa serve`
+subprocess, its RSS, the in-process engine's latency, and the floors (BM25 alone, FAISS alone) at that size.
+"""
+from __future__ import annotations
+
+import gc
+import json
+import os
+import random
+import shutil
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .bench_query import DEFAULT_GOLD, FLOOR_K, _cycle, copy_kb, http_concurrent, http_sequential, question_pool
+
+
+def gold_sources(gold_files: list[Path]) -> list[str]:
+    from .gold import load_gold
+    from .metrics import squash
+
+    out: set[str] = set()
+    for f in gold_files:
+        if f.exists():
+            for q in load_gold(f):
+                out.update(squash(s) for s in q.sources)
+    return sorted(out)
+
+
+def derive_subset(kb_dir: Path, fraction: float, seed: int, keep_titles: list[str]) -> dict:
+    """Remove documents from the knowledge base in `kb_dir` (a private copy) until `fraction` of them remain."""
+    from sqlalchemy import select
+
+    from knowledge_base.db import DocumentRow
+    from knowledge_base.store import KnowledgeBase
+
+    from .metrics import squash
+
+    kb = KnowledgeBase(kb_dir)
+    with kb.session() as s:
+        rows = s.execute(select(DocumentRow.doc_id, DocumentRow.work_id, DocumentRow.title)).all()
+    works: dict[str, list[str]] = {}
+    titles: dict[str, str] = {}
+    for doc_id, work_id, title in rows:
+        works.setdefault(work_id, []).append(doc_id)
+        titles[work_id] = squash(title)
+    target = max(1, round(len(rows) * fraction))
+    must = [w for w in works if any(t in titles[w] for t in keep_titles)]
+    rest = sorted(w for w in works if w not in set(must))
+    random.Random(seed).shuffle(rest)
+    kept, n = set(must), sum(len(works[w]) for w in must)
+    for w in rest:
+        if n >= target:
+            break
+        kept.add(w)
+        n += len(works[w])
+    remove = [d for w, docs in works.items() if w not in kept for d in docs]
+    t0 = time.perf_counter()
+    if remove:
+        kb.commit_ingest([], encoder=None, remove_doc_ids=remove)
+    return {"documents": n, "documents_full": len(rows), "works_kept_for_gold": len(must),
+            "rebuild_seconds": time.perf_counter() - t0}
+
+
+def index_floors(kb_dir: Path, embedder, questions: list[str]) -> dict:
+    from knowledge_base.indexes import IndexSet
+    from knowledge_base.store import KnowledgeBase
+    from knowledge_base.text import tokenize
+
+    from .benchutil import latency_summary
+
+    kb = KnowledgeBase(kb_dir)
+    ix = IndexSet.load(kb.generation_dir(kb.state().generation))
+    vecs = [embedder.embed_query(q) for q in questions]
+    toks = [tokenize(q) for q in questions]
+    faiss_ms, bm25_ms = [], []
+    for v, tk in zip(vecs, toks):
+        t = time.perf_counter()
+        ix.dense_search(v, FLOOR_K)
+        faiss_ms.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        ix.lexical_search(tk, FLOOR_K)
+        bm25_ms.append((time.perf_counter() - t) * 1000)
+    size = sum(f.stat().st_size for f in ix.directory.rglob("*") if f.is_file())
+    return {"chunks": len(ix), "index_mb": size / 1e6, "faiss_alone": latency_summary(faiss_ms),
+            "bm25_alone": latency_summary(bm25_ms)}
+
+
+def in_process_latency(kb_dir: Path, questions: list[str]) -> dict:
+    from knowledge_base.settings import get_settings
+    from knowledge_base.store import KnowledgeBase
+    from qa_service.engine import QAEngine
+
+    from .benchutil import latency_summary
+
+    engine = QAEngine(KnowledgeBase(kb_dir), get_settings())
+    engine.ask(questions[0], log=False)
+    lat = []
+    t0 = time.perf_counter()
+    for q in questions:
+        t = time.perf_counter()
+        engine.ask(q, log=False)
+        lat.append((time.perf_counter() - t) * 1000)
+    out = latency_summary(lat, time.perf_counter() - t0)
+    del engine
+    gc.collect()
+    return out
+
+
+def main(
+    kb: Path = typer.Option(..., "--kb", help="The full knowledge base (read only: a private copy is used)."),
+    fractions: str = typer.Option("0.1,0.3,1.0", "--fractions", help="Shares of the documents to keep."),
+    gold: list[Path] = typer.Option(DEFAULT_GOLD, "--gold", help="Gold files: questions asked, and works always kept."),
+    requests: int = typer.Option(100, "--requests", min=1, max=2000, help="Requests per pass per scale (bounded)."),
+    concurrency: int = typer.Option(8, "--concurrency", min=0, max=64, help="Concurrent HTTP clients (0: skip)."),
+    seed: int = typer.Option(0, "--seed"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the figures as JSON."),
+) -> None:
+    """Latency and memory at 10 %, 30 % and 100 % of the corpus (same embeddings at every scale)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from knowledge_base.store import KnowledgeBase
+    from qa_service.engine import _load_embedder
+
+    from .benchutil import ServerProcess, contention_note, fmt_lat, hwm_mb, machine_info, rss_mb
+
+    console = Console()
+    machine = machine_info()
+    shares = sorted(float(f) for f in fractions.split(",") if f.strip())
+    pool = question_pool(gold)
+    questions = _cycle(pool, requests)
+    keep = gold_sources(gold)
+    enc = KnowledgeBase(kb).encoder()
+    embedder = _load_embedder(enc.spec, enc.backend)
+    results = []
+    for share in shares:
+        private = copy_kb(kb)
+        try:
+            subset = derive_subset(private, share, seed, keep) if share < 1.0 else {"documents": None}
+            floors = index_floors(private, embedder, pool[: min(len(pool), requests)])
+            inproc = in_process_latency(private, questions)
+            with ServerProcess(private, log_path=private / "server.log") as srv:
+                start_rss = rss_mb(srv.pid)
+                seq = http_sequential(srv.url, questions)
+                conc = http_concurrent(srv.url, questions, concurrency) if concurrency else None
+                end_rss, peak = rss_mb(srv.pid), hwm_mb(srv.pid)
+        finally:
+            shutil.rmtree(private, ignore_errors=True)
+        row = {"fraction": share, "subset": subset, **floors, "in_process": inproc, "http_sequential": seq,
+               "http_concurrent": conc, "server_rss_mb": {"after_startup": start_rss, "end": end_rss, "peak": peak}}
+        results.append(row)
+        console.print(f"{share:.0%}: {floors['chunks']} chunks · HTTP {fmt_lat(seq['latency'])} · server RSS "
+                      f"{end_rss or 0:.0f} MB", highlight=False)
+    machine["load_average_end"] = machine_info()["load_average"]
+
+    t = Table(title=f"scale: latency (ms) and memory vs corpus share ({requests} requests per pass, model {enc.model_id})")
+    for col in ("share", "chunks", "index MB", "in-process p50/p95", "HTTP seq p50/p95/p99", "HTTP conc p50/p95 · req/s",
+                "server RSS MB (end/peak)", "floor: BM25 p50", "floor: FAISS p50"):
+        t.add_column(col, justify="right")
+    for r in results:
+        ip, sq, cc = r["in_process"], r["http_sequential"]["latency"], (r["http_concurrent"] or {}).get("latency")
+        t.add_row(
+            f"{r['fraction']:.0%}", str(r["chunks"]), f"{r['index_mb']:.0f}",
+            f"{ip['p50']:.1f} / {ip['p95']:.1f}",
+            f"{sq['p50']:.1f} / {sq['p95']:.1f} / {sq['p99']:.1f}",
+            f"{cc['p50']:.1f} / {cc['p95']:.1f} · {cc['req_per_s']:.1f}" if cc else "–",
+            f"{r['server_rss_mb']['end'] or 0:.0f} / {r['server_rss_mb']['peak'] or 0:.0f}",
+            f"{r['bm25_alone']['p50']:.2f}", f"{r['faiss_alone']['p50']:.2f}",
+        )
+    console.print(t)
+    console.print(f"encoder alone does not depend on the corpus size; this process RSS {rss_mb() or 0:.0f} MB",
+                  highlight=False)
+    console.print(contention_note(machine.get("load_average"), machine.get("load_average_end"), machine.get("cores")),
+                  highlight=False)
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps({"machine": machine, "kb": str(kb), "model": enc.model_id, "requests": requests,
+                                        "scales": results}, ensure_ascii=False, indent=1, default=str) + "\n", "utf-8")
+        console.print(f"wrote {json_out}", highlight=False)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    typer.run(main)

@@ -1,0 +1,129 @@
+"""Regenerate the results block of README.md: the four retrieval modes on the demo and the full knowledge base.
+
+    python -m eval.readme_table --full-kb /work/devkb/full          # evaluate, save JSON, rewrite the block
+    python -m eval.readme_table --demo-kb /work/devkb/demo --full-kb /work/devkb/full
+    python -m eval.readme_table --from-results                      # only re-render from eval/results/readme-*.json
+
+Runs (in process, all four modes, one run per knowledge base and gold file): the demo KB on
+../shared/eval/dev.jsonl (its questions are about the demo's documents) and on the demo part of the held-out
+eval/questions/test.jsonl (`--demo-subset`); the full KB on dev.jsonl and on all of test.jsonl. A knowledge base not given keeps its last saved figures. Only the
+text between `<!-- results:start -->` and `<!-- results:end -->` is replaced; nothing else in README.md.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "eval" / "results"
+README = ROOT / "README.md"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+DEV = ROOT.parent / "shared" / "eval" / "dev.jsonl"
+TEST = ROOT / "eval" / "questions" / "test.jsonl"
+KB_LABELS = {"demo": "demo KB", "full": "full corpus"}
+
+
+def result_path(label: str, gold: Path) -> Path:
+    return RESULTS / f"readme-{label}-{gold.stem}.json"
+
+
+def evaluate(label: str, kb_dir: Optional[Path], gold: Path, demo_subset: bool) -> Path:
+    from qa_service.cli import open_kb
+
+    from .gold import load_gold, select_questions
+    from .report import run_to_dict, write_json
+    from .runner import MODES, InProcessBackend, run_eval
+
+    backend = InProcessBackend(open_kb(kb_dir, seed_demo=True))
+    questions = select_questions(load_gold(gold), demo_subset=demo_subset)
+    run = run_eval(backend, questions, gold_path=str(gold), modes=list(MODES), top_k=5)
+    data = run_to_dict(run)
+    data["label"] = label
+    data["demo_subset"] = demo_subset
+    out = result_path(label, gold)
+    write_json(data, out)
+    return out
+
+
+def _rate(value) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def render_block(files: list[Path]) -> str:
+    runs = [json.loads(f.read_text("utf-8")) for f in files if f.exists()]
+    if not runs:
+        raise SystemExit("no saved results to render (run with --demo-kb/--full-kb first)")
+    latest = max(runs, key=lambda r: r["machine"]["date"])
+    m = latest["machine"]
+    models = sorted({str(r["backend"].get("model")) for r in runs})
+    lines = [
+        START,
+        f"Measured {m['date'][:10]} on {m['cores']} cores ({m['cpu']}), model `{', '.join(models)}`, in process, "
+        f"top_k = 5; regenerate with `python -m eval.readme_table --full-kb DIR`. The machine is shared with other "
+        f"work, so latencies are upper bounds. A = answerable, U = unanswerable questions; definitions: `policyqa eval`.",
+        "",
+        "| KB | questions | mode | hit@1 | hit@5 | MRR@10 | answer-contains | refusal (U) | false-refusal (A) | p50 ms | p95 ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in runs:
+        kb = KB_LABELS.get(r.get("label"), r.get("label"))
+        counts = r["backend"].get("counts") or {}
+        first = next(iter(r["modes"].values()))
+        c = first["counts"]
+        where = f"{kb} ({counts.get('chunks', '?')} chunks)"
+        subset = " demo part" if r.get("demo_subset") else ""
+        gold = f"{Path(r['gold']).name}{subset} ({c['A']} A + {c['U']} U)"
+        for mode, mr in r["modes"].items():
+            x = mr["metrics"]
+            lines.append(
+                f"| {where} | {gold} | {mode} | {_rate(x['hit_at_1'])} | {_rate(x['hit_at_5'])} | {_rate(x['mrr_at_10'])} | "
+                f"{_rate(x['answer_contains'])} | {_rate(x['refusal_rate'])} | {_rate(x['false_refusal_rate'])} | "
+                f"{x['latency_p50_ms']:.0f} | {x['latency_p95_ms']:.0f} |"
+            )
+            where = gold = ""
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def replace_block(readme_text: str, block: str) -> str:
+    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.S)
+    if not pattern.search(readme_text):
+        raise SystemExit(f"README.md has no {START} … {END} block; add the two markers where the table belongs")
+    return pattern.sub(lambda _: block, readme_text, count=1)
+
+
+def main(
+    demo_kb: Optional[Path] = typer.Option(None, "--demo-kb", help="Demo knowledge base (default: the bundled demo KB)."),
+    full_kb: Optional[Path] = typer.Option(None, "--full-kb", help="Knowledge base of the whole corpus (skipped if absent)."),
+    from_results: bool = typer.Option(False, "--from-results", help="Do not evaluate; re-render the saved results."),
+    readme: Path = typer.Option(README, "--readme", help="The README whose results block is rewritten."),
+    print_only: bool = typer.Option(False, "--print", help="Print the block instead of writing README.md."),
+) -> None:
+    """Evaluate (four modes, demo and full KB) and rewrite README.md's results block."""
+    plan = [("demo", DEV), ("demo", TEST), ("full", DEV), ("full", TEST)]
+    if not from_results:
+        for label, gold in plan:
+            if not gold.exists():
+                typer.echo(f"skipping {label} on {gold}: no such file")
+                continue
+            if label == "full" and full_kb is None:
+                continue
+            # test.jsonl covers the whole corpus: on the demo KB only its demo-answerable part (+ unanswerable)
+            out = evaluate(label, demo_kb if label == "demo" else full_kb, gold, demo_subset=label == "demo" and gold == TEST)
+            typer.echo(f"wrote {out}")
+    block = render_block([result_path(label, gold) for label, gold in plan])
+    if print_only:
+        typer.echo(block)
+        return
+    readme.write_text(replace_block(readme.read_text("utf-8"), block), "utf-8")
+    typer.echo(f"rewrote the results block of {readme}")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    typer.run(main)

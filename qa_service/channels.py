@@ -1,0 +1,164 @@
+"""One retrieval, three renderings: the same Draft as a web answer, a hotline script or a new-media post.
+
+    answer = render(draft, channel="hotline", settings=settings, query_id="…", related=["春节假期几天"])
+    answer.script["answer"]   # the one sentence an operator reads out first
+
+- web: a short answer with [1] markers; the citation list carries the links to the cited sections.
+- hotline: `answer` is one sentence; `script` = {opening, answer, key_points, sources, related_questions,
+  closing}, plus `notice` when the cited rule is not in force and `suggestion` on a refusal.
+- newmedia: plain text, no markup or markers, at most 300 characters including a source line and a link.
+"""
+from __future__ import annotations
+
+import re
+
+from knowledge_base.models import Answer, Citation
+from knowledge_base.settings import Settings
+
+from .compose import Draft, refusal_text, split_sentences
+
+CHANNELS = ("web", "hotline", "newmedia")
+NEWMEDIA_LIMIT = 300
+_MARKER = re.compile(r"\[\d+\]")
+_MARKUP = re.compile(r"[*_`#>|<\[\]{}]")
+
+
+def render(draft: Draft, channel: str, settings: Settings, query_id: str, related: list[str]) -> Answer:
+    if channel not in CHANNELS:
+        raise ValueError(f"unknown channel {channel!r}; expected one of {', '.join(CHANNELS)}")
+    citations = draft.citations if draft.answered else []
+    text = {"web": _web, "hotline": _hotline_text, "newmedia": _newmedia}[channel](draft, settings)
+    return Answer(
+        query_id=query_id,
+        answered=draft.answered,
+        answer=text,
+        confidence=round(float(draft.confidence), 4),
+        channel=channel,
+        faq_id=draft.faq.faq_id if (draft.faq and draft.answered) else None,
+        citations=citations,
+        related_questions=list(related),
+        script=hotline_script(draft, settings, related) if channel == "hotline" else None,
+    )
+
+
+def body(draft: Draft) -> str:
+    """The answer without markers: 根据《…》第十八条：…… or the curated FAQ answer."""
+    if draft.lead:
+        return f"{draft.lead}：{draft.excerpt}"
+    return draft.excerpt
+
+
+def _web(draft: Draft, settings: Settings) -> str:
+    if not draft.answered:
+        return refusal_text(settings, draft.department)
+    if draft.generated:
+        text = draft.excerpt
+    else:
+        text = f"{body(draft)}[1]"
+        # An FAQ answer cites its entry [1] and its source articles [2]…
+        if draft.faq and len(draft.citations) > 1:
+            text += "（依据：" + "、".join(_source_name(c) + f"[{c.rank}]" for c in draft.citations[1:]) + "）"
+    return text + (f"\n{draft.notice}" if draft.notice else "")
+
+
+def _hotline_text(draft: Draft, settings: Settings) -> str:
+    return one_sentence(draft) if draft.answered else refusal_text(settings, draft.department)
+
+
+def one_sentence(draft: Draft) -> str:
+    text = _MARKER.sub("", draft.excerpt)
+    first = split_sentences(text)
+    sentence = first[0].strip() if first else text.strip()
+    sentence = sentence.rstrip("；;，,")
+    if not sentence.endswith(("。", "！", "？")):
+        sentence += "。"
+    return f"{draft.lead}，{sentence}" if draft.lead else sentence
+
+
+def hotline_script(draft: Draft, settings: Settings, related: list[str]) -> dict:
+    if not draft.answered:
+        return {
+            "opening": "您好，关于您咨询的问题：",
+            "answer": "知识库中暂未找到可以作答的政策依据。",
+            "key_points": [],
+            "sources": [],
+            "related_questions": list(related),
+            "suggestion": (
+                f"请如实告知来电人暂无明确依据，按流程登记工单转{draft.department}办理。"
+                if draft.department
+                else "请如实告知来电人暂无明确依据，按流程登记工单转相关部门办理，切勿自行答复。"
+            ),
+            "closing": f"感谢您的来电，如有其他问题请再拨打{settings.hotline_number}。",
+        }
+    points = [_MARKER.sub("", p).strip() for p in draft.key_points if p.strip()]
+    script = {
+        "opening": "您好，关于您咨询的问题：",
+        "answer": one_sentence(draft),
+        "key_points": points,
+        "sources": [_source_line(c, draft.article if i == 0 else None) for i, c in enumerate(draft.citations[:3])],
+        "related_questions": list(related),
+        "closing": "以上内容以文件原文为准，如需原文可登录政府网站查阅。",
+    }
+    if draft.notice:
+        script["notice"] = draft.notice
+    return script
+
+
+def _source_name(c: Citation) -> str:
+    if c.kind == "faq":
+        return "、".join(f"《{t}》" for t in c.source_titles) or c.title
+    article = c.section.split(">")[-1].strip() if c.section else ""
+    return f"《{c.title}》{article}"
+
+
+def _source_line(c: Citation, article: str | None = None) -> str:
+    """《失业保险条例》（国务院令第258号）第十七条 — what an operator cites on the phone."""
+    if c.kind == "faq":
+        sources = "、".join(f"《{t}》" for t in c.source_titles)
+        return f"常见问题 {c.faq_id or ''}：{c.title}" + (f"（依据{sources}{c.section}）" if sources else "")
+    number = f"（{c.doc_number}）" if c.doc_number else ""
+    article = article or (c.section.split(">")[-1].strip() if c.section else "")
+    validity = {"superseded": "（已修订）", "expired": "（已失效）"}.get(c.validity.value, "")
+    return f"《{c.title}》{number}{article}{validity}"
+
+
+def _newmedia(draft: Draft, settings: Settings) -> str:
+    if not draft.answered:
+        text = refusal_text(settings, draft.department)
+        return plain(text)[:NEWMEDIA_LIMIT]
+    top = draft.citations[0] if draft.citations else None
+    if draft.faq and draft.faq.short_answer:
+        content = draft.faq.short_answer
+    else:
+        content = body(draft)
+    content = plain(content)
+    doc_cite = next((c for c in draft.citations if c.kind == "document"), top)
+    source = "来源：" + plain(draft.source or _source_name(top)) if top else ""
+    link = f"详见：{doc_cite.url}" if doc_cite and doc_cite.url else ""
+    tail = "\n".join(x for x in (source, link) if x)
+    room = NEWMEDIA_LIMIT - len(tail) - 1
+    if room < 20:  # a very long link: keep the link, shorten the source line
+        tail = link
+        room = NEWMEDIA_LIMIT - len(tail) - 1
+    return f"{fit(content, room)}\n{tail}" if tail else fit(content, NEWMEDIA_LIMIT)
+
+
+def plain(text: str) -> str:
+    """No markers, no markup characters, single spaces."""
+    text = _MARKER.sub("", text)
+    text = _MARKUP.sub("", text)
+    return re.sub(r"[ \t]+", " ", text).strip()
+
+
+def fit(text: str, limit: int) -> str:
+    """At most `limit` characters, cut at a sentence end where possible."""
+    if len(text) <= limit:
+        return text
+    out = ""
+    for s in split_sentences(text):
+        if len(out) + len(s) > limit - 1:
+            break
+        out += s
+    if len(out) < limit // 2:
+        out = text[: limit - 1]
+    return out.rstrip("，,；;、") + "…"

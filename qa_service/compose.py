@@ -1,0 +1,258 @@
+"""Answer composition without an LLM: quote the official text, name the article, score the confidence,
+refuse honestly below the threshold.
+
+    composer = AnswerComposer(settings)
+    draft = composer.extractive(query, evidence, idf=retriever.idf)
+    draft.lead, draft.excerpt   # -> "根据《失业保险条例》第十七条", "累计缴费时间满1年不足5年的，…最长为12个月；…"
+    draft.confidence            # in [0, 1]; compare with settings.refusal_threshold
+
+A `Draft` is channel-neutral; `qa_service.channels` renders it for web, hotline or new media.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Callable
+
+from knowledge_base.models import Citation, FaqEntry, StoredDocument, Validity
+from knowledge_base.retrieval import ChunkText, Hit
+from knowledge_base.settings import Settings
+from knowledge_base.text import fold
+
+from .normalize import NormalizedQuery
+
+# Confidence = logistic(CONF_BIAS + CONF_DENSE·cos + CONF_COVERAGE·coverage), fitted on dev.jsonl +
+# eval/questions/tune.jsonl (answerable questions whose top citation is a hit vs unanswerable ones);
+# see CALIBRATION below for the figures.
+CONF_BIAS = -21.0
+CONF_DENSE = 20.0
+CONF_COVERAGE = 6.0
+CALIBRATION = "filled in by measurement"
+
+EXCERPT_CHARS = 220  # what an extractive answer quotes at most (a citizen reads it on a phone)
+_SENTENCE = re.compile(r"[^。！？；!?;\n]*(?:[。！？；!?;]+[”’\"'」』）)\]】]*|\n)|[^。！？；!?;\n]+")
+_ARTICLE = re.compile(r"^\s*(第[一二三四五六七八九十百千零〇两\d]+条(?:之[一二三四五六七八九十]+)?)")
+_ENUMERATED = re.compile(r"^\s*(?:\([一二三四五六七八九十]+\)|（[一二三四五六七八九十]+）)")
+_OUTLINE = re.compile(r"^\s*((?:[一二三四五六七八九十]+、|\([一二三四五六七八九十]+\)|（[一二三四五六七八九十]+）|\d+[.．、]))\s*([^。，,；;:：\n]{0,24})")
+
+
+@dataclass
+class Evidence:
+    """A retrieved passage with its text and document: what a citation is made of."""
+
+    hit: Hit
+    chunk: ChunkText
+    document: StoredDocument
+
+
+@dataclass
+class Draft:
+    """A channel-neutral answer."""
+
+    answered: bool
+    confidence: float
+    lead: str = ""  # 根据《…》第十八条
+    source: str = ""  # 《失业保险条例》第十八条: the answer's source, named as a citizen reads it
+    article: str = ""  # the article / outline item of the first citation the excerpt comes from (第十八条)
+    excerpt: str = ""  # the quoted sentences (or the FAQ's curated answer)
+    key_points: list[str] = field(default_factory=list)  # sentences an operator reads out
+    citations: list[Citation] = field(default_factory=list)
+    faq: FaqEntry | None = None
+    notice: str = ""  # e.g. that the cited version is no longer in force
+    department: str | None = None  # who to contact on a refusal, when the question names it
+    generated: bool = False  # the text came from the generative mode
+
+
+def split_sentences(text: str) -> list[str]:
+    return [s for s in _SENTENCE.findall(text) if s.strip()]
+
+
+UNKNOWN_WORD_IDF = 8.0  # a word the corpus never uses (股市, 摇号) weighs like the rarest words: it is what was asked
+
+
+def coverage(words: list[str], text: str, idf: Callable[[str], float]) -> float:
+    """Share of the question's idf mass whose words occur in `text` (folded): how much of the question it speaks to."""
+    uniq = list(dict.fromkeys(words))
+    if not uniq:
+        return 0.0
+    folded = fold(text).lower()
+    weights = [idf(t) or UNKNOWN_WORD_IDF for t in uniq]
+    present = sum(w for t, w in zip(uniq, weights) if t in folded)
+    return present / sum(weights)
+
+
+def confidence(cos: float, cov: float) -> float:
+    if math.isnan(cos):
+        cos = 0.85  # no query vector: lean on coverage alone
+    z = CONF_BIAS + CONF_DENSE * cos + CONF_COVERAGE * cov
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+def document_url(settings: Settings, doc_id: str, anchor: str | None) -> str:
+    base = settings.public_base_url.rstrip("/")
+    return f"{base}/documents/{doc_id}" + (f"#{anchor}" if anchor else "")
+
+
+def display_date(doc: StoredDocument) -> str | None:
+    d = doc.meta.published_date or doc.meta.version_date or doc.meta.written_date
+    return d.isoformat() if d else None
+
+
+def document_citation(settings: Settings, rank: int, ev: Evidence) -> Citation:
+    doc = ev.document
+    return Citation(
+        rank=rank,
+        kind="document",
+        doc_id=doc.doc_id,
+        title=doc.meta.title,
+        source_titles=[],
+        doc_number=doc.meta.doc_number,
+        publisher=doc.meta.publisher,
+        published_date=display_date(doc),
+        validity=doc.validity,
+        section=ev.chunk.section_path,
+        quote=ev.chunk.text,
+        url=document_url(settings, doc.doc_id, ev.chunk.anchor),
+        score=round(float(ev.hit.score), 6),
+        anchor=ev.chunk.anchor,
+    )
+
+
+def article_label(chunk: ChunkText, sentence_index: int, sentences: list[str]) -> str:
+    """The article (第十八条) or outline item the chosen sentence belongs to, else the chunk's section."""
+    for s in reversed(sentences[: sentence_index + 1]):
+        m = _ARTICLE.match(s)
+        if m:
+            return m.group(1)
+    parts = [p.strip() for p in chunk.section_path.split(">") if p.strip()]
+    if parts and _ARTICLE.match(parts[-1]):
+        return _ARTICLE.match(parts[-1]).group(1)
+    heading = None
+    for s in reversed(sentences[: sentence_index + 1]):
+        m = _OUTLINE.match(s)
+        if m:
+            heading = (m.group(1) + m.group(2)).strip()
+            break
+    top = parts[0] if parts and not parts[0].startswith("正文") else ""
+    top = re.sub(r"至.*$", "", top)
+    if heading and top and not top.startswith(heading):
+        return f"{top} {heading}"
+    return heading or top
+
+
+def trim(chunk: ChunkText, query_tokens: list[str], idf: Callable[[str], float]) -> tuple[str, str, list[str]]:
+    """(label, excerpt, key sentences): the sentences of the passage that answer, in reading order."""
+    sentences = split_sentences(chunk.text)
+    if not sentences:
+        return chunk.section_path, chunk.text.strip(), [chunk.text.strip()]
+    scores = [coverage(query_tokens, s, idf) for s in sentences]
+    best = max(range(len(sentences)), key=lambda i: (scores[i], -i))
+    chosen = {best}
+
+    def room() -> int:
+        return EXCERPT_CHARS - sum(len(sentences[i]) for i in chosen)
+
+    # A sentence that introduces a list (…下列情形之一的：) is quoted with its items.
+    if sentences[best].rstrip().endswith((":", "：")):
+        j = best + 1
+        while j < len(sentences) and room() > 0:
+            chosen.add(j)
+            j += 1
+    # A list item is quoted after its short lead-in (全体公民放假的节日：（七）国庆节，放假3天).
+    elif _ENUMERATED.match(sentences[best]):
+        for j in range(best - 1, -1, -1):
+            if sentences[j].rstrip().endswith((":", "：")):
+                if len(sentences[j]) <= 60:
+                    chosen.add(j)
+                break
+    # Other sentences that add something the question asks about, while there is room.
+    covered = _covered(query_tokens, "".join(sentences[i] for i in chosen))
+    for i in sorted(range(len(sentences)), key=lambda i: -scores[i]):
+        if i in chosen or scores[i] < 0.6 * scores[best] or scores[i] == 0 or len(sentences[i]) > room():
+            continue
+        adds = _covered(query_tokens, sentences[i]) - covered
+        if not adds:
+            continue
+        chosen.add(i)
+        covered |= adds
+    label = article_label(chunk, best, sentences)
+    ordered = [sentences[i].strip() for i in sorted(chosen)]
+    cleaned = [_strip_label(s) for s in ordered]
+    excerpt = "".join(cleaned)
+    if len(excerpt) > EXCERPT_CHARS + 80:
+        excerpt = excerpt[:EXCERPT_CHARS].rstrip() + "……"
+    return label, excerpt, [c for c in cleaned if c]
+
+
+def _covered(tokens: list[str], text: str) -> set[str]:
+    folded = fold(text).lower()
+    return {t for t in tokens if t in folded}
+
+
+def _strip_label(sentence: str) -> str:
+    """Drop the 第十八条 prefix (the lead names the article) and stray whitespace."""
+    return _ARTICLE.sub("", sentence, count=1).strip()
+
+
+class AnswerComposer:
+    """Evidence in, Draft out: extractive answers, FAQ answers and refusals."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    def extractive(self, query: NormalizedQuery, evidence: list[Evidence], idf: Callable[[str], float]) -> Draft:
+        if not evidence:
+            return self.refusal(query, 0.0)
+        top = evidence[0]
+        words = query.content or query.tokens
+        cov = max(coverage(words, ev.chunk.embed_text, idf) for ev in evidence[:3])
+        conf = confidence(top.hit.dense, cov)
+        label, excerpt, key_points = trim(top.chunk, words, idf)
+        citations = [document_citation(self.settings, i + 1, ev) for i, ev in enumerate(evidence)]
+        draft = Draft(
+            answered=conf >= self.settings.refusal_threshold,
+            confidence=conf,
+            lead=f"根据《{top.document.meta.title}》{label}",
+            source=f"《{top.document.meta.title}》{label}",
+            article=label,
+            excerpt=excerpt,
+            key_points=key_points[:4],
+            citations=citations,
+            notice=validity_notice(top.document),
+        )
+        if not draft.answered:
+            return self.refusal(query, conf)
+        return draft
+
+    def from_faq(self, entry: FaqEntry, score: float, faq_citation: Citation, sources: list[Evidence]) -> Draft:
+        citations = [faq_citation] + [document_citation(self.settings, i + 2, ev) for i, ev in enumerate(sources)]
+        return Draft(
+            answered=True,
+            confidence=round(min(1.0, max(0.0, score)), 4),
+            lead="",
+            excerpt=entry.answer.strip(),
+            source="、".join(f"《{t}》" for t in entry.source_titles) + "、".join(entry.source_articles[:1]),
+            key_points=[s.strip() for s in split_sentences(entry.answer)][:4],
+            citations=citations,
+            faq=entry,
+        )
+
+    def refusal(self, query: NormalizedQuery, conf: float) -> Draft:
+        return Draft(answered=False, confidence=conf, department=query.organization)
+
+
+def validity_notice(doc: StoredDocument) -> str:
+    if doc.validity == Validity.SUPERSEDED:
+        return "注意：所引用的是已被修订的旧版本，现行规定以最新版本为准。"
+    if doc.validity == Validity.EXPIRED:
+        return "注意：所引用的文件已失效或废止，仅供参考。"
+    return ""
+
+
+def refusal_text(settings: Settings, department: str | None) -> str:
+    where = f"，或联系{department}" if department else "或联系相关主管部门"
+    return (
+        f"抱歉，知识库中暂未找到能够回答这个问题的政策依据，无法给出可靠答复。"
+        f"建议拨打{settings.hotline_number}热线咨询{where}。"
+    )

@@ -1,0 +1,469 @@
+"""The answering engine: normalize → encode → (FAQ match) → retrieve (lexical, dense) → fuse → compose →
+render(channel) → log.
+
+    engine = QAEngine(KnowledgeBase.open(Path("kb")), get_settings())
+    answer = engine.ask("失业保险金能领多长时间？", channel="hotline")
+    answer.answered, answer.citations[0].title, answer.script["answer"]
+
+The engine serves one immutable `ServingState` (retriever over a snapshot, normalizer, FAQ matcher) and
+keeps it current: at the start of a request, at most every `settings.reload_interval` seconds, it reads
+the knowledge base's generation counters; when one moved, one thread builds the new state while the
+others keep answering from the old one, then the reference is swapped.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import select
+
+from knowledge_base.db import ChunkRow, QueryLogRow
+from knowledge_base.faqs import FaqService
+from knowledge_base.models import Answer, Citation, Disclosure, FaqEntry, StoredDocument, Validity
+from knowledge_base.retrieval import (
+    ChunkText,
+    ChunkTexts,
+    Hit,
+    HybridRetriever,
+    PROVINCE_OF,
+    RetrievalFilters,
+    RetrievalQuery,
+    place_of,
+)
+from knowledge_base.settings import Settings
+from knowledge_base.store import KnowledgeBase, KnowledgeBaseError
+from knowledge_base.text import fold
+from knowledge_base.versions import normalize_title
+
+from .channels import CHANNELS, render
+from .compose import AnswerComposer, Draft, Evidence, document_citation, document_url
+from .faq_match import FaqMatch, FaqMatcher
+from .normalize import NormalizedQuery, QueryNormalizer
+
+log = logging.getLogger(__name__)
+
+MODES = ("lexical", "dense", "hybrid", "hybrid_faq")
+MAX_QUESTION_CHARS = 500
+RELATED_MARGIN = 0.08  # FAQ entries within this of the FAQ threshold are offered as related questions
+FUSION = "rrf"  # see knowledge_base.retrieval.FUSION_NOTE for the measurement that chose it
+
+
+class QuestionError(ValueError):
+    """A question or option the engine cannot take (empty, too long, unknown channel or mode)."""
+
+
+@dataclass(frozen=True)
+class ServingState:
+    retriever: HybridRetriever
+    normalizer: QueryNormalizer
+    faqs: FaqMatcher
+    faq_generation: int
+
+    @property
+    def generation(self) -> int:
+        return self.retriever.generation
+
+
+def _load_embedder(spec: str, backend: str):
+    """The process-wide encoder the knowledge base was built with (loaded once, shared by every engine)."""
+    from ingest.embedding import get_embedder
+
+    return get_embedder(spec, backend)
+
+
+class QAEngine:
+    def __init__(self, kb: KnowledgeBase, settings: Settings):
+        self.kb = kb
+        self.settings = settings
+        encoder = kb.encoder()
+        if encoder is None or kb.state().generation == 0:
+            raise KnowledgeBaseError(f"the knowledge base in {kb.directory} is empty: run `policyqa ingest` first")
+        self.embedder = _load_embedder(encoder.spec or settings.embedding_model, encoder.backend or settings.embedding_backend)
+        if getattr(self.embedder, "model_id", encoder.model_id) != encoder.model_id:
+            raise KnowledgeBaseError(
+                f"the knowledge base was embedded with {encoder.model_id!r} but {self.embedder.model_id!r} was loaded"
+            )
+        self.composer = AnswerComposer(settings)
+        self.chunk_texts = ChunkTexts(kb)
+        self._reload_lock = threading.Lock()
+        self._last_check = time.monotonic()
+        self._faq_sources: dict[tuple, list[Evidence]] = {}
+        self._generative = None
+        if settings.llm_base_url:
+            from .generative import GenerativeAnswerer
+
+            self._generative = GenerativeAnswerer(settings)
+        self._state = self._build_state()
+
+    # ------------------------------------------------------------------ state
+    @property
+    def state(self) -> ServingState:
+        return self._state
+
+    def _build_state(self, previous: ServingState | None = None) -> ServingState:
+        kb_state = self.kb.state()
+        if previous is not None and previous.generation == kb_state.generation:
+            retriever, normalizer = previous.retriever, previous.normalizer
+        else:
+            retriever = HybridRetriever(self.kb.load_snapshot(), fusion=FUSION)
+            normalizer = QueryNormalizer(retriever.organizations())
+        if previous is not None and previous.faq_generation == kb_state.faq_generation:
+            faqs = previous.faqs
+        else:
+            faqs = FaqMatcher(
+                FaqService(self.kb).published_with_vectors(),
+                normalizer,
+                embed_queries=self.embedder.embed_queries,
+                generation=kb_state.faq_generation,
+            )
+        return ServingState(retriever, normalizer, faqs, kb_state.faq_generation)
+
+    def refresh(self) -> bool:
+        """Reload what changed since the serving state was built; True when something was swapped in."""
+        with self._reload_lock:
+            self._last_check = time.monotonic()
+            current = self._state
+            kb_state = self.kb.state()
+            if kb_state.generation == current.generation and kb_state.faq_generation == current.faq_generation:
+                return False
+            if kb_state.generation == 0:
+                return False  # emptied underneath us: keep serving the last complete snapshot
+            self._state = self._build_state(current)
+            self._faq_sources.clear()
+            log.info("serving generation %s, faq generation %s", self._state.generation, self._state.faq_generation)
+            return True
+
+    def _refresh_if_due(self) -> None:
+        if time.monotonic() - self._last_check < self.settings.reload_interval:
+            return
+        if not self._reload_lock.acquire(blocking=False):
+            return  # another request is reloading; answer from the current state meanwhile
+        try:
+            self._last_check = time.monotonic()
+        finally:
+            self._reload_lock.release()
+        try:
+            self.refresh()
+        except Exception:  # a failed reload must not take answering down
+            log.exception("reloading the knowledge base failed; still serving generation %s", self._state.generation)
+
+    # ------------------------------------------------------------------ answering
+    def ask(
+        self,
+        question: str,
+        channel: str = "web",
+        top_k: int = 5,
+        filters: dict | None = None,
+        session_id: str | None = None,
+        mode: str = "hybrid_faq",
+        log: bool = True,
+        timings: dict | None = None,
+    ) -> Answer:
+        """Answer one question. `timings`, when given, receives milliseconds per stage."""
+        t_start = time.perf_counter()
+        question = validate_question(question)
+        if channel not in CHANNELS:
+            raise QuestionError(f"未知渠道 / unknown channel {channel!r}: expected one of {', '.join(CHANNELS)}")
+        if mode not in MODES:
+            raise QuestionError(f"unknown mode {mode!r}: expected one of {', '.join(MODES)}")
+        top_k = max(1, min(int(top_k), 20))
+        retrieval_filters = parse_filters(filters)
+        timings = timings if timings is not None else {}
+        self._refresh_if_due()
+        state = self._state
+
+        t = time.perf_counter()
+        nq = state.normalizer.run(question)
+        timings["normalize"] = _ms(t)
+        t = time.perf_counter()
+        vector = self._encode(nq.text)
+        timings["encode"] = _ms(t)
+
+        draft: Draft | None = None
+        related: list[str] = []
+        if mode == "hybrid_faq":
+            t = time.perf_counter()
+            matches = state.faqs.run(nq.text, vector, idf=state.retriever.idf)
+            best = self._usable_faq(state, nq, matches, retrieval_filters)
+            if best is not None:
+                draft = self.composer.from_faq(best.entry, best.score, self._faq_citation(state, best), self._faq_evidence(state, best.entry))
+            floor = self.settings.faq_threshold - RELATED_MARGIN
+            related = [m.entry.question for m in matches if m.score >= floor and (best is None or m.entry is not best.entry)][:3]
+            timings["faq"] = _ms(t)
+
+        if draft is None:
+            evidence = self._retrieve(state, nq, vector, top_k, "hybrid" if mode == "hybrid_faq" else mode,
+                                      retrieval_filters, timings)
+            t = time.perf_counter()
+            draft = self.composer.extractive(nq, evidence, idf=state.retriever.idf)
+            if draft.answered and self._generative is not None:
+                generated = self._generative.run(nq.text, evidence, draft)
+                if generated is not None:
+                    draft = generated
+            timings["compose"] = _ms(t)
+
+        t = time.perf_counter()
+        query_id = uuid.uuid4().hex
+        answer = render(draft, channel, self.settings, query_id, related)
+        timings["render"] = _ms(t)
+        latency = (time.perf_counter() - t_start) * 1000
+        timings["total"] = latency
+        if log:
+            self._log(answer, nq, channel, latency, session_id, vector)
+        return answer
+
+    def search(self, q: str, k: int = 10, filters: dict | None = None, timings: dict | None = None) -> list[Citation]:
+        """The operator's 精确查找: the best passages (documents only), without composing an answer."""
+        q = validate_question(q)
+        k = max(1, min(int(k), 50))
+        retrieval_filters = parse_filters(filters)
+        timings = timings if timings is not None else {}
+        self._refresh_if_due()
+        state = self._state
+        nq = state.normalizer.run(q)
+        vector = self._encode(nq.text)
+        evidence = self._retrieve(state, nq, vector, k, "hybrid", retrieval_filters, timings)
+        return [document_citation(self.settings, i + 1, ev) for i, ev in enumerate(evidence)]
+
+    def health(self) -> dict:
+        self._refresh_if_due()
+        state = self._state
+        docs = state.retriever.documents
+        public = [d for d in docs.values() if d.meta.disclosure == Disclosure.PUBLIC]
+        return {
+            "status": "ok",
+            "generation": state.generation,
+            "documents": len(public),
+            "in_force": sum(1 for d in public if d.validity == Validity.IN_FORCE),
+            "chunks": int(state.retriever._public.sum()),
+            "faqs": len(state.faqs),
+            "model": getattr(self.embedder, "model_id", None),
+        }
+
+    # ------------------------------------------------------------------ stages
+    def _encode(self, text: str) -> np.ndarray:
+        vec = np.asarray(self.embedder.embed_query(text), dtype=np.float32).reshape(-1)
+        return vec
+
+    def _retrieve(self, state: ServingState, nq: NormalizedQuery, vector, k: int, mode: str,
+                  filters: RetrievalFilters, timings: dict) -> list[Evidence]:
+        query = RetrievalQuery(
+            tokens=nq.tokens,
+            vector=vector,
+            k=k,
+            mode=mode,
+            filters=filters,
+            organization=nq.organization,
+            region=nq.region,
+            include_history=nq.wants_history,
+        )
+        hits = state.retriever.run(query, timings=timings)
+        t = time.perf_counter()
+        texts = self.chunk_texts.get(state.generation, [h.row_id for h in hits])
+        timings["fetch"] = _ms(t)
+        docs = state.retriever.documents
+        return [Evidence(h, texts[h.row_id], docs[h.doc_id]) for h in hits if h.row_id in texts]
+
+    def _usable_faq(self, state: ServingState, nq: NormalizedQuery, matches: list[FaqMatch],
+                    filters: RetrievalFilters) -> FaqMatch | None:
+        if not matches or matches[0].score < self.settings.faq_threshold:
+            return None
+        best = matches[0]
+        entry = best.entry
+        # A curated answer about another city is not an answer here (济南12345 vs 淄博12345).
+        entry_place = place_of(fold(entry.question + (entry.publisher or "")))
+        if nq.region and entry_place and not _same_place(nq.region, entry_place):
+            return None
+        if filters.publisher or filters.region:
+            allowed = state.retriever.docs_matching(filters)
+            sources = self._faq_evidence(state, entry)
+            if not sources or any(ev.document.doc_id not in allowed for ev in sources):
+                return None
+        return best
+
+    def _faq_citation(self, state: ServingState, match: FaqMatch) -> Citation:
+        entry = match.entry
+        sources = self._faq_evidence(state, entry)
+        validity = Validity.IN_FORCE if sources and all(ev.document.validity == Validity.IN_FORCE for ev in sources) else Validity.UNKNOWN
+        first = sources[0] if sources else None
+        return Citation(
+            rank=1,
+            kind="faq",
+            doc_id=None,
+            title=entry.question,
+            source_titles=list(entry.source_titles),
+            doc_number=None,
+            publisher=entry.publisher,
+            published_date=None,
+            validity=validity,
+            section="、".join(entry.source_articles),
+            quote=entry.answer,
+            url=document_url(self.settings, first.document.doc_id, first.chunk.anchor) if first else "",
+            score=round(match.score, 6),
+            anchor=None,
+            faq_id=entry.faq_id,
+        )
+
+    def _faq_evidence(self, state: ServingState, entry: FaqEntry) -> list[Evidence]:
+        """The in-force public passages an FAQ entry names as its sources (来源文件 + 条款), memoized."""
+        key = (state.generation, state.faq_generation, entry.faq_id)
+        cached = self._faq_sources.get(key)
+        if cached is not None:
+            return cached
+        out: list[Evidence] = []
+        docs = state.retriever.documents
+        for i, title in enumerate(entry.source_titles):
+            doc = _find_source_document(docs, title)
+            if doc is None:
+                continue
+            article = entry.source_articles[i] if i < len(entry.source_articles) else (entry.source_articles[0] if entry.source_articles else "")
+            chunk = self._source_chunk(doc.doc_id, article)
+            if chunk is None:
+                continue
+            hit = Hit(position=-1, row_id=chunk.row_id, doc_id=doc.doc_id, score=1.0, lexical=0.0, dense=math.nan)
+            out.append(Evidence(hit, chunk, doc))
+        self._faq_sources[key] = out
+        return out
+
+    def _source_chunk(self, doc_id: str, article: str) -> ChunkText | None:
+        with self.kb.session() as s:
+            rows = s.execute(
+                select(ChunkRow.id, ChunkRow.doc_id, ChunkRow.section_path, ChunkRow.anchor, ChunkRow.text, ChunkRow.embed_text)
+                .where(ChunkRow.doc_id == doc_id)
+                .order_by(ChunkRow.ordinal)
+            ).all()
+        if not rows:
+            return None
+        article = fold(article or "").replace(" ", "")
+        best = rows[0]
+        if article:
+            for r in rows:
+                lines = [ln.strip() for ln in r.text.splitlines()]
+                if article in r.section_path.replace(" ", "") or any(ln.startswith(article) for ln in lines):
+                    best = r
+                    break
+        return ChunkText(best.id, best.doc_id, best.section_path, best.anchor, best.text, best.embed_text)
+
+    def _log(self, answer: Answer, nq: NormalizedQuery, channel: str, latency: float, session_id: str | None,
+             vector: np.ndarray | None) -> None:
+        top = next((c for c in answer.citations if c.kind == "document"), None)
+        row = QueryLogRow(
+            query_id=answer.query_id,
+            question=nq.original,
+            normalized=nq.text,
+            channel=channel,
+            answered=answer.answered,
+            top_doc_id=top.doc_id if top else None,
+            faq_id=answer.faq_id,
+            confidence=float(answer.confidence),
+            latency_ms=float(latency),
+            session_id=session_id,
+            citations=[{"doc_id": c.doc_id, "title": c.title, "section": c.section, "anchor": c.anchor} for c in answer.citations],
+            embedding=np.ascontiguousarray(vector, dtype=np.float32).tobytes() if vector is not None else None,
+        )
+        try:
+            with self.kb.session() as s:
+                s.add(row)
+                s.commit()
+        except Exception:  # the answer matters more than its log line
+            log.exception("could not log query %s", answer.query_id)
+
+
+class DocumentCatalog:
+    """Public documents for the document routes: metadata, full text with section anchors, versions.
+
+        catalog = DocumentCatalog(kb)
+        catalog.find("放假办法")        # -> [(StoredDocument, [versions…])]
+        catalog.get(doc_id)             # -> (StoredDocument with text, sections, versions) or None
+    """
+
+    def __init__(self, kb: KnowledgeBase):
+        self.kb = kb
+
+    def find(self, title: str | None, limit: int = 50) -> list[tuple[StoredDocument, list[StoredDocument]]]:
+        docs = [d for d in self.kb.find_documents(title=title or None, limit=limit * 4) if _public(d)][:limit]
+        versions: dict[str, list[StoredDocument]] = {}
+        out = []
+        for d in docs:
+            if d.work_id not in versions:
+                versions[d.work_id] = [v for v in self.kb.versions_of(d.work_id) if _public(v)]
+            out.append((d, versions[d.work_id]))
+        return out
+
+    def get(self, doc_id: str) -> tuple[StoredDocument, list[dict], list[StoredDocument]] | None:
+        found = self.kb.document(doc_id, with_text=True)
+        if found is None or not _public(found[0]):
+            return None
+        doc, sections = found
+        return doc, sections, [v for v in self.kb.versions_of(doc.work_id) if _public(v)]
+
+
+# ---------------------------------------------------------------------- helpers
+def validate_question(question: str) -> str:
+    if not isinstance(question, str) or not question.strip():
+        raise QuestionError("问题不能为空 / the question must not be empty")
+    question = question.strip()
+    if len(question) > MAX_QUESTION_CHARS:
+        raise QuestionError(f"问题不能超过{MAX_QUESTION_CHARS}个字 / the question must be at most {MAX_QUESTION_CHARS} characters")
+    return question
+
+
+def parse_filters(filters: dict | RetrievalFilters | None) -> RetrievalFilters:
+    if filters is None:
+        return RetrievalFilters()
+    if isinstance(filters, RetrievalFilters):
+        return filters
+    if not isinstance(filters, dict):
+        raise QuestionError("filters 必须是对象 / filters must be an object")
+    unknown = set(filters) - {"publisher", "region", "include_superseded"}
+    if unknown:
+        raise QuestionError(f"未知的筛选条件 / unknown filters: {', '.join(sorted(unknown))}")
+    publisher, region = filters.get("publisher"), filters.get("region")
+    include = filters.get("include_superseded", False)
+    for name, value in (("publisher", publisher), ("region", region)):
+        if value is not None and not isinstance(value, str):
+            raise QuestionError(f"筛选条件 {name} 必须是文字 / filter {name} must be a string")
+    if include is None:
+        include = False
+    if not isinstance(include, bool):
+        raise QuestionError("include_superseded 必须是 true 或 false / include_superseded must be a boolean")
+    return RetrievalFilters(publisher=(publisher or "").strip() or None, region=(region or "").strip() or None,
+                            include_superseded=include)
+
+
+def _same_place(asked: str, place: str) -> bool:
+    return asked == place or PROVINCE_OF.get(asked) == place or PROVINCE_OF.get(place) == asked
+
+
+def _public(doc: StoredDocument) -> bool:
+    return doc.meta.disclosure == Disclosure.PUBLIC
+
+
+def _find_source_document(docs: dict[str, StoredDocument], title: str) -> StoredDocument | None:
+    """The public document an FAQ's 来源文件 names: exact normalized title first, then containment; in force first."""
+    want = normalize_title(title).removeprefix("中华人民共和国")
+    if not want:
+        return None
+    rank = {Validity.IN_FORCE: 0, Validity.UNKNOWN: 1, Validity.EXPIRED: 2, Validity.SUPERSEDED: 3}
+    exact, partial = [], []
+    for d in docs.values():
+        if not _public(d):
+            continue
+        have = normalize_title(d.meta.title).removeprefix("中华人民共和国")
+        if have == want:
+            exact.append(d)
+        elif want in have or have in want:
+            partial.append(d)
+    for group in (exact, partial):
+        if group:
+            return min(group, key=lambda d: (rank.get(d.validity, 9), len(d.meta.title)))
+    return None
+
+
+def _ms(t: float) -> float:
+    return (time.perf_counter() - t) * 1000

@@ -1,0 +1,115 @@
+/* Shared by the server's own pages (document viewer, console, new-media preview): the 大字模式 toggle and
+ * small helpers. Data from the server is only ever set as text.
+ *
+ *   const { el, copyText, badge } = window.PolicyQA;
+ *   list.append(el("li", { class: "result" }, el("strong", { text: citation.title }), badge(citation.validity)));
+ */
+(function () {
+  "use strict";
+  const LARGE_TEXT_KEY = "policyqa-large-text";
+
+  const VALIDITY = {
+    in_force: "现行有效",
+    superseded: "已被修订",
+    expired: "已失效",
+    unknown: "未标注",
+  };
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key === "class") node.className = value;
+      else if (key === "text") node.textContent = value;
+      else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+      else node.setAttribute(key, value === true ? "" : String(value));
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined || child === false) continue;
+      node.append(child);
+    }
+    return node;
+  }
+
+  function badge(validity) {
+    const key = Object.prototype.hasOwnProperty.call(VALIDITY, validity) ? validity : "unknown";
+    return el("span", { class: "badge badge-" + key, text: VALIDITY[key] });
+  }
+
+  function safeHref(url) {
+    if (!url) return null;
+    try {
+      const abs = new URL(String(url), window.location.href);
+      return abs.protocol === "http:" || abs.protocol === "https:" ? abs.href : null;
+    } catch (_) {
+      return null;
+    }
+  }
+
+  async function copyText(text) {
+    try {
+      await navigator.clipboard.writeText(text);
+      return true;
+    } catch (_) {
+      // Older browsers, or clipboard permission refused: the selection-based fallback.
+      const area = el("textarea", { class: "visually-hidden", readonly: true });
+      area.value = text;
+      document.body.append(area);
+      area.select();
+      let ok = false;
+      try {
+        ok = document.execCommand("copy");
+      } catch (_) {
+        ok = false;
+      }
+      area.remove();
+      return ok;
+    }
+  }
+
+  let toastTimer = null;
+  function toast(message) {
+    const box = document.getElementById("toast");
+    if (!box) return;
+    box.textContent = message;
+    box.classList.add("toast-visible");
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => box.classList.remove("toast-visible"), 2200);
+  }
+
+  function chineseMessage(data, fallback) {
+    return data && typeof data.message === "string" ? data.message.split(" / ")[0] : fallback;
+  }
+
+  function setLargeText(on) {
+    document.documentElement.classList.toggle("large-text", on);
+    for (const button of document.querySelectorAll(".large-text-toggle")) {
+      button.setAttribute("aria-pressed", on ? "true" : "false");
+      button.textContent = on ? "标准字号" : "大字模式";
+    }
+    try {
+      localStorage.setItem(LARGE_TEXT_KEY, on ? "1" : "0");
+    } catch (_) {
+      /* not remembered in private mode */
+    }
+  }
+
+  function initLargeText() {
+    let stored = null;
+    try {
+      stored = localStorage.getItem(LARGE_TEXT_KEY);
+    } catch (_) {
+      stored = null;
+    }
+    // A citation link from the widget in 大字模式 carries ?large=1: the viewer opens in large text too.
+    const fromLink = new URLSearchParams(window.location.search).get("large");
+    setLargeText(fromLink === "1" || (fromLink === null && stored === "1"));
+    for (const button of document.querySelectorAll(".large-text-toggle")) {
+      button.addEventListener("click", () => setLargeText(!document.documentElement.classList.contains("large-text")));
+    }
+  }
+
+  window.PolicyQA = Object.freeze({ el, badge, safeHref, copyText, toast, chineseMessage, VALIDITY });
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", initLargeText);
+  else initLargeText();
+})();

@@ -1,0 +1,130 @@
+"""Shared fixtures. Each stage's fixtures sit in their own section."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Answering (issue 3): `small_kb`, a small real knowledge base built once per session (~90 chunks, real encoder).
+# 失业保险条例; both 全国年节及纪念日放假办法 versions (2013 superseded by 2024); the sister plans of 济南市司法局
+# and 济南市财政局; 居住证暂行条例 with a sidecar marking it 依申请公开 (stored, never served); sample_faq.csv
+# imported as drafts with FAQ-004 (失业保险金期限) and FAQ-007 (春节) published. Read-only: copy it to write.
+# ------------------------------------------------------------------------------------------------------------
+SMALL_KB_FILES = (
+    "national/行政法规/失业保险条例(1999-01-22).md",
+    "national/行政法规/全国年节及纪念日放假办法(2013-12-11).md",
+    "national/行政法规/全国年节及纪念日放假办法(2024-11-10).md",
+    "plans/000_e71e79a35d633e9d.txt",  # 济南市司法局2025年政务公开工作实施方案
+    "plans/003_3946f67f285457c1.txt",  # 2024年济南市财政局政务公开工作要点实施方案
+)
+SMALL_KB_PRIVATE = "national/行政法规/居住证暂行条例(2015-11-26).md"
+SMALL_KB_PUBLISHED_FAQS = ("FAQ-004", "FAQ-007")
+
+
+@pytest.fixture(scope="session")
+def small_kb(tmp_path_factory) -> Path:
+    import json
+    import shutil
+
+    from ingest.embedding import get_embedder
+    from ingest.pipeline import IngestPipeline
+    from knowledge_base.faqs import FaqService
+    from knowledge_base.store import KnowledgeBase
+
+    corpus = tmp_path_factory.mktemp("small-corpus")
+    for rel in (*SMALL_KB_FILES, SMALL_KB_PRIVATE):
+        shutil.copy(SHARED / "corpus" / rel, corpus / Path(rel).name)
+    private = corpus / Path(SMALL_KB_PRIVATE).name
+    (corpus / (private.name + ".meta.json")).write_text(json.dumps({"公开方式": "依申请公开"}, ensure_ascii=False), "utf-8")
+    shutil.copy(SHARED / "faq" / "sample_faq.csv", corpus / "sample_faq.csv")
+    kb_dir = tmp_path_factory.mktemp("small-kb")
+    kb = KnowledgeBase(kb_dir)
+    report = IngestPipeline(kb).run([corpus])
+    assert not report.failed, [o.error for o in report.failed]
+    faqs = FaqService(kb)
+    embed = get_embedder().embed_queries
+    for faq_id in SMALL_KB_PUBLISHED_FAQS:
+        faqs.review(faq_id, actor="test-reviewer", confidentiality_checked=True)
+        faqs.publish(faq_id, actor="test-reviewer", embed=embed)
+    return kb_dir
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Curation (issue 4): a small real knowledge base and one server over it, shared by test_faq_lifecycle.py and
+# test_analytics.py. The two documents are the ones those checks need: 失业保险条例 (FAQ-004's source) and
+# 住房公积金管理条例 (the 公积金 questions analytics must group); ~80 chunks, embedded in seconds.
+# ------------------------------------------------------------------------------------------------------------
+CURATION_DOCUMENTS = ("失业保险条例(1999-01-22).md", "住房公积金管理条例(2019-03-24).md")
+
+
+@dataclass
+class CurationServer:
+    url: str
+    keys: dict[str, str]  # operator 周话务, editor 王编辑, reviewer 李审核, reviewer2 赵审核, admin 系统管理员
+    kb_dir: Path
+
+
+@pytest.fixture(scope="session")
+def curation_kb(tmp_path_factory) -> Path:
+    from ingest.pipeline import IngestPipeline
+    from knowledge_base.store import KnowledgeBase
+
+    regulations = REPO / "qa_service" / "demo" / "corpus" / "regulations"
+    kb_dir = tmp_path_factory.mktemp("curation-kb")
+    report = IngestPipeline(KnowledgeBase(kb_dir)).run([regulations / name for name in CURATION_DOCUMENTS])
+    assert not report.failed, [o.error for o in report.failed]
+    return kb_dir
+
+
+@pytest.fixture(scope="session")
+def curation_server(curation_kb, tmp_path_factory):
+    """`policyqa serve` over a private copy of curation_kb (it writes the query log), with one key per role."""
+    from browser_support import ApiServer, copy_kb
+
+    from knowledge_base.store import KnowledgeBase
+    from qa_service.auth import KeyService, Role
+
+    kb_dir = copy_kb(curation_kb, tmp_path_factory.mktemp("curation-served") / "kb")
+    keys = KeyService(KnowledgeBase(kb_dir))
+    tokens = {
+        "operator": keys.create("周话务", Role.OPERATOR).token,
+        "editor": keys.create("王编辑", Role.EDITOR).token,
+        "reviewer": keys.create("李审核", Role.REVIEWER).token,
+        "reviewer2": keys.create("赵审核", Role.REVIEWER).token,
+        "admin": keys.create("系统管理员", Role.ADMIN).token,
+    }
+    with ApiServer(kb_dir, name="curation") as api:
+        yield CurationServer(api.url, tokens, kb_dir)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Pages (issue 5): one `policyqa serve` over a private copy of small_kb for the widget, viewer and console
+# browser tests, and one headless Chromium (Debian's /usr/bin/chromium; `make browser` installs it).
+# ------------------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def pages_server(small_kb, tmp_path_factory):
+    from browser_support import ApiServer, copy_kb
+
+    kb_dir = copy_kb(small_kb, tmp_path_factory.mktemp("pages-served") / "kb")
+    with ApiServer(kb_dir, name="pages") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    from browser_support import CHROMIUM, launch_chromium
+
+    if not CHROMIUM.exists():
+        pytest.skip("Chromium not installed at /usr/bin/chromium (install it with `make browser`)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        yield browser
+        browser.close()

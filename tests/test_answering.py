@@ -1,0 +1,172 @@
+"""Answering as a citizen or an operator sees it: cited, current, public-only, honest refusals, three channels.
+Real encoder, real corpus files (small_kb)."""
+from __future__ import annotations
+
+import re
+import shutil
+
+import numpy as np
+import pytest
+
+from knowledge_base.models import Validity
+from knowledge_base.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def engine(small_kb):
+    from knowledge_base.store import KnowledgeBase
+    from qa_service.engine import QAEngine
+
+    return QAEngine(KnowledgeBase(small_kb), Settings())
+
+
+def ask(engine, question, **kw):
+    kw.setdefault("log", False)
+    return engine.ask(question, **kw)
+
+
+def document_citations(answer):
+    return [c for c in answer.citations if c.kind == "document"]
+
+
+# ---------------------------------------------------------------------- versions
+def test_spring_festival_cites_the_2024_version(engine):
+    for mode in ("hybrid_faq", "hybrid"):
+        answer = ask(engine, "春节放几天假", mode=mode)
+        assert answer.answered
+        docs = document_citations(answer)
+        assert docs and all(c.validity == Validity.IN_FORCE for c in docs)
+        assert docs[0].title == "全国年节及纪念日放假办法"
+        assert "4天" in docs[0].quote and docs[0].published_date.startswith("2024")
+
+
+def test_superseded_version_is_not_cited_for_current_rules(engine):
+    answer = ask(engine, "国庆节放几天假？", top_k=10)
+    assert answer.answered and answer.faq_id is None  # the 春节 FAQ entry must not answer 国庆节
+    assert "国庆节，放假3天" in answer.answer
+    assert all(c.validity != Validity.SUPERSEDED for c in answer.citations)
+
+
+def test_include_superseded_filter_shows_the_old_version(engine):
+    answer = ask(engine, "全体公民放假的节日有哪些", mode="hybrid", top_k=10, filters={"include_superseded": True})
+    validities = {c.validity for c in answer.citations}
+    assert Validity.SUPERSEDED in validities and Validity.IN_FORCE in validities
+    assert answer.citations[0].validity == Validity.IN_FORCE
+
+
+# ---------------------------------------------------------------------- public channels serve public content only
+def test_non_public_document_is_never_served(engine):
+    for question in ("申领居住证需要什么条件？", "居住证的有效期限是多久", "居住证持有人享有哪些权利"):
+        answer = ask(engine, question, top_k=20)
+        assert all(c.title != "居住证暂行条例" for c in answer.citations), question
+        assert all("居住证暂行条例" not in t for c in answer.citations for t in c.source_titles)
+        results = engine.search(question, k=50, filters={"include_superseded": True})
+        assert all(c.title != "居住证暂行条例" for c in results)
+
+
+def test_faq_is_answered_only_when_published(engine):
+    published = ask(engine, "交了三年失业险失业了能领几个月钱")
+    assert published.faq_id == "FAQ-004"
+    assert published.citations[0].kind == "faq"
+    assert published.citations[0].source_titles == ["失业保险条例"]
+    assert any(c.kind == "document" and c.title == "失业保险条例" and "第十七条" in c.quote for c in published.citations)
+    draft = ask(engine, "济南12345热线反映的问题多久回复？")  # FAQ-008 is still a draft
+    assert draft.faq_id is None
+    assert "五个工作日内回复来电人" not in draft.answer
+
+
+def test_publishing_and_retiring_an_faq_takes_effect_without_restart(small_kb, tmp_path):
+    from ingest.embedding import get_embedder
+    from knowledge_base.faqs import FaqService
+    from knowledge_base.store import KnowledgeBase
+    from qa_service.engine import QAEngine
+
+    kb = KnowledgeBase(shutil.copytree(small_kb, tmp_path / "kb"))
+    engine = QAEngine(kb, Settings(reload_interval=0))
+    question = "年假有几天？"  # FAQ-005, a draft
+    assert ask(engine, question).faq_id is None
+    faqs = FaqService(kb)
+    faqs.review("FAQ-005", actor="reviewer", confidentiality_checked=True)
+    faqs.publish("FAQ-005", actor="reviewer", embed=get_embedder().embed_queries)
+    assert ask(engine, question).faq_id == "FAQ-005"
+    faqs.retire("FAQ-005", actor="reviewer")
+    assert ask(engine, question).faq_id is None
+
+
+# ---------------------------------------------------------------------- answers and refusals
+def test_extractive_answer_names_the_document_and_article(engine):
+    answer = ask(engine, "失业保险金的标准由谁确定？")
+    assert answer.answered
+    assert answer.answer.startswith("根据《失业保险条例》第十八条：")
+    assert "由省、自治区、直辖市人民政府确定" in answer.answer
+    assert "丧葬补助金" not in answer.answer  # trimmed to the sentence that answers
+    top = answer.citations[0]
+    assert top.kind == "document" and "第十八条" in top.quote
+    assert top.url == f"/documents/{top.doc_id}#{answer.citations[0].url.split('#')[1]}"
+    assert 0.0 <= answer.confidence <= 1.0
+
+
+def test_traditional_character_question_is_answered(engine):
+    answer = ask(engine, "失業保險金的標準由誰確定？")
+    assert answer.answered and answer.citations[0].title == "失业保险条例"
+    assert "第十八条" in answer.answer
+
+
+@pytest.mark.parametrize("question", ["今天股市行情怎么样？", "给我讲个笑话", "济南市车牌摇号每月几号开奖？"])
+def test_unrelated_question_is_refused(engine, question):
+    answer = ask(engine, question)
+    assert not answer.answered
+    assert answer.citations == []
+    assert "12345" in answer.answer and "没有" in answer.answer or "未找到" in answer.answer
+    assert 0.0 <= answer.confidence < engine.settings.refusal_threshold
+
+
+def test_named_publisher_is_cited_not_its_sister_plan(engine):
+    answer = ask(engine, "济南市司法局政策解读材料不达标会怎样？")
+    assert answer.answered
+    assert answer.citations[0].publisher == "济南市司法局"
+    assert "解读材料不达标不运转" in answer.citations[0].quote
+
+
+# ---------------------------------------------------------------------- channels
+def test_newmedia_is_plain_text_within_300_characters_with_source_and_link(engine):
+    for question in ("失业保险金的标准由谁确定？", "春节放几天假", "给我讲个笑话", "济南市司法局政策解读材料不达标会怎样？"):
+        answer = ask(engine, question, channel="newmedia")
+        text = answer.answer
+        assert len(text) <= 300, (question, len(text))
+        body = text.split("详见：")[0]
+        assert not re.search(r"\[\d+\]|[*#`<>]|\]\(|<[a-z]", body), text
+        if answer.answered:
+            assert "\n来源：《" in text and "\n详见：/documents/" in text
+
+
+def test_hotline_gives_a_script_to_read_out(engine):
+    answer = ask(engine, "失业保险金的标准由谁确定？", channel="hotline")
+    script = answer.script
+    assert set(script) >= {"opening", "answer", "key_points", "sources", "related_questions", "closing"}
+    assert script["answer"].startswith("根据《失业保险条例》第十八条")
+    assert script["answer"].count("。") == 1  # one sentence
+    assert any("国务院令第258号" in s and "第十八条" in s for s in script["sources"])
+    refused = ask(engine, "今天股市行情怎么样？", channel="hotline")
+    assert refused.script["sources"] == [] and "suggestion" in refused.script
+    assert ask(engine, "失业保险金的标准由谁确定？").script is None
+
+
+def test_every_ask_is_logged_with_its_embedding(small_kb, tmp_path):
+    from sqlalchemy import select
+
+    from knowledge_base.db import QueryLogRow
+    from knowledge_base.store import KnowledgeBase
+    from qa_service.engine import QAEngine
+
+    kb = KnowledgeBase(shutil.copytree(small_kb, tmp_path / "kb"))
+    engine = QAEngine(kb, Settings())
+    answer = engine.ask("  失业金能领多久？ ", channel="newmedia", session_id="s-1")
+    with kb.session() as s:
+        row = s.scalars(select(QueryLogRow).where(QueryLogRow.query_id == answer.query_id)).one()
+    assert row.question == "失业金能领多久？" and row.normalized == "失业保险金能领多久?"
+    assert row.channel == "newmedia" and row.session_id == "s-1" and row.answered == answer.answered
+    assert row.confidence == pytest.approx(answer.confidence) and row.latency_ms > 0
+    assert row.citations and set(row.citations[0]) == {"doc_id", "title", "section", "anchor"}
+    vector = np.frombuffer(row.embedding, dtype=np.float32)
+    assert vector.shape == (engine.embedder.dim,) and abs(np.linalg.norm(vector) - 1) < 1e-3
