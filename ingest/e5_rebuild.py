@@ -455,8 +455,8 @@ def export_onnx_int8(model_dir: Path, out_dir: Path, keep_fp32: bool = False) ->
     - eager attention: transformers' SDPA path traces to a graph onnxruntime's BERT optimizer cannot fuse; with
       eager attention it fuses EmbedLayerNormalization, 12 Attention, 24 SkipLayerNormalization and 12 BiasGelu;
     - the TorchScript exporter (`dynamo=False`): works with the pinned torch without onnxscript;
-    - dynamic quantization, per-channel int8 weights of MatMul and Attention: per-tensor scales measured mean
-      cosine 0.987 (min 0.981) against fp32 on 160 corpus chunks, per-channel 0.9975 (min 0.996).
+    - dynamic quantization, per-channel int8 weights of MatMul and Attention: cosine with the fp32 model measured
+      mean 0.997 (min 0.995) on 96 corpus chunks; per-tensor scales measured only 0.987 (min 0.981) on 160.
     """
     import warnings
 

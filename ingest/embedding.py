@@ -91,8 +91,9 @@ class Embedder:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        # Length-sorted batches: a batch pads to its longest text, so mixing lengths wastes most of the compute
-        # on padding (measured with eval.bench_encoder: see its --help for the figures).
+        # Length-sorted batches: a batch pads to its longest text. On 400 corpus chunks of 14-232 tokens, batches
+        # of 32 in input order run 1.29x the real tokens, length-sorted 1.18x; the gap grows with the spread of
+        # lengths (FAQ questions next to long articles). eval.bench_encoder measures the throughput.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]

@@ -202,7 +202,7 @@ class QAEngine:
             t = time.perf_counter()
             draft = self.composer.extractive(nq, evidence, idf=state.retriever.idf)
             if draft.answered and self._generative is not None:
-                generated = self._generative.run(nq.text, evidence, draft)
+                generated = self._generative.run(nq.original, evidence, draft)
                 if generated is not None:
                     draft = generated
             timings["compose"] = _ms(t)

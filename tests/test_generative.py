@@ -22,6 +22,7 @@ REPLIES = {
     "slow": "失业保险金的标准由省、自治区、直辖市人民政府确定[1]。",
 }
 TIMEOUT = 1.0
+SLOW_REPLY_SECONDS = 30.0  # far beyond the timeout: a client that waited for it would be obvious
 
 
 class FakeChatServer:
@@ -37,7 +38,7 @@ class FakeChatServer:
             body = await request.json()
             self.requests.append(body)
             if self.scenario == "slow":
-                await asyncio.sleep(TIMEOUT * 3)
+                await asyncio.sleep(SLOW_REPLY_SECONDS)
             return {
                 "id": "chatcmpl-test",
                 "object": "chat.completion",
@@ -51,7 +52,9 @@ class FakeChatServer:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", timeout_graceful_shutdown=1)
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self):
@@ -103,7 +106,7 @@ def test_unusable_generative_answer_falls_back_to_extractive(engine, chat_server
     assert answer.answer.startswith("根据《失业保险条例》第十八条："), answer.answer
     assert "[7]" not in answer.answer and "3000" not in answer.answer
     if scenario == "slow":
-        assert time.perf_counter() - started < TIMEOUT * 2.5  # gave up at the timeout, did not wait for the reply
+        assert time.perf_counter() - started < SLOW_REPLY_SECONDS / 2  # gave up at the timeout, did not wait
 
 
 def test_refusals_never_reach_the_model(engine, chat_server):

@@ -33,6 +33,10 @@ class TestPolicyRetrieverStandard(RetrieversIntegrationTests):
     def retriever_query_example(self) -> str:
         return "失业保险金能领多长时间？"
 
+    @pytest.mark.asyncio  # the project does not run pytest-asyncio in auto mode
+    async def test_ainvoke_returns_documents(self, retriever) -> None:
+        await super().test_ainvoke_returns_documents(retriever)
+
 
 def test_documents_carry_citation_metadata_and_respect_filters(policy_engine):
     docs = PolicyRetriever(engine=policy_engine, k=10).invoke("全体公民放假的节日")
