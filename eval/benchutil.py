@@ -133,7 +133,7 @@ def policyqa_command() -> list[str]:
 class ServerProcess:
     """`policyqa serve --kb DIR` on a free loopback port, rate limit off; stopped (by its own pid) on exit."""
 
-    def __init__(self, kb_dir: Path, env: dict | None = None, startup_timeout: float = 180.0, log_path: Path | None = None):
+    def __init__(self, kb_dir: Path, env: dict | None = None, startup_timeout: float = 600.0, log_path: Path | None = None):
         self.kb_dir = Path(kb_dir)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"

