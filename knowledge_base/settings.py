@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     llm_api_key: str | None = Field(None, description="API key for the generative endpoint.")
     llm_timeout: float = Field(8.0, description="Seconds before a generative answer falls back to the extractive one.")
     reload_interval: float = Field(1.0, description="Seconds between checks for a newer knowledge-base generation.")
+    query_threads: int = Field(1, description="Threads of the encoder, BLAS and OpenMP in an answering process (0: library defaults); 1 measured 35 ms vs 480 ms per query encoding on 2 shared cores.")
 
 
 @lru_cache

@@ -33,6 +33,7 @@ CALIBRATION = "filled in by measurement"
 EXCERPT_CHARS = 220  # what an extractive answer quotes at most (a citizen reads it on a phone)
 _SENTENCE = re.compile(r"[^。！？；!?;\n]*(?:[。！？；!?;]+[”’\"'」』）)\]】]*|\n)|[^。！？；!?;\n]+")
 _ARTICLE = re.compile(r"^\s*(第[一二三四五六七八九十百千零〇两\d]+条(?:之[一二三四五六七八九十]+)?)")
+_NUMERAL = re.compile(r"[0-9一二三四五六七八九十两半百千]")
 _ENUMERATED = re.compile(r"^\s*(?:\([一二三四五六七八九十]+\)|（[一二三四五六七八九十]+）)")
 _OUTLINE = re.compile(r"^\s*((?:[一二三四五六七八九十]+、|\([一二三四五六七八九十]+\)|（[一二三四五六七八九十]+）|\d+[.．、]))\s*([^。，,；;:：\n]{0,24})")
 
@@ -166,16 +167,19 @@ def trim(chunk: ChunkText, query_tokens: list[str], idf: Callable[[str], float])
                 if len(sentences[j]) <= 60:
                     chosen.add(j)
                 break
-    # Other sentences that add something the question asks about, while there is room.
+    # Then, while there is room, sentences that speak to the question nearly as well as the best one: first those
+    # that add a word of the question not yet quoted, then the others (a second clause often carries the answer:
+    # "用人单位未按前款规定提出…的，…1年内，可以直接…提出工伤认定申请").
     covered = _covered(query_tokens, "".join(sentences[i] for i in chosen))
-    for i in sorted(range(len(sentences)), key=lambda i: -scores[i]):
-        if i in chosen or scores[i] < 0.6 * scores[best] or scores[i] == 0 or len(sentences[i]) > room():
-            continue
-        adds = _covered(query_tokens, sentences[i]) - covered
-        if not adds:
-            continue
-        chosen.add(i)
-        covered |= adds
+    adds = {i: bool(_covered(query_tokens, sentences[i]) - covered) for i in range(len(sentences))}
+    candidates = [
+        i for i in range(len(sentences))
+        if i not in chosen and scores[i] > 0 and scores[i] >= (0.6 if adds[i] else 0.8) * scores[best]
+    ]
+    candidates.sort(key=lambda i: (not adds[i], -scores[i], i))
+    for i in candidates:
+        if len(sentences[i]) <= room():
+            chosen.add(i)
     label = article_label(chunk, best, sentences)
     ordered = [sentences[i].strip() for i in sorted(chosen)]
     cleaned = [_strip_label(s) for s in ordered]
@@ -208,7 +212,9 @@ class AnswerComposer:
         words = query.content or query.tokens
         cov = max(coverage(words, ev.chunk.embed_text, idf) for ev in evidence[:3])
         conf = confidence(top.hit.dense, cov)
-        label, excerpt, key_points = trim(top.chunk, words, idf)
+        # The asker's numbers (不满六个月) do not make a passage relevant, but they do pick the sentence to quote.
+        numbers = [t for t in query.tokens if _NUMERAL.search(t) and t not in words]
+        label, excerpt, key_points = trim(top.chunk, words + numbers, idf)
         citations = [document_citation(self.settings, i + 1, ev) for i, ev in enumerate(evidence)]
         draft = Draft(
             answered=conf >= self.settings.refusal_threshold,

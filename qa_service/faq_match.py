@@ -1,7 +1,7 @@
 """FAQ matching: a question against each published entry's 问题 and 相似问法.
 
     matcher = FaqMatcher(FaqService(kb).published_with_vectors(), normalizer, embed_queries=embedder.embed_queries)
-    best = matcher.run(normalized_query.text, query_vector, idf=retriever.idf)[0]
+    best = matcher.run(normalized_query, query_vector, idf=retriever.idf)[0]
     best.entry.faq_id, best.score     # -> "FAQ-004", 0.93
 
 score = (dense + coverage) / 2, where `dense` is the best cosine between the question and the entry's
@@ -27,7 +27,7 @@ import numpy as np
 from knowledge_base.faqs import match_texts
 from knowledge_base.models import FaqEntry, FaqStatus
 
-from .normalize import QueryNormalizer, content_words
+from .normalize import NormalizedQuery, QueryNormalizer
 
 from knowledge_base.text import fold
 
@@ -88,7 +88,7 @@ class FaqMatcher:
     def __len__(self) -> int:
         return len(self.entries)
 
-    def run(self, normalized_text: str, vector: np.ndarray | None, idf: Callable[[str], float] | None = None,
+    def run(self, query: NormalizedQuery, vector: np.ndarray | None, idf: Callable[[str], float] | None = None,
             limit: int = 5) -> list[FaqMatch]:
         """The best `limit` entries for a normalized question, best first (one match per entry)."""
         if not self.entries:
@@ -101,7 +101,7 @@ class FaqMatcher:
         for i, owner in enumerate(self._owners):
             if owner not in best or dense[i] > dense[best[owner]]:
                 best[int(owner)] = i
-        words = content_words(normalized_text)
+        words = query.content
         weights = [max(idf(w), MIN_IDF) if idf else MIN_IDF for w in words]
         total = sum(weights)
         matches = []

@@ -56,6 +56,7 @@ SYNONYMS: list[tuple[str, str]] = [
     (r"拆迁", "房屋征收"),
     (r"上访", "信访"),
     (r"(?<!政府)信息公开", "政府信息公开"),
+    (r"(哪些|什么|何种|啥)情况", r"\1情形"),  # the texts list conditions as 情形: 有下列情形之一的
 ]
 _SYNONYMS = [(re.compile(p), r) for p, r in SYNONYMS]
 

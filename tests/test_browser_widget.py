@@ -4,6 +4,8 @@ phone-sized viewport. Screenshots of each state go to test-artifacts/screenshots
 """
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
 from browser_support import (
     ANSWER_TIMEOUT_MS,
@@ -12,6 +14,7 @@ from browser_support import (
     ApiServer,
     HostPage,
     copy_kb,
+    http_json,
     requires_chromium,
     screenshot,
 )
@@ -254,3 +257,25 @@ def test_rate_limited_citizen_gets_a_friendly_message(chromium, small_kb, tmp_pa
             assert "频繁" in reply.inner_text()
             screenshot(page, "widget-phone-rate-limited")
             context.close()
+
+
+def test_viewer_history_leads_to_the_superseded_version_which_links_back_to_the_one_in_force(chromium, pages_server):
+    status, listing = http_json("GET", pages_server.url + "/v1/documents?title=" + quote("全国年节及纪念日放假办法"))
+    assert status == 200
+    current = next(d for d in listing["documents"] if d["validity"] == "in_force")
+    context = new_context(chromium, PHONE)
+    page = context.new_page()
+    page.goto(f"{pages_server.url}/documents/{current['doc_id']}")
+    history = page.locator(".version-list")
+    assert history.locator(".version-current .badge").inner_text() == "现行有效"
+    history.locator("a.version-title").first.click()  # the 2013 version
+    page.wait_for_load_state()
+    notice = page.locator(".notice-superseded")
+    assert "本文件已被修订" in notice.inner_text()
+    assert page.locator(".doc-meta .badge").inner_text() == "已被修订"
+    screenshot(page, "viewer-phone-superseded")
+    notice.locator("a.in-force-link").click()
+    page.wait_for_load_state()
+    assert page.url.endswith(f"/documents/{current['doc_id']}")
+    assert page.locator(".notice-superseded").count() == 0
+    context.close()

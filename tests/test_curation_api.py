@@ -273,8 +273,7 @@ def test_staff_pages_are_chinese_shells_with_a_strict_content_policy(api):
 # --------------------------------------------------------------------------------------------- the staff pages in a browser
 @pytest.mark.browser
 @requires_chromium
-def test_staff_pages_in_a_browser_import_review_with_the_check_and_publish(api, tmp_path):
-    from playwright.sync_api import sync_playwright
+def test_staff_pages_in_a_browser_import_review_with_the_check_and_publish(api, tmp_path, chromium):
 
     client, keys = api
     rows = prefixed_sample("WEB")
@@ -282,10 +281,11 @@ def test_staff_pages_in_a_browser_import_review_with_the_check_and_publish(api, 
     csv_path = tmp_path / "faq.csv"
     csv_path.write_bytes(sheet(rows))
     base = str(client.base_url).rstrip("/")
-    with sync_playwright() as p:
-        browser = launch_chromium(p)
+    # One Playwright per process: the session's shared `chromium` browser (a second sync_playwright() fails).
+    if True:
+        context = chromium.new_context(viewport=DESKTOP, locale="zh-CN")
         try:
-            page = browser.new_page(viewport=DESKTOP, locale="zh-CN")
+            page = context.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(base + "/staff/faqs")
@@ -339,7 +339,7 @@ def test_staff_pages_in_a_browser_import_review_with_the_check_and_publish(api, 
             assert page.evaluate("window.__pwned") is None
             assert errors == []
         finally:
-            browser.close()
+            context.close()
 
 
 def test_publish_with_the_check_reviews_and_publishes_in_one_step(api):
