@@ -146,6 +146,10 @@ class HybridRetriever:
     def generation(self) -> int:
         return self.snapshot.generation
 
+    @property
+    def public_chunks(self) -> int:
+        return int(self._public.sum())
+
     def organizations(self) -> list[str]:
         """Organizations the public documents name (publishers, and offices in plan titles), for query hints."""
         orgs: set[str] = set()

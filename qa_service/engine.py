@@ -147,31 +147,34 @@ class QAEngine:
     def refresh(self) -> bool:
         """Reload what changed since the serving state was built; True when something was swapped in."""
         with self._reload_lock:
-            self._last_check = time.monotonic()
-            current = self._state
-            kb_state = self.kb.state()
-            if kb_state.generation == current.generation and kb_state.faq_generation == current.faq_generation:
-                return False
-            if kb_state.generation == 0:
-                return False  # emptied underneath us: keep serving the last complete snapshot
-            self._state = self._build_state(current)
-            self._faq_sources.clear()
-            log.info("serving generation %s, faq generation %s", self._state.generation, self._state.faq_generation)
-            return True
+            return self._reload()
 
     def _refresh_if_due(self) -> None:
+        """At most every reload_interval, and never making a request wait: if another request is already
+        reloading, this one answers from the current state."""
         if time.monotonic() - self._last_check < self.settings.reload_interval:
             return
         if not self._reload_lock.acquire(blocking=False):
-            return  # another request is reloading; answer from the current state meanwhile
+            return
         try:
-            self._last_check = time.monotonic()
-        finally:
-            self._reload_lock.release()
-        try:
-            self.refresh()
+            self._reload()
         except Exception:  # a failed reload must not take answering down
             log.exception("reloading the knowledge base failed; still serving generation %s", self._state.generation)
+        finally:
+            self._reload_lock.release()
+
+    def _reload(self) -> bool:
+        self._last_check = time.monotonic()
+        current = self._state
+        kb_state = self.kb.state()
+        if kb_state.generation == current.generation and kb_state.faq_generation == current.faq_generation:
+            return False
+        if kb_state.generation == 0:
+            return False  # emptied underneath us: keep serving the last complete snapshot
+        self._state = self._build_state(current)  # built aside, then swapped: requests in flight keep the old one
+        self._faq_sources.clear()
+        log.info("serving generation %s, faq generation %s", self._state.generation, self._state.faq_generation)
+        return True
 
     # ------------------------------------------------------------------ answering
     def ask(
@@ -261,7 +264,7 @@ class QAEngine:
             "generation": state.generation,
             "documents": len(public),
             "in_force": sum(1 for d in public if d.validity == Validity.IN_FORCE),
-            "chunks": int(state.retriever._public.sum()),
+            "chunks": state.retriever.public_chunks,
             "faqs": len(state.faqs),
             "model": getattr(self.embedder, "model_id", None),
         }

@@ -114,3 +114,14 @@ def test_refusals_never_reach_the_model(engine, chat_server):
     before = len(chat_server.requests)
     answer = engine.ask("今天股市行情怎么样？", log=False)
     assert not answer.answered and len(chat_server.requests) == before
+
+
+def test_marker_and_support_checks():
+    from qa_service.generative import check
+
+    passages = ["第十七条 累计缴费时间满1年不足5年的，领取失业保险金的期限最长为12个月。"]
+    assert check("累计缴费满1年不足5年的，领取失业保险金的期限最长为12个月。[1]", passages) is None
+    assert "no [n] markers" in check("领取失业保险金的期限最长为12个月。", passages)
+    assert "[2]" in check("领取失业保险金的期限最长为12个月[2]。", passages)
+    assert "36" in check("领取失业保险金的期限最长为36个月[1]。", passages)
+    assert "not supported" in check("申请人还需要提供社区出具的居住证明材料[1]。", passages)
