@@ -19,7 +19,7 @@ demo: install
 
 # Debian's chromium for the Playwright tests (Playwright's own browser download cannot work here).
 browser:
-	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+	@(test -x /usr/bin/chromium && test -d /usr/share/fonts/opentype/noto) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null)
 
 test: install browser
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -ra
