@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     cors_origins: str = Field("*", description="Comma-separated origins allowed to embed the widget (CORS).")
     public_base_url: str = Field("", description="Absolute base URL used in links sent to new media (empty: relative links).")
     hotline_number: str = Field("12345", description="The hotline citizens are referred to when nothing answers.")
+    home_region: str = Field("", description="City this deployment serves (e.g. 济南): its local rules rank with national ones when a question names no place.")
     llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint for the optional generative mode.")
     llm_model: str = Field("gpt-4o-mini", description="Model name sent to the generative endpoint.")
     llm_api_key: str | None = Field(None, description="API key for the generative endpoint.")

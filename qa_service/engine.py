@@ -51,7 +51,6 @@ log = logging.getLogger(__name__)
 MODES = ("lexical", "dense", "hybrid", "hybrid_faq")
 MAX_QUESTION_CHARS = 500
 RELATED_MARGIN = 0.08  # FAQ entries within this of the FAQ threshold are offered as related questions
-FUSION = "rrf"  # see knowledge_base.retrieval.FUSION_NOTE for the measurement that chose it
 
 
 class QuestionError(ValueError):
@@ -131,7 +130,7 @@ class QAEngine:
         if previous is not None and previous.generation == kb_state.generation:
             retriever, normalizer = previous.retriever, previous.normalizer
         else:
-            retriever = HybridRetriever(self.kb.load_snapshot(), fusion=FUSION)
+            retriever = HybridRetriever(self.kb.load_snapshot(), home_region=self.settings.home_region)
             normalizer = QueryNormalizer(retriever.organizations())
         if previous is not None and previous.faq_generation == kb_state.faq_generation:
             faqs = previous.faqs
@@ -221,10 +220,10 @@ class QAEngine:
             timings["faq"] = _ms(t)
 
         if draft is None:
-            evidence = self._retrieve(state, nq, vector, top_k, "hybrid" if mode == "hybrid_faq" else mode,
-                                      retrieval_filters, timings)
+            evidence, best_dense = self._retrieve(state, nq, vector, top_k, "hybrid" if mode == "hybrid_faq" else mode,
+                                                  retrieval_filters, timings)
             t = time.perf_counter()
-            draft = self.composer.extractive(nq, evidence, idf=state.retriever.idf)
+            draft = self.composer.extractive(nq, evidence, idf=state.retriever.idf, best_dense=best_dense)
             if draft.answered and self._generative is not None:
                 generated = self._generative.run(nq.original, evidence, draft)
                 if generated is not None:
@@ -251,7 +250,7 @@ class QAEngine:
         state = self._state
         nq = state.normalizer.run(q)
         vector = self._encode(nq.text)
-        evidence = self._retrieve(state, nq, vector, k, "hybrid", retrieval_filters, timings)
+        evidence, _ = self._retrieve(state, nq, vector, k, "hybrid", retrieval_filters, timings)
         return [document_citation(self.settings, i + 1, ev) for i, ev in enumerate(evidence)]
 
     def health(self) -> dict:
@@ -275,7 +274,7 @@ class QAEngine:
         return vec
 
     def _retrieve(self, state: ServingState, nq: NormalizedQuery, vector, k: int, mode: str,
-                  filters: RetrievalFilters, timings: dict) -> list[Evidence]:
+                  filters: RetrievalFilters, timings: dict) -> tuple[list[Evidence], float]:
         query = RetrievalQuery(
             tokens=nq.tokens,
             vector=vector,
@@ -285,13 +284,15 @@ class QAEngine:
             organization=nq.organization,
             region=nq.region,
             include_history=nq.wants_history,
+            words=nq.content,
         )
-        hits = state.retriever.run(query, timings=timings)
+        retrieved = state.retriever.run(query, timings=timings)
         t = time.perf_counter()
-        texts = self.chunk_texts.get(state.generation, [h.row_id for h in hits])
+        texts = self.chunk_texts.get(state.generation, [h.row_id for h in retrieved.hits])
         timings["fetch"] = _ms(t)
         docs = state.retriever.documents
-        return [Evidence(h, texts[h.row_id], docs[h.doc_id]) for h in hits if h.row_id in texts]
+        evidence = [Evidence(h, texts[h.row_id], docs[h.doc_id]) for h in retrieved.hits if h.row_id in texts]
+        return evidence, retrieved.best_dense
 
     def _usable_faq(self, state: ServingState, nq: NormalizedQuery, matches: list[FaqMatch],
                     filters: RetrievalFilters) -> FaqMatch | None:

@@ -33,15 +33,20 @@ _FILLER_RE = re.compile("|".join(map(re.escape, FILLERS)))
 _EDGE_PUNCT = re.compile(r"^[\s,.;:!?、，。；：！？~…]+|[\s,.;:!~…，。；：！～]+$")
 
 # Colloquial → the wording the texts use. Each pattern is guarded so that text already in the official
-# form is left alone (住房公积金 does not become 住房住房公积金). Kept small on purpose: every entry was
-# seen in the gold questions or the FAQ's 相似问法 and helps both BM25 (shared tokens) and the encoder.
+# form is left alone (住房公积金 does not become 住房住房公积金). Kept small on purpose: each entry is a
+# common citizen phrasing (gold questions, the FAQ's 相似问法) whose official term the texts use instead, and
+# helps both BM25 (shared tokens) and the encoder. Order matters: 社保卡 before 社保, 老楼加装电梯 before 加装电梯.
 SYNONYMS: list[tuple[str, str]] = [
     (r"(?<!住房)公积金", "住房公积金"),
     (r"年假", "年休假"),
     (r"失业金", "失业保险金"),
     (r"失业险", "失业保险"),
     (r"工伤险", "工伤保险"),
-    (r"医保卡", "社会保障卡"),
+    (r"医保卡", "医疗保障凭证"),
+    (r"看病", "就医"),
+    (r"房子", "房屋"),
+    (r"加班", "延长工作时间"),
+    (r"交钱|收钱|要钱|花钱", "收取费用"),
     (r"社保卡", "社会保障卡"),
     (r"社保", "社会保险"),
     (r"医保", "医疗保险"),
@@ -50,12 +55,15 @@ SYNONYMS: list[tuple[str, str]] = [
     (r"加装电梯", "增设电梯"),
     (r"狗狗|狗", "犬"),
     (r"过年", "春节"),
+    (r"五一劳动节|五一(?=假|放|节|小长假)", "劳动节"),
+    (r"家暴", "家庭暴力"),
     (r"国庆(?!节)", "国庆节"),
     (r"欠薪|拖欠工钱|讨薪", "拖欠工资"),
-    (r"退休金|养老金", "基本养老金"),
+    (r"退休金|(?<!基本)养老金", "基本养老金"),
     (r"拆迁", "房屋征收"),
+    (r"暖气费|暖气", "供热"),
     (r"上访", "信访"),
-    (r"(?<!政府)信息公开", "政府信息公开"),
+    (r"(?<!政府|政务)信息公开", "政府信息公开"),
     (r"(哪些|什么|何种|啥)情况", r"\1情形"),  # the texts list conditions as 情形: 有下列情形之一的
 ]
 _SYNONYMS = [(re.compile(p), r) for p, r in SYNONYMS]

@@ -116,8 +116,12 @@ def pages_server(small_kb, tmp_path_factory):
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
+    """A headless Chromium for one test module. Module-scoped, not session-scoped: while sync Playwright is
+    open its event loop counts as running in this thread, and pytest-asyncio tests in later modules (the
+    LangChain standard suite's ainvoke test) then fail with "Runner.run() cannot be called from a running
+    event loop". Two sync_playwright() cannot be nested, but one after another is fine."""
     from browser_support import CHROMIUM, launch_chromium
 
     if not CHROMIUM.exists():

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from knowledge_base.models import Validity
 from knowledge_base.settings import Settings
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +94,23 @@ def test_publishing_and_retiring_an_faq_takes_effect_without_restart(small_kb, t
     assert ask(engine, question).faq_id == "FAQ-005"
     faqs.retire("FAQ-005", actor="reviewer")
     assert ask(engine, question).faq_id is None
+
+
+def test_an_ingested_document_is_answered_without_restart(small_kb, tmp_path):
+    from ingest.pipeline import IngestPipeline
+    from knowledge_base.store import KnowledgeBase
+    from qa_service.engine import QAEngine
+
+    kb = KnowledgeBase(shutil.copytree(small_kb, tmp_path / "kb"))
+    engine = QAEngine(kb, Settings(reload_interval=0))
+    question = "济南市国防动员办公室年内组织几次政务公开培训？"
+    before = ask(engine, question)
+    assert all("国防动员办公室" not in c.title for c in before.citations)
+    report = IngestPipeline(kb).run([SHARED / "corpus" / "plans" / "004_362f7b72cf697821.txt"])  # 国防动员办公室
+    assert not report.failed
+    after = ask(engine, question)  # the next request sees the new generation; no restart, no explicit refresh
+    assert after.answered and "国防动员办公室" in after.citations[0].title
+    assert "年内至少组织1次政务公开专题培训" in after.citations[0].quote
 
 
 # ---------------------------------------------------------------------- answers and refusals

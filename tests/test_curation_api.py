@@ -281,66 +281,63 @@ def test_staff_pages_in_a_browser_import_review_with_the_check_and_publish(api, 
     csv_path = tmp_path / "faq.csv"
     csv_path.write_bytes(sheet(rows))
     base = str(client.base_url).rstrip("/")
-    # One Playwright per process: the session's shared `chromium` browser (a second sync_playwright() fails).
-    if True:
-        context = chromium.new_context(viewport=DESKTOP, locale="zh-CN")
-        try:
-            page = context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(base + "/staff/faqs")
-            page.locator("#login-key").fill("pqa_wrong")
-            page.locator("#login-key").press("Enter")
-            page.locator("#login-error").filter(has_text="密钥无效").wait_for()
-            page.locator("#login-key").fill(keys["editor"])
-            page.locator("#login-key").press("Enter")
-            page.locator("#whoami-name").filter(has_text="王编辑").wait_for()
+    context = chromium.new_context(viewport=DESKTOP, locale="zh-CN")
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(base + "/staff/faqs")
+        page.locator("#login-key").fill("pqa_wrong")
+        page.locator("#login-key").press("Enter")
+        page.locator("#login-error").filter(has_text="密钥无效").wait_for()
+        page.locator("#login-key").fill(keys["editor"])
+        page.locator("#login-key").press("Enter")
+        page.locator("#whoami-name").filter(has_text="王编辑").wait_for()
 
-            page.locator("#import-file").set_input_files(str(csv_path))
-            page.locator("#import-form button[type=submit]").click()
-            page.locator("#import-result").filter(has_text="新增 10 条").wait_for()
-            page.goto(base + "/staff/faqs?status=draft&q=WEB-")
-            page.locator("#faq-rows tr").nth(9).wait_for()
-            assert page.locator("#faq-rows tr").count() == 10
-            assert page.locator("#faq-rows").inner_text().count("草稿") == 10
-            assert page.locator("#faq-rows img").count() == 0 and "<img src=x" in page.locator("#faq-rows").inner_text()
-            screenshot(page, "staff-faq-list")
+        page.locator("#import-file").set_input_files(str(csv_path))
+        page.locator("#import-form button[type=submit]").click()
+        page.locator("#import-result").filter(has_text="新增 10 条").wait_for()
+        page.goto(base + "/staff/faqs?status=draft&q=WEB-")
+        page.locator("#faq-rows tr").nth(9).wait_for()
+        assert page.locator("#faq-rows tr").count() == 10
+        assert page.locator("#faq-rows").inner_text().count("草稿") == 10
+        assert page.locator("#faq-rows img").count() == 0 and "<img src=x" in page.locator("#faq-rows").inner_text()
+        screenshot(page, "staff-faq-list")
 
-            # The editor edits and submits; the review panel is not theirs.
-            page.goto(base + "/staff/faqs/WEB-001")
-            page.locator("#f-question").wait_for()
-            assert page.locator("#review-panel").is_hidden()
-            page.locator("#f-answer").fill("经单元三分之二以上业主书面同意。")
-            page.locator("#save").click()
-            page.locator("#toast").filter(has_text="已保存").wait_for()
-            page.locator("#submit-review").click()
-            page.locator("#status-badge").filter(has_text="待审核").wait_for()
+        # The editor edits and submits; the review panel is not theirs.
+        page.goto(base + "/staff/faqs/WEB-001")
+        page.locator("#f-question").wait_for()
+        assert page.locator("#review-panel").is_hidden()
+        page.locator("#f-answer").fill("经单元三分之二以上业主书面同意。")
+        page.locator("#save").click()
+        page.locator("#toast").filter(has_text="已保存").wait_for()
+        page.locator("#submit-review").click()
+        page.locator("#status-badge").filter(has_text="待审核").wait_for()
 
-            # The reviewer must tick the 保密审查 box before approving, then publishes.
-            page.locator("#logout").click()
-            page.locator("#login-key").fill(keys["reviewer"])
-            page.locator("#login-key").press("Enter")
-            page.locator("#review-panel").wait_for(state="visible")
-            page.locator("#approve").click()
-            page.locator("#review-error").filter(has_text="保密审查").wait_for()
-            assert client.get("/v1/faqs/WEB-001", headers=bearer(keys["operator"])).json()["confidentiality_checked_by"] is None
-            page.locator("#confidentiality").check()
-            page.locator("#approve").click()
-            page.locator("#publish").wait_for(state="visible")
-            screenshot(page, "staff-faq-review")
-            page.locator("#publish").click()
-            page.locator("#status-badge").filter(has_text="已发布").wait_for()
-            page.locator("#history-rows").filter(has_text="审核通过（保密审查）").wait_for()
-            assert client.get("/v1/faqs/WEB-001", headers=bearer(keys["operator"])).json()["status"] == "published"
+        # The reviewer must tick the 保密审查 box before approving, then publishes.
+        page.locator("#logout").click()
+        page.locator("#login-key").fill(keys["reviewer"])
+        page.locator("#login-key").press("Enter")
+        page.locator("#review-panel").wait_for(state="visible")
+        page.locator("#approve").click()
+        page.locator("#review-error").filter(has_text="保密审查").wait_for()
+        assert client.get("/v1/faqs/WEB-001", headers=bearer(keys["operator"])).json()["confidentiality_checked_by"] is None
+        page.locator("#confidentiality").check()
+        page.locator("#approve").click()
+        page.locator("#publish").wait_for(state="visible")
+        screenshot(page, "staff-faq-review")
+        page.locator("#publish").click()
+        page.locator("#status-badge").filter(has_text="已发布").wait_for()
+        page.locator("#history-rows").filter(has_text="审核通过（保密审查）").wait_for()
+        assert client.get("/v1/faqs/WEB-001", headers=bearer(keys["operator"])).json()["status"] == "published"
 
-            page.goto(base + "/staff/analytics")
-            page.locator("#analytics-status").filter(has_text="没有记录").wait_for()
-            screenshot(page, "staff-analytics")
-            assert page.evaluate("window.__pwned") is None
-            assert errors == []
-        finally:
-            context.close()
-
+        page.goto(base + "/staff/analytics")
+        page.locator("#analytics-status").filter(has_text="没有记录").wait_for()
+        screenshot(page, "staff-analytics")
+        assert page.evaluate("window.__pwned") is None
+        assert errors == []
+    finally:
+        context.close()
 
 def test_publish_with_the_check_reviews_and_publishes_in_one_step(api):
     client, keys = api
