@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
+from ingest.structure import article_anchor
 from knowledge_base.models import Citation, FaqEntry, StoredDocument, Validity
 from knowledge_base.retrieval import UNKNOWN_WORD_IDF, ChunkText, Hit
 from knowledge_base.settings import Settings
@@ -108,8 +109,16 @@ def display_date(doc: StoredDocument) -> str | None:
     return d.isoformat() if d else None
 
 
-def document_citation(settings: Settings, rank: int, ev: Evidence) -> Citation:
+def document_citation(settings: Settings, rank: int, ev: Evidence, article: str | None = None) -> Citation:
+    """`article`: the article the answer quotes (第二十条) when the passage holds several (第十八条至第二十条);
+    the link then opens the viewer at that article instead of the passage's first one."""
     doc = ev.document
+    anchor, section = ev.chunk.anchor, ev.chunk.section_path
+    if article and anchor and anchor.startswith("a-") and article_anchor(article):
+        anchor = article_anchor(article)
+        head, _, last = section.rpartition(">")
+        if "至" in last:  # "第三章 失业保险待遇 > 第十八条至第二十条" names the article quoted
+            section = f"{head.strip()} > {article}" if head else article
     return Citation(
         rank=rank,
         kind="document",
@@ -120,11 +129,11 @@ def document_citation(settings: Settings, rank: int, ev: Evidence) -> Citation:
         publisher=doc.meta.publisher,
         published_date=display_date(doc),
         validity=doc.validity,
-        section=ev.chunk.section_path,
+        section=section,
         quote=ev.chunk.text,
-        url=document_url(settings, doc.doc_id, ev.chunk.anchor),
+        url=document_url(settings, doc.doc_id, anchor),
         score=round(float(ev.hit.score), 6),
-        anchor=ev.chunk.anchor,
+        anchor=anchor,
     )
 
 
@@ -245,7 +254,8 @@ class AnswerComposer:
         evidence = quote_first(evidence, words, idf)
         top = evidence[0]
         label, excerpt, key_points = trim(top.chunk, words + numbers, idf)
-        citations = [document_citation(self.settings, i + 1, ev) for i, ev in enumerate(evidence)]
+        citations = [document_citation(self.settings, i + 1, ev, article=label if i == 0 else None)
+                     for i, ev in enumerate(evidence)]
         draft = Draft(
             answered=conf >= self.settings.refusal_threshold,
             confidence=conf,

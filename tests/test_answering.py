@@ -122,8 +122,18 @@ def test_extractive_answer_names_the_document_and_article(engine):
     assert "丧葬补助金" not in answer.answer  # trimmed to the sentence that answers
     top = answer.citations[0]
     assert top.kind == "document" and "第十八条" in top.quote
-    assert top.url == f"/documents/{top.doc_id}#{answer.citations[0].url.split('#')[1]}"
+    assert top.url == f"/documents/{top.doc_id}#a-18" and top.anchor == "a-18"
     assert 0.0 <= answer.confidence <= 1.0
+
+
+def test_citation_links_to_the_quoted_article_inside_a_merged_passage(engine):
+    # 第十八条–第二十条 of 失业保险条例 are short and share one passage; the quote is 第二十条, so is the link.
+    answer = ask(engine, "失业人员在领取失业保险金期间死亡的，家属可以领取什么？")
+    assert answer.answered and answer.answer.startswith("根据《失业保险条例》第二十条：")
+    top = answer.citations[0]
+    assert "第十八条" in top.quote and "第二十条" in top.quote  # still the merged passage
+    assert top.anchor == "a-20" and top.url.endswith("#a-20")
+    assert top.section.endswith("> 第二十条")
 
 
 def test_traditional_character_question_is_answered(engine):
