@@ -176,17 +176,13 @@ def main() -> None:  # pragma: no cover - console-script entry
 
 
 def _register_stage_commands() -> None:
-    """Commands owned by later stages live beside their code."""
-    import importlib
+    """Commands owned by later stages live beside their code (ask/search, keys/faq, eval/bench)."""
+    from eval import cli as eval_cli
 
-    for module in ("qa_service.cli_answer", "qa_service.cli_curation", "eval.cli"):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name != module:
-                raise
-            continue
-        mod.register(app)
+    from . import cli_answer, cli_curation
+
+    for module in (cli_answer, cli_curation, eval_cli):
+        module.register(app)
 
 
 _register_stage_commands()
