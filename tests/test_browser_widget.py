@@ -203,9 +203,20 @@ def test_on_a_phone_the_panel_is_full_screen_keyboard_usable_and_has_large_text(
     page.reload()
     assert page.locator(".pq-root").evaluate("el => el.classList.contains('pq-large')")
 
-    # Esc closes and gives focus back to the button that opened the panel.
+    # Full screen, the panel is a modal dialog: Tab and Shift+Tab cycle inside it, never onto the host page.
     page.locator(".pq-launcher").click()
     panel.wait_for(state="visible")
+    assert panel.get_attribute("aria-modal") == "true"
+    inside = "(() => { const r = document.querySelector('policyqa-widget').shadowRoot;" \
+             " return !!r.activeElement && r.querySelector('.pq-panel').contains(r.activeElement); })()"
+    stops = set()
+    for key in ["Tab"] * 40 + ["Shift+Tab"] * 40:
+        page.keyboard.press(key)
+        assert page.evaluate(inside), f"focus left the panel after {key}"
+        stops.add(page.evaluate(f"{focused}.className + '|' + ({focused}.textContent || '').slice(0, 12)"))
+    assert len(stops) > 3  # it really moves (close, 大字, input, send, chips, citations …)
+
+    # Esc closes and gives focus back to the button that opened the panel.
     page.keyboard.press("Escape")
     panel.wait_for(state="hidden")
     assert page.evaluate(f"{focused}.className") == "pq-launcher"

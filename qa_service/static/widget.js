@@ -266,10 +266,38 @@
 
   launcher.addEventListener("click", () => (isOpen() ? close() : open()));
   closeButton.addEventListener("click", close);
+  // On a phone the panel covers the whole screen: it is then a modal dialog, and Tab cycles inside it
+  // instead of wandering into the (hidden) host page. On wider screens it stays a non-modal side panel.
+  const fullScreen = window.matchMedia("(max-width: 480px)");
+  function syncModal() {
+    panel.setAttribute("aria-modal", fullScreen.matches ? "true" : "false");
+  }
+  syncModal();
+  if (fullScreen.addEventListener) fullScreen.addEventListener("change", syncModal);
+
+  function focusables() {
+    const selector = 'button:not([disabled]), a[href], textarea:not([disabled]), input:not([disabled]), [tabindex]:not([tabindex="-1"])';
+    return Array.from(panel.querySelectorAll(selector)).filter((node) => node.getClientRects().length > 0);
+  }
+
   panel.addEventListener("keydown", (event) => {
     if (event.key === "Escape") {
       event.preventDefault();
       close();
+      return;
+    }
+    if (event.key !== "Tab" || !fullScreen.matches) return;
+    const nodes = focusables();
+    if (!nodes.length) return;
+    const first = nodes[0];
+    const last = nodes[nodes.length - 1];
+    const current = shadow.activeElement;
+    if (event.shiftKey && (current === first || !panel.contains(current))) {
+      event.preventDefault();
+      last.focus();
+    } else if (!event.shiftKey && (current === last || !panel.contains(current))) {
+      event.preventDefault();
+      first.focus();
     }
   });
 
