@@ -435,6 +435,7 @@ def is_current_rebuild(folder: Path) -> bool:
 
 
 ONNX_INT8_FILE = "onnx/model_qint8.onnx"
+ONNX_FP32_FILE = "onnx/model.onnx"  # the fused fp32 graph the int8 one is quantized from
 
 
 def _transformer_subdir(model_dir: Path) -> Path:

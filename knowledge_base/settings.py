@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     llm_api_key: str | None = Field(None, description="API key for the generative endpoint.")
     llm_timeout: float = Field(8.0, description="Seconds before a generative answer falls back to the extractive one.")
     reload_interval: float = Field(1.0, description="Seconds between checks for a newer knowledge-base generation.")
+    query_runtime: str = Field("onnx", description="How the answering engine encodes questions against a knowledge base embedded by the torch fp32 encoder: onnx (the same weights and precision on onnxruntime, identical vectors, about 2x faster per question; falls back to torch if the export fails) or same (the knowledge base's own backend).")
     query_threads: int = Field(1, description="Threads of the encoder, BLAS and OpenMP in an answering process (0: library defaults); 1 measured 35 ms vs 480 ms per query encoding on 2 shared cores.")
 
 

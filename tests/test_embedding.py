@@ -184,14 +184,48 @@ def test_engine_backend_agrees_with_the_rebuild(embedder) -> None:
     assert cosines(engine_embedder.embed_passages(texts), embedder.embed_passages(texts)).min() >= 0.999
 
 
-def test_onnx_int8_export_agrees_with_fp32_and_ranks_the_same(rebuilt: Path, embedder, models_dir: Path) -> None:
-    folder = e5_rebuild.export_onnx_int8(rebuilt, models_dir / "onnx-int8")
-    onnx = onnx_embedder(folder, "e5-onnx-int8", e5_rebuild.E5_PROMPTS)
+@pytest.fixture(scope="session")
+def onnx_export(rebuilt: Path, models_dir: Path) -> Path:
+    return e5_rebuild.export_onnx_int8(rebuilt, models_dir / "onnx", keep_fp32=True)
+
+
+def test_onnx_int8_export_agrees_with_fp32_and_ranks_the_same(onnx_export: Path, embedder) -> None:
+    onnx = onnx_embedder(onnx_export, "e5-onnx-int8", e5_rebuild.E5_PROMPTS)
     texts = varied_texts()
     # per-channel int8 weights: measured mean 0.997, min 0.996 on corpus chunks
     assert cosines(onnx.embed_passages(texts), embedder.embed_passages(texts)).min() >= 0.99
     passages = [article(FIREARMS, "第四十三条"), article(UNEMPLOYMENT, "第十七条"), article(LAND, "第六十二条")]
     assert int(np.argmax(onnx.embed_passages(passages) @ onnx.embed_query("失业保险金领取期限"))) == 1
+
+
+def test_onnx_fp32_runtime_gives_the_torch_vectors_so_it_may_encode_questions_for_a_torch_kb(
+    onnx_export: Path, embedder
+) -> None:
+    onnx = onnx_embedder(onnx_export, embedder.model_id, e5_rebuild.E5_PROMPTS, e5_rebuild.ONNX_FP32_FILE, threads=1)
+    texts = varied_texts()
+    assert cosines(onnx.embed_passages(texts), embedder.embed_passages(texts)).min() >= 0.9999
+    assert cosines(onnx.embed_queries(texts), embedder.embed_queries(texts)).min() >= 0.9999
+    # one thread per pass, so concurrent questions run side by side and still get their own vectors
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        parallel = np.stack(list(pool.map(onnx.embed_query, texts)))
+    assert cosines(parallel, onnx.embed_queries(texts)).min() >= 0.99999
+
+
+def test_answering_engine_encodes_questions_on_onnxruntime_for_a_torch_kb(small_kb) -> None:
+    from knowledge_base.settings import Settings
+    from knowledge_base.store import KnowledgeBase
+    from qa_service.engine import QAEngine
+
+    kb = KnowledgeBase(small_kb)
+    assert kb.encoder().backend == "torch"
+    fast = QAEngine(kb, Settings())
+    same = QAEngine(kb, Settings(query_runtime="same"))
+    assert fast.embedder is not same.embedder and fast.embedder.model_id == same.embedder.model_id == kb.encoder().model_id
+    question = "失业保险金能领多长时间？"
+    assert float(fast.embedder.embed_query(question) @ same.embedder.embed_query(question)) >= 0.9999
+    assert fast.ask(question, log=False).citations[0].doc_id == same.ask(question, log=False).citations[0].doc_id
 
 
 def test_cached_rebuild_is_reused(models_dir: Path, rebuilt: Path) -> None:

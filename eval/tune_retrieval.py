@@ -1,0 +1,152 @@
+"""Choose the retrieval constants by measurement: grid over fusion settings on tuning questions, then refit the
+refusal confidence on the same questions. Development tool; the chosen values are written into
+`knowledge_base/retrieval.py` and `qa_service/compose.py` by hand, with the figures this prints.
+
+    python -m eval.tune_retrieval --kb /work/devkb/full --gold ../shared/eval/dev.jsonl --gold eval/questions/tune.jsonl
+
+Part 1 (fusion): for each configuration, every answerable question is asked in process with refusal disabled
+(so the citations always come back) and scored with the eval's own hit@1 / hit@5 / MRR@10.
+Part 2 (confidence): with the chosen configuration, the two features the composer's confidence uses (the best
+cosine over allowed passages, the coverage of the question's content words by the top passages) are recorded
+for every question, answerable and not, and a logistic regression answerable-vs-unanswerable is fitted; the
+bias is then shifted so that the configured refusal threshold sits at the operating point with the highest
+refusal on unanswerable among those whose false refusal on answerable is at most --max-false-refusal.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import typer
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+app = typer.Typer(add_completion=False)
+
+
+def _score(engine, questions, mode: str = "hybrid_faq") -> dict:
+    from .metrics import ReturnedCitation, first_hit_rank
+
+    ranks = []
+    for q in questions:
+        a = engine.ask(q.question, top_k=10, mode=mode, log=False)
+        ranks.append(first_hit_rank([ReturnedCitation.from_model(c) for c in a.citations], q))
+    n = len(ranks) or 1
+    return {
+        "hit@1": sum(r == 1 for r in ranks if r) / n,
+        "hit@5": sum(1 for r in ranks if r and r <= 5) / n,
+        "mrr@10": sum(1 / r for r in ranks if r) / n,
+    }
+
+
+def _fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3) -> np.ndarray:
+    """Newton-Raphson logistic regression with a small ridge; returns [bias, w1, w2, …]."""
+    X = np.hstack([np.ones((len(x), 1)), x])
+    w = np.zeros(X.shape[1])
+    for _ in range(100):
+        p = 1 / (1 + np.exp(-np.clip(X @ w, -50, 50)))
+        grad = X.T @ (p - y) + l2 * np.r_[0, w[1:]]
+        hess = (X.T * (p * (1 - p))) @ X + l2 * np.diag(np.r_[0, np.ones(len(w) - 1)])
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return w
+
+
+def _auc(scores: np.ndarray, y: np.ndarray) -> float:
+    pos, neg = scores[y == 1], scores[y == 0]
+    if not len(pos) or not len(neg):
+        return math.nan
+    return float(((pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()) / (len(pos) * len(neg)))
+
+
+@app.command()
+def main(
+    kb: Path = typer.Option(..., "--kb"),
+    gold: list[Path] = typer.Option(..., "--gold"),
+    weights: str = typer.Option("0,0.1,0.2,0.3,0.4", "--weights", help="Lexical weights of the weighted fusion."),
+    coverage: str = typer.Option("0,0.25,0.5", "--coverage", help="Coverage rerank weights."),
+    max_false_refusal: float = typer.Option(0.08, "--max-false-refusal"),
+) -> None:
+    from knowledge_base import retrieval
+    from qa_service import compose
+
+    from .gold import load_gold
+    from .runner import InProcessBackend
+
+    questions = [q for f in gold for q in load_gold(f)]
+    answerable = [q for q in questions if q.answerable]
+    backend = InProcessBackend(kb, refusal_threshold=0.0)
+    engine = backend.engine
+    engine.ask("预热", log=False)
+    retriever = engine._state.retriever  # the serving snapshot's retriever; its knobs are plain attributes
+
+    print(f"{len(answerable)} answerable of {len(questions)} questions from {', '.join(f.name for f in gold)}")
+    print(f"{'fusion':>10} {'lex w':>6} {'cov w':>6} {'hit@1':>6} {'hit@5':>6} {'MRR@10':>7}")
+    results = []
+    configs = [("weighted", float(w), float(c)) for w, c in itertools.product(weights.split(","), coverage.split(","))]
+    configs += [("rrf", math.nan, float(c)) for c in coverage.split(",")]
+    for fusion, lw, cw in configs:
+        retriever.fusion = fusion
+        if not math.isnan(lw):
+            retriever.lexical_weight = lw
+        retrieval.COVERAGE_WEIGHT = cw
+        m = _score(engine, answerable)
+        results.append(((fusion, lw, cw), m))
+        print(f"{fusion:>10} {lw:>6.2f} {cw:>6.2f} {m['hit@1']:>6.3f} {m['hit@5']:>6.3f} {m['mrr@10']:>7.3f}", flush=True)
+    (fusion, lw, cw), best = max(results, key=lambda r: (round(r[1]["hit@1"] + r[1]["hit@5"], 6), r[1]["mrr@10"]))
+    print(f"best: fusion={fusion} lexical_weight={lw} coverage_weight={cw} → {best}")
+    retriever.fusion = fusion
+    if not math.isnan(lw):
+        retriever.lexical_weight = lw
+    retrieval.COVERAGE_WEIGHT = cw
+
+    # Part 2: the confidence features of every question under the chosen configuration.
+    features: list[tuple[float, float]] = []
+    original = compose.confidence
+
+    def recording(best_cosine: float, cov: float) -> float:
+        features.append((best_cosine, cov))
+        return original(best_cosine, cov)
+
+    compose.confidence = recording
+    x, y = [], []
+    try:
+        for q in questions:
+            features.clear()
+            a = engine.ask(q.question, top_k=5, mode="hybrid_faq", log=False)
+            if a.faq_id or not features:
+                continue  # FAQ answers are governed by the FAQ threshold
+            x.append(features[-1])
+            y.append(1 if q.answerable else 0)
+    finally:
+        compose.confidence = original
+    x, y = np.array(x), np.array(y)
+    w = _fit_logistic(x, y)
+    z = w[0] + x @ w[1:]
+    print(f"confidence fit on {len(y)} questions ({int(y.sum())} answerable): bias {w[0]:.2f}, "
+          f"best cosine {w[1]:.2f}, coverage {w[2]:.2f}; AUC {_auc(z, y):.3f} "
+          f"(best cosine alone {_auc(x[:, 0], y):.3f}, coverage alone {_auc(x[:, 1], y):.3f})")
+    print(f"{'z cut':>7} {'refusal (U)':>12} {'false refusal (A)':>18}")
+    rows = []
+    for cut in np.unique(np.round(z, 3)):
+        refused = z < cut
+        ref_u = refused[y == 0].mean() if (y == 0).any() else math.nan
+        fr_a = refused[y == 1].mean()
+        rows.append((cut, ref_u, fr_a))
+    ok = [r for r in rows if r[2] <= max_false_refusal]
+    for cut, ref_u, fr_a in rows[:: max(1, len(rows) // 25)]:
+        print(f"{cut:>7.2f} {ref_u:>12.3f} {fr_a:>18.3f}")
+    if ok:
+        cut, ref_u, fr_a = max(ok, key=lambda r: (r[1], -r[2]))
+        print(f"operating point: z ≥ {cut:.3f} answered → refusal (U) {ref_u:.3f}, false refusal (A) {fr_a:.3f}; "
+              f"CONF_BIAS = {w[0] - cut:.2f}, CONF_DENSE = {w[1]:.2f}, CONF_COVERAGE = {w[2]:.2f} "
+              f"puts it at confidence 0.5")
+
+
+if __name__ == "__main__":
+    app()
