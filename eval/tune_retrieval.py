@@ -70,6 +70,7 @@ def main(
     gold: list[Path] = typer.Option(..., "--gold"),
     weights: str = typer.Option("0,0.1,0.2,0.3,0.4", "--weights", help="Lexical weights of the weighted fusion."),
     coverage: str = typer.Option("0,0.25,0.5", "--coverage", help="Coverage rerank weights."),
+    additive: str = typer.Option("0,0.02,0.05,0.1", "--additive", help="BM25 bonus weights of the additive fusion."),
     max_false_refusal: float = typer.Option(0.08, "--max-false-refusal"),
 ) -> None:
     from knowledge_base import retrieval
@@ -90,6 +91,7 @@ def main(
     results = []
     configs = [("weighted", float(w), float(c)) for w, c in itertools.product(weights.split(","), coverage.split(","))]
     configs += [("rrf", math.nan, float(c)) for c in coverage.split(",")]
+    configs += [("additive", float(w), float(c)) for w, c in itertools.product(additive.split(","), coverage.split(","))]
     for fusion, lw, cw in configs:
         retriever.fusion = fusion
         if not math.isnan(lw):

@@ -30,22 +30,30 @@ from .text import fold
 
 MODES = ("lexical", "dense", "hybrid")
 
-# Fusion and preferences, chosen by retrieval hit@1 / hit@5 on the 98 answerable questions of dev.jsonl +
-# eval/questions/tune.jsonl over a 238-document, 7,748-chunk slice of the corpus (every gold source plus 136
-# sister documents on the same topics from other cities; no full-corpus KB was available to tune on).
-# Sweep, without the later additions:  RRF k = 10…100 (all equal) 0.633 / 0.980; weighted with lexical weight
-#   0.3 / 0.4 / 0.5 / 0.6: 0.694 / 0.969 · 0.735 / 0.959 · 0.714 / 0.980 · 0.663 / 0.969.
-# Final configuration and ablations (each row changes one thing):
-#   weighted 0.4 + coverage rerank 0.5 + place / organization preferences   0.806 / 0.990  ← default
-#   the same with RRF (k = 60) instead of weighted fusion                   0.745 / 0.990
-#   lexical only · dense only (same preferences)                            0.602 / 0.898 · 0.796 / 0.969
-#   no coverage rerank                                                      0.786 / 0.969
-#   no unnamed-place penalty                                                0.755 / 0.980
-#   no named-place preference (match +0, mismatch −0)                       0.776 / 0.990
-#   no organization boost (its passages still added as candidates)          0.806 / 0.990
-# Weighted fusion wins on hit@1 at equal hit@5, so it is the default; RRF stays available (fusion="rrf").
-FUSION = "weighted"
-LEXICAL_WEIGHT = 0.4  # weighted fusion: 0.4 × BM25 / best BM25 + 0.6 × min-max scaled cosine
+# Fusion and preferences. First chosen on a 7,748-chunk slice of the corpus (every gold source plus 136 sister
+# documents), then re-chosen on the full corpus (51,051 chunks) with `python -m eval.tune_retrieval` on the 98
+# answerable questions of dev.jsonl + eval/questions/tune.jsonl (hit@1 / hit@5 / MRR@10, refusal disabled, top 10).
+# Three fusions: "weighted" = w · BM25/best BM25 + (1 − w) · cosine min-max scaled over the candidates; "additive" =
+# raw cosine + w · BM25/best BM25 (the cosine keeps its absolute scale, BM25 breaks near-ties); "rrf" (k = 60).
+#   fusion, w        coverage 0             coverage 0.25          coverage 0.5           coverage 1.0
+#   weighted 0.0     0.714 / 0.888          0.714 / 0.888          0.714 / 0.908
+#   weighted 0.2     0.776 / 0.908          0.776 / 0.949          0.776 / 0.949
+#   weighted 0.3     0.765 / 0.949 / .847   0.786 / 0.949 / .862   0.786 / 0.949 / .864   0.765 / 0.969 / .856
+#   weighted 0.4     0.735 / 0.969          0.745 / 0.959          0.745 / 0.969          (the slice's choice)
+#   rrf              0.714 / 0.969 / .820   0.724 / 0.969 / .827   0.735 / 0.980 / .832   0.735 / 0.959 / .831
+#   additive 0.0     0.745 / 0.918 / .820   0.776 / 0.980 / .863   0.796 / 0.959 / .866   0.776 / 0.949 / .841
+#   additive 0.02    0.796 / 0.959 / .869   0.786 / 0.980 / .871   0.796 / 0.949 / .866   0.765 / 0.949 / .842  ← 0.25
+#   additive 0.05    0.755 / 0.969 / .855   0.786 / 0.969 / .868   0.796 / 0.949 / .866   0.765 / 0.949 / .845
+#   additive 0.1     0.745 / 0.969 / .837   0.745 / 0.959 / .836   0.755 / 0.949 / .841   0.755 / 0.939 / .836
+# Differences of one or two questions in 98 are noise; additive 0.02 with coverage 0.25 is best on hit@1 + hit@5 and
+# on MRR, and its confidence features separate answerable from unanswerable best (see qa_service.compose).
+# On the slice, the ablations of the preferences (each row changes one thing, hit@1 / hit@5):
+#   all on 0.806 / 0.990 · no coverage rerank 0.786 / 0.969 · no unnamed-place penalty 0.755 / 0.980 ·
+#   no named-place preference 0.776 / 0.990 · no organization boost 0.806 / 0.990 (its passages are still added
+#   as candidates, which is what matters there).
+FUSIONS = ("additive", "weighted", "rrf")
+FUSION = "additive"
+LEXICAL_WEIGHTS = {"additive": 0.02, "weighted": 0.3, "rrf": 0.0}  # the default w of each fusion (rrf ignores it)
 RRF_K = 60
 CANDIDATES = 100  # depth of each ranked list before fusion
 # Preference factors applied to the fused score (multiplicative).
@@ -55,7 +63,7 @@ ORGANIZATION_BOOST = 1.0  # the question names this document's publisher (济南
 PLACE_MATCH_BOOST = 0.25  # the question names the document's city or province: ×1.25
 PLACE_MISMATCH_PENALTY = 0.5  # the question names another place than the document's: ×0.5
 UNNAMED_PLACE_PENALTY = 0.2  # the question names no place: another place's local rule ranks below national ones
-COVERAGE_WEIGHT = 0.5  # fused × (1 + 0.5 · share of the question's content words the passage contains)
+COVERAGE_WEIGHT = 0.25  # fused × (1 + 0.25 · share of the question's content words the passage contains)
 UNKNOWN_WORD_IDF = 8.0  # a word the corpus never uses (股市, 摇号) weighs like the rarest words: it is what was asked
 EXPIRED_PENALTY = 0.5  # 失效/废止 works remain findable but rank below current rules
 SUPERSEDED_PENALTY = 0.1  # when superseded versions are included, the in-force one still ranks first on a tie
@@ -148,13 +156,13 @@ class ChunkText:
 class HybridRetriever:
     """One snapshot's retriever. `run(RetrievalQuery) -> Retrieved`; thread-safe (read-only arrays, locked caches)."""
 
-    def __init__(self, snapshot: Snapshot, fusion: str = FUSION, lexical_weight: float = LEXICAL_WEIGHT,
+    def __init__(self, snapshot: Snapshot, fusion: str = FUSION, lexical_weight: float | None = None,
                  home_region: str | None = None):
-        if fusion not in ("rrf", "weighted"):
-            raise ValueError(f"fusion must be 'rrf' or 'weighted', not {fusion!r}")
+        if fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {FUSIONS}, not {fusion!r}")
         self.snapshot = snapshot
         self.fusion = fusion
-        self.lexical_weight = lexical_weight
+        self.lexical_weight = LEXICAL_WEIGHTS[fusion] if lexical_weight is None else lexical_weight
         self.home_region = (home_region or "").removesuffix("市").removesuffix("省") or None
         ix, meta = snapshot.indexes, snapshot.chunks
         self.size = len(ix)
@@ -327,6 +335,9 @@ class HybridRetriever:
             return lexical[positions] / top
         if lex_ranked is None:
             return np.maximum(dense[positions], 0.0)
+        if self.fusion == "additive":  # raw cosine plus a BM25 bonus: the cosine keeps its absolute scale
+            top_lex = max(float(lexical[positions].max()), 1e-9)
+            return (np.maximum(dense[positions], 0.0) + self.lexical_weight * lexical[positions] / top_lex).astype(np.float32)
         if self.fusion == "rrf":
             out = np.zeros(n, np.float64)
             for ranked in (lex_ranked, dense_ranked):

@@ -200,3 +200,40 @@ def test_every_ask_is_logged_with_its_embedding(small_kb, tmp_path):
     assert row.citations and set(row.citations[0]) == {"doc_id", "title", "section", "anchor"}
     vector = np.frombuffer(row.embedding, dtype=np.float32)
     assert vector.shape == (engine.embedder.dim,) and abs(np.linalg.norm(vector) - 1) < 1e-3
+
+
+# ---------------------------------------------------------------------- questions that ask for a quantity
+@pytest.mark.parametrize("question", ["济南积分落户需要多少分？", "工伤停工留薪期最长多久？", "年假能休几天？",
+                                      "住院能报销百分之几？", "孩子满几周岁必须上小学？"])
+def test_questions_asking_for_a_quantity_are_recognised(question):
+    from qa_service.compose import asks_quantity
+
+    assert asks_quantity(question)
+
+
+@pytest.mark.parametrize("question", ["失业保险金的标准由谁确定？", "哪些情况应当认定为工伤？", "社保卡怎么补办？"])
+def test_other_questions_are_not_quantity_questions(question):
+    from qa_service.compose import asks_quantity
+
+    assert not asks_quantity(question)
+
+
+@pytest.mark.parametrize("text, states", [
+    ("累计缴费满1年不足5年的，领取失业保险金的期限最长为12个月", True),
+    ("职工累计工作已满1年不满10年的，年休假5天", True),
+    ("停工留薪期一般不超过十二个月", True),
+    ("经专有部分占建筑物总面积三分之二以上的业主同意", True),
+    ("第十八条 失业保险金的标准，由省、自治区、直辖市人民政府确定。", False),  # article numbers do not count
+    ("（二）按照规定缴纳停车费用；", False),
+    ("市、区县人民政府应当建立可兑换积分奖励制度", False),
+])
+def test_a_passage_states_a_quantity_only_with_a_number_and_unit(text, states):
+    from qa_service.compose import states_quantity
+
+    assert states_quantity(text) is states
+
+
+def test_a_quantity_question_quotes_the_sentence_with_the_number(engine):
+    answer = ask(engine, "失业保险金最长能领多少个月？", mode="hybrid")  # the text, not the published FAQ entry
+    assert answer.answered and answer.citations[0].title == "失业保险条例"
+    assert re.search(r"\d+个月", answer.answer), answer.answer
