@@ -131,7 +131,7 @@ def main(
     from rich.table import Table
 
     from knowledge_base.store import KnowledgeBase
-    from qa_service.engine import _load_embedder
+    from qa_service.engine import load_query_embedder
 
     from .benchutil import ServerProcess, contention_note, fmt_lat, hwm_mb, machine_info, rss_mb
 
@@ -142,7 +142,7 @@ def main(
     questions = _cycle(pool, requests)
     keep = gold_sources(gold)
     enc = KnowledgeBase(kb).encoder()
-    embedder = _load_embedder(enc.spec, enc.backend)
+    embedder = load_query_embedder(enc.spec, enc.backend)  # what the engine encodes questions with
     results = []
     for share in shares:
         private = copy_kb(kb)

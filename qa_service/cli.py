@@ -171,6 +171,30 @@ def serve(
     uvicorn.run(create_app(kb=kbase), host=host, port=port, log_level="info")
 
 
+@app.command("settings")
+def settings_table(markdown: bool = typer.Option(False, "--markdown", help="Print a Markdown table (the README's).")) -> None:
+    """Every setting: environment variable, default, what it does."""
+    from knowledge_base.settings import Settings
+
+    rows = []
+    for name, field in Settings.model_fields.items():
+        default = field.default if field.default is not None else ""
+        if isinstance(default, Path) and str(default).startswith(str(Path.home())):
+            default = "~" + str(default)[len(str(Path.home())):]
+        rows.append((f"POLICYQA_{name.upper()}", str(default), field.description or ""))
+    if markdown:
+        print("| variable | default | what it does |\n|---|---|---|")
+        for var, default, desc in rows:
+            shown = f"`{default}`" if default else ""
+            escaped = desc.replace("|", "\\|")
+            print(f"| `{var}` | {shown} | {escaped} |")
+        return
+    table = Table("variable", "default", "what it does")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
 def main() -> None:  # pragma: no cover - console-script entry
     app()
 

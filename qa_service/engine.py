@@ -36,7 +36,7 @@ from knowledge_base.retrieval import (
     RetrievalQuery,
     place_of,
 )
-from knowledge_base.settings import Settings
+from knowledge_base.settings import Settings, get_settings
 from knowledge_base.store import KnowledgeBase, KnowledgeBaseError
 from knowledge_base.text import fold
 from knowledge_base.versions import normalize_title
@@ -88,12 +88,13 @@ def _limit_threads(threads: int) -> None:
     threadpool_limits(limits=threads)  # OpenBLAS (numpy) and OpenMP (faiss)
 
 
-def _load_embedder(spec: str, backend: str, settings: Settings):
+def load_query_embedder(spec: str, backend: str, settings: Settings | None = None):
     """The process-wide encoder for questions (loaded once, shared by every engine): the knowledge base's model,
     and for a torch fp32 knowledge base the same weights on onnxruntime fp32 (identical vectors and model_id,
     one question 7.2 vs 16.2 ms; see ingest.embedding) unless settings.query_runtime is "same"."""
     from ingest.embedding import EmbeddingModelError, get_embedder
 
+    settings = settings or get_settings()
     if backend == "torch" and settings.query_runtime == "onnx":
         try:
             return get_embedder(spec, "onnx-fp32", threads=max(settings.query_threads, 0))
@@ -109,7 +110,7 @@ class QAEngine:
         encoder = kb.encoder()
         if encoder is None or kb.state().generation == 0:
             raise KnowledgeBaseError(f"the knowledge base in {kb.directory} is empty: run `policyqa ingest` first")
-        self.embedder = _load_embedder(encoder.spec or settings.embedding_model, encoder.backend or settings.embedding_backend,
+        self.embedder = load_query_embedder(encoder.spec or settings.embedding_model, encoder.backend or settings.embedding_backend,
                                        settings)
         _limit_threads(settings.query_threads)
         if getattr(self.embedder, "model_id", encoder.model_id) != encoder.model_id:
