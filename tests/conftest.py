@@ -52,6 +52,12 @@ def small_kb(tmp_path_factory) -> Path:
     for faq_id in SMALL_KB_PUBLISHED_FAQS:
         faqs.review(faq_id, actor="test-reviewer", confidentiality_checked=True)
         faqs.publish(faq_id, actor="test-reviewer", embed=embed)
+    # The engine encodes questions on onnxruntime, exported once into the cache (about a minute on a cold machine).
+    # Do it here, before any server process answers its first question under a client timeout.
+    from qa_service.engine import load_query_embedder
+
+    encoder = kb.encoder()
+    load_query_embedder(encoder.spec, encoder.backend)
     return kb_dir
 
 
