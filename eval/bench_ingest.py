@@ -11,7 +11,6 @@ with its chunks/s and the time the whole set would take at that rate. Figures ar
 """
 from __future__ import annotations
 
-import json
 import os
 import random
 import shutil
@@ -80,7 +79,7 @@ def main(
     from knowledge_base.db import ChunkRow
     from knowledge_base.store import KnowledgeBase
 
-    from .benchutil import PeakRss, contention_note, hwm_mb, machine_info
+    from .benchutil import PeakRss, finish, hwm_mb, machine_info
 
     console = Console()
     machine = machine_info()
@@ -167,12 +166,7 @@ def main(
                       f"(target ≤ 15 min)", highlight=False)
     else:
         console.print(f"full corpus: {wall / 60:.1f} min (target ≤ 15 min)", highlight=False)
-    console.print(contention_note(machine.get("load_average"), machine.get("load_average_end"), machine.get("cores")),
-                  highlight=False)
-    if json_out:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(result, ensure_ascii=False, indent=1, default=str) + "\n", "utf-8")
-        console.print(f"wrote {json_out}", highlight=False)
+    finish(console, machine, result, json_out)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ cycled. Figures are printed, never asserted.
 """
 from __future__ import annotations
 
-import json
 import os
 import queue
 import shutil
@@ -221,7 +220,7 @@ def main(
     from qa_service.cli import open_kb
     from qa_service.engine import QAEngine
 
-    from .benchutil import contention_note, fmt_lat, machine_info, rss_mb
+    from .benchutil import finish, fmt_lat, machine_info, rss_mb
 
     console = Console()
     machine = machine_info()
@@ -295,12 +294,7 @@ def main(
     console.print(mem, highlight=False)
     console.print("targets (issue 3, 2 cores): p50 ≤ 40 ms, p95 ≤ 100 ms, ≥ 40 req/s, serving memory ≤ 2 GB. "
                   "HTTP clients run on the same 2 cores as the server.", highlight=False)
-    console.print(contention_note(machine.get("load_average"), machine.get("load_average_end"), machine.get("cores")),
-                  highlight=False)
-    if json_out:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(result, ensure_ascii=False, indent=1, default=str) + "\n", "utf-8")
-        console.print(f"wrote {json_out}", highlight=False)
+    finish(console, machine, result, json_out)
 
 
 if __name__ == "__main__":

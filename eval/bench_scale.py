@@ -12,7 +12,6 @@ subprocess, its RSS, the in-process engine's latency, and the floors (BM25 alone
 from __future__ import annotations
 
 import gc
-import json
 import os
 import random
 import shutil
@@ -133,7 +132,7 @@ def main(
     from knowledge_base.store import KnowledgeBase
     from qa_service.engine import load_query_embedder
 
-    from .benchutil import ServerProcess, contention_note, fmt_lat, hwm_mb, machine_info, rss_mb
+    from .benchutil import ServerProcess, finish, fmt_lat, hwm_mb, machine_info, rss_mb
 
     console = Console()
     machine = machine_info()
@@ -181,13 +180,8 @@ def main(
     console.print(t)
     console.print(f"encoder alone does not depend on the corpus size; this process RSS {rss_mb() or 0:.0f} MB",
                   highlight=False)
-    console.print(contention_note(machine.get("load_average"), machine.get("load_average_end"), machine.get("cores")),
-                  highlight=False)
-    if json_out:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps({"machine": machine, "kb": str(kb), "model": enc.model_id, "requests": requests,
-                                        "scales": results}, ensure_ascii=False, indent=1, default=str) + "\n", "utf-8")
-        console.print(f"wrote {json_out}", highlight=False)
+    finish(console, machine, {"machine": machine, "kb": str(kb), "model": enc.model_id, "requests": requests,
+                              "scales": results}, json_out)
 
 
 if __name__ == "__main__":

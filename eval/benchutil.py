@@ -115,6 +115,17 @@ def contention_note(load_start: list[float] | None, load_end: list[float] | None
             f"{cores} cores: {verdict} (other processes share these cores; figures are upper bounds)")
 
 
+def finish(console, machine: dict, result: dict, json_out: Path | None) -> None:
+    """The closing lines every benchmark prints: how busy the machine was, then the figures as JSON if asked."""
+    from .report import write_json
+
+    console.print(contention_note(machine.get("load_average"), machine.get("load_average_end"), machine.get("cores")),
+                  highlight=False)
+    if json_out:
+        write_json(result, json_out)
+        console.print(f"wrote {json_out}", highlight=False)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -2,7 +2,7 @@
 inner product), fusion, filters, version preference and publisher / place preference.
 
     retriever = HybridRetriever(kb.load_snapshot())
-    hits = retriever.run(RetrievalQuery(tokens=["失业", "保险金", "期限"], vector=qvec, k=5))
+    hits = retriever.run(RetrievalQuery(tokens=["失业", "保险金", "期限"], vector=qvec, k=5)).hits
     hits[0].doc_id, hits[0].score, hits[0].dense
 
 A retriever is immutable once built: a new knowledge-base generation gets a new retriever, built beside
@@ -133,15 +133,6 @@ class Retrieved:
     hits: list[Hit]
     best_dense: float = math.nan  # the highest cosine over every allowed passage (nan without a query vector)
 
-    def __iter__(self):
-        return iter(self.hits)
-
-    def __len__(self) -> int:
-        return len(self.hits)
-
-    def __getitem__(self, i):
-        return self.hits[i]
-
 
 @dataclass
 class ChunkText:
@@ -238,8 +229,10 @@ class HybridRetriever:
             lists.append(("lexical", lexical))
         if use_dense and dense is not None:
             lists.append(("dense", dense))
+        # how close anything allowed comes to the question (the composer's confidence), whatever the mode
+        best_dense = float(dense[mask].max()) if dense is not None else math.nan
         if not lists:
-            return Retrieved([], float(dense[mask].max()) if dense is not None else math.nan)
+            return Retrieved([], best_dense)
         scope = self._scope(query.organization)
         ranked: dict[str, np.ndarray] = {}
         for name, scores in lists:
@@ -249,12 +242,6 @@ class HybridRetriever:
             if scope is not None:
                 top = _merge_ranked(scores, top, _top_positions(scores, mask & scope, 20, name == "lexical"))
             ranked[name] = top
-        if dense is None:
-            best_dense = math.nan
-        elif "dense" in ranked and len(ranked["dense"]):
-            best_dense = float(dense[ranked["dense"][0]])  # the dense list is the allowed positions, best first
-        else:
-            best_dense = float(dense[mask].max())
         positions = np.unique(np.concatenate(list(ranked.values())))
         if len(positions) == 0:
             return Retrieved([], best_dense)

@@ -132,8 +132,9 @@ def document_citation(settings: Settings, rank: int, ev: Evidence, article: str 
     the link then opens the viewer at that article instead of the passage's first one."""
     doc = ev.document
     anchor, section = ev.chunk.anchor, ev.chunk.section_path
-    if article and anchor and anchor.startswith("a-") and article_anchor(article):
-        anchor = article_anchor(article)
+    quoted = article_anchor(article) if article and anchor and anchor.startswith("a-") else None
+    if quoted:
+        anchor = quoted
         head, _, last = section.rpartition(">")
         if "至" in last:  # "第三章 失业保险待遇 > 第十八条至第二十条" names the article quoted
             section = f"{head.strip()} > {article}" if head else article

@@ -74,7 +74,7 @@ def run(retriever, encode, question, **kw):
     normalizer = QueryNormalizer(retriever.organizations())
     q = normalizer.run(question)
     query = RetrievalQuery(tokens=q.tokens, vector=encode(q.text), organization=q.organization, region=q.region, **kw)
-    return [(h, retriever.documents[h.doc_id]) for h in retriever.run(query)]
+    return [(h, retriever.documents[h.doc_id]) for h in retriever.run(query).hits]
 
 
 @pytest.mark.parametrize("mode", ["lexical", "dense", "hybrid"])

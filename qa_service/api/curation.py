@@ -120,24 +120,11 @@ class FaqOut(BaseModel):
 
 
 def faq_out(entry: FaqEntry, record: FaqRecord | None = None) -> dict:
-    return FaqOut(
-        faq_id=entry.faq_id,
-        question=entry.question,
-        answer=entry.answer,
-        variants=entry.variants,
-        source_titles=entry.source_titles,
-        source_articles=entry.source_articles,
-        topic=entry.topic,
-        publisher=entry.publisher,
-        short_answer=entry.short_answer,
-        status=entry.status.value,
-        author=entry.author,
-        reviewer=entry.reviewer,
-        confidentiality_checked_by=entry.confidentiality_checked_by,
-        confidentiality_checked_at=entry.confidentiality_checked_at,
-        created_at=_iso(record.created_at) if record else None,
-        updated_at=_iso(record.updated_at) if record else None,
-    ).model_dump()
+    """FaqOut's fields read off the entry, plus the record's timestamps."""
+    out = FaqOut.model_validate(entry, from_attributes=True)
+    if record:
+        out.created_at, out.updated_at = _iso(record.created_at), _iso(record.updated_at)
+    return out.model_dump()
 
 
 class FaqContent(BaseModel):

@@ -201,21 +201,9 @@ def healthz(request: Request):
 
 # ---------------------------------------------------------------------- JSON at the edge
 def citation_json(c: Citation) -> dict:
-    return {
-        "rank": c.rank,
-        "kind": c.kind,
-        "doc_id": c.doc_id,
-        "title": c.title,
-        "source_titles": list(c.source_titles),
-        "doc_number": c.doc_number,
-        "publisher": c.publisher,
-        "published_date": c.published_date,
-        "validity": c.validity.value,
-        "section": c.section,
-        "quote": c.quote,
-        "url": c.url,
-        "score": c.score,
-    }
+    """The contract's citation object: CitationOut's fields read off the domain Citation (anchor and faq_id stay
+    inside)."""
+    return CitationOut.model_validate(c, from_attributes=True).model_dump()
 
 
 def answer_json(a: Answer) -> dict:

@@ -4,7 +4,7 @@
  */
 (function () {
   "use strict";
-  const { el, badge, safeHref, copyText, toast, chineseMessage } = window.PolicyQA;
+  const { el, badge, safeHref, copyText, toast, chineseMessage, request } = window.PolicyQA;
 
   const KEY_STORAGE = "policyqa-console-key";
   const HISTORY_STORAGE = "policyqa-console-history";
@@ -50,22 +50,8 @@
   // API
   // -------------------------------------------------------------------------------------------------
 
-  async function call(method, path, body, signal) {
-    const headers = { Accept: "application/json" };
-    if (apiKey) headers.Authorization = "Bearer " + apiKey;
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    try {
-      const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal });
-      let data = null;
-      try {
-        data = await res.json();
-      } catch (_) {
-        data = null;
-      }
-      return { ok: res.ok, status: res.status, data };
-    } catch (err) {
-      return { ok: false, status: 0, data: null, aborted: err && err.name === "AbortError" };
-    }
+  function call(method, path, body, signal) {
+    return request(method, path, { key: apiKey, body, signal });
   }
 
   function failure(result) {

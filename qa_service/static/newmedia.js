@@ -1,7 +1,7 @@
 /* New-media preview: the `newmedia` rendering of an answer (plain text, ≤ 300 characters) with a copy button. */
 (function () {
   "use strict";
-  const { el, badge, safeHref, copyText, toast, chineseMessage } = window.PolicyQA;
+  const { el, badge, safeHref, copyText, toast, chineseMessage, request } = window.PolicyQA;
   const LIMIT = 300; // the channel's limit, counted in characters (code points) as the platforms count them
 
   const form = document.getElementById("newmedia-form");
@@ -28,19 +28,7 @@
     }
     generate.disabled = true;
     generate.textContent = "正在生成…";
-    let status = 0;
-    let data = null;
-    try {
-      const res = await fetch("/v1/ask", {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ question: q, channel: "newmedia" }),
-      });
-      status = res.status;
-      data = await res.json().catch(() => null);
-    } catch (_) {
-      status = 0;
-    }
+    const { status, data } = await request("POST", "/v1/ask", { body: { question: q, channel: "newmedia" } });
     generate.disabled = false;
     generate.textContent = "生成预览";
     result.hidden = false;

@@ -1,7 +1,7 @@
-/* Shared by the server's own pages (document viewer, console, new-media preview): the 大字模式 toggle and
- * small helpers. Data from the server is only ever set as text.
+/* Shared by the server's own pages (document viewer, console, new-media preview, staff pages): the 大字模式
+ * toggle and small helpers (the widget is self-contained: it runs on other sites' pages without this file). Data from the server is only ever set as text.
  *
- *   const { el, copyText, badge } = window.PolicyQA;
+ *   const { el, copyText, badge, request } = window.PolicyQA;
  *   list.append(el("li", { class: "result" }, el("strong", { text: citation.title }), badge(citation.validity)));
  */
 (function () {
@@ -68,13 +68,41 @@
   }
 
   let toastTimer = null;
-  function toast(message) {
+  function toast(message, ms = 2200) {
     const box = document.getElementById("toast");
     if (!box) return;
     box.textContent = message;
     box.classList.add("toast-visible");
     clearTimeout(toastTimer);
-    toastTimer = setTimeout(() => box.classList.remove("toast-visible"), 2200);
+    toastTimer = setTimeout(() => box.classList.remove("toast-visible"), ms);
+  }
+
+  // One JSON API call: {ok, status, data} (status 0: no connection; `aborted` when `signal` cancelled it).
+  // `key` is sent as a Bearer token; a FormData body goes as multipart; with `raw`, a 2xx answer comes back
+  // as {ok, status, blob, headers} instead (downloads).
+  async function request(method, path, { key, body, signal, raw } = {}) {
+    const headers = { Accept: "application/json" };
+    if (key) headers.Authorization = "Bearer " + key;
+    let payload;
+    if (body instanceof FormData) payload = body;
+    else if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      payload = JSON.stringify(body);
+    }
+    let res;
+    try {
+      res = await fetch(path, { method, headers, body: payload, signal });
+    } catch (err) {
+      return { ok: false, status: 0, data: null, aborted: !!err && err.name === "AbortError" };
+    }
+    if (raw && res.ok) return { ok: true, status: res.status, blob: await res.blob(), headers: res.headers };
+    let data = null;
+    try {
+      data = await res.json();
+    } catch (_) {
+      data = null;
+    }
+    return { ok: res.ok, status: res.status, data };
   }
 
   function chineseMessage(data, fallback) {
@@ -109,7 +137,7 @@
     }
   }
 
-  window.PolicyQA = Object.freeze({ el, badge, safeHref, copyText, toast, chineseMessage, VALIDITY });
+  window.PolicyQA = Object.freeze({ el, badge, safeHref, copyText, toast, chineseMessage, request, VALIDITY });
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", initLargeText);
   else initLargeText();
 })();

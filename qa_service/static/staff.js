@@ -4,6 +4,8 @@
  */
 (function () {
   "use strict";
+  const { el, chineseMessage, request } = window.PolicyQA;
+  const toast = (text) => window.PolicyQA.toast(text, 2600);
 
   const KEY_STORAGE = "policyqa-staff-key";
   const CONSOLE_KEY_STORAGE = "policyqa-console-key"; // one login serves the console and these pages
@@ -27,22 +29,6 @@
   let me = null;
   let initialized = false;
 
-  function el(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(attrs || {})) {
-      if (value === null || value === undefined || value === false) continue;
-      if (key === "class") node.className = value;
-      else if (key === "text") node.textContent = value;
-      else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-      else node.setAttribute(key, value === true ? "" : String(value));
-    }
-    for (const child of children.flat()) {
-      if (child === null || child === undefined || child === false) continue;
-      node.append(child);
-    }
-    return node;
-  }
-
   function storage() {
     try {
       return window.sessionStorage;
@@ -51,51 +37,19 @@
     }
   }
 
-  let toastTimer = null;
-  function toast(message) {
-    const box = $("toast");
-    if (!box) return;
-    box.textContent = message;
-    box.classList.add("toast-visible");
-    clearTimeout(toastTimer);
-    toastTimer = setTimeout(() => box.classList.remove("toast-visible"), 2600);
-  }
-
   function message(result, fallback) {
     if (result.status === 0) return "无法连接服务，请检查网络后重试。";
-    const data = result.data;
-    if (data && typeof data.message === "string") return data.message.split(" / ")[0];
-    return fallback || "操作失败（" + result.status + "）";
+    return chineseMessage(result.data, fallback || "操作失败（" + result.status + "）");
   }
 
   // -------------------------------------------------------------------------------------------- API
   async function call(method, path, body, raw) {
-    const headers = { Accept: "application/json" };
-    if (apiKey) headers.Authorization = "Bearer " + apiKey;
-    let payload;
-    if (body instanceof FormData) payload = body;
-    else if (body !== undefined) {
-      headers["Content-Type"] = "application/json";
-      payload = JSON.stringify(body);
-    }
-    let res;
-    try {
-      res = await fetch(path, { method, headers, body: payload });
-    } catch (_) {
-      return { ok: false, status: 0, data: null };
-    }
-    if (res.status === 401 && path !== "/v1/me") {
+    const result = await request(method, path, { key: apiKey, body, raw });
+    if (result.status === 401 && path !== "/v1/me") {
       logout("登录已失效，请重新输入密钥。");
       return { ok: false, status: 401, data: null };
     }
-    if (raw && res.ok) return { ok: true, status: res.status, blob: await res.blob(), headers: res.headers };
-    let data = null;
-    try {
-      data = await res.json();
-    } catch (_) {
-      data = null;
-    }
-    return { ok: res.ok, status: res.status, data };
+    return result;
   }
 
   function may(role) {
