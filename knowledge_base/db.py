@@ -190,3 +190,17 @@ def open_engine(url: str) -> Engine:
 
     Base.metadata.create_all(engine)
     return engine
+
+
+class ConversationTurnRow(Base):
+    """One turn of a citizen's conversation (issue 10), so that every server instance sees a session's last turns.
+    Bounded by count and age in `knowledge_base.sessions.SessionRepository`."""
+
+    __tablename__ = "conversation_turns"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(String(100), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    question: Mapped[str] = mapped_column(Text)  # as asked
+    understood: Mapped[str] = mapped_column(Text)  # as completed from the conversation (what was retrieved)
+    answer: Mapped[str] = mapped_column(Text)
+    query_id: Mapped[str | None] = mapped_column(String(40))

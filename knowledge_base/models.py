@@ -150,3 +150,5 @@ class Answer:
     citations: list[Citation]
     related_questions: list[str] = field(default_factory=list)
     script: dict | None = None
+    understood_question: str | None = None  # a follow-up completed from the conversation (您是问：…), issue 10
+    choices: list[str] = field(default_factory=list)  # clarifying choices instead of a guess (您想了解的是：1. … 2. …)

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     reload_interval: float = Field(1.0, description="Seconds between checks for a newer knowledge-base generation.")
     query_runtime: str = Field("onnx", description="How the answering engine encodes questions against a knowledge base embedded by the torch fp32 encoder: onnx (the same weights and precision on onnxruntime, identical vectors, about 2x faster per question; falls back to torch if the export fails) or same (the knowledge base's own backend).")
     query_threads: int = Field(1, description="Threads of the encoder, BLAS and OpenMP in an answering process (0: library defaults); 1 measured 35 ms vs 480 ms per query encoding on 2 shared cores.")
+    session_turns: int = Field(3, description="Turns of a conversation (session_id) a follow-up question may draw on (issue 10).")
+    session_max_age: float = Field(1800.0, description="Seconds after which a conversation's turns are forgotten.")
+    session_store: str = Field("store", description="Where conversations are kept: store (the database, shared by every server instance) or memory (this process only).")
 
 
 @lru_cache

@@ -162,3 +162,38 @@ def fit(text: str, limit: int) -> str:
     if len(out) < limit // 2:
         out = text[: limit - 1]
     return out.rstrip("，,；;、") + "…"
+
+
+# ---------------------------------------------------------------------- issue 10: clarifying choices
+def choices_text(choices: list[str]) -> str:
+    """您想了解的是：1. … 2. … 3. …"""
+    return "您想了解的是：" + " ".join(f"{i}. {c}" for i, c in enumerate(choices, start=1))
+
+
+def with_choices(answer: Answer, choices: list[str]) -> Answer:
+    """Ask back instead of guessing: the answer becomes the numbered choices (web / new media: one line the widget
+    turns into buttons; hotline: a script the operator reads out). Not an answer, so nothing is cited."""
+    text = choices_text(choices)
+    answer.answered = False
+    answer.citations = []
+    answer.faq_id = None
+    answer.choices = list(choices)
+    answer.answer = plain(text)[:NEWMEDIA_LIMIT] if answer.channel == "newmedia" else text
+    if answer.channel == "hotline":
+        answer.script = {
+            "opening": "您好，您咨询的问题涉及不同的政策，请问您想了解的是哪一项：",
+            "answer": "；".join(f"第{_ORDINAL[i]}，{c}" for i, c in enumerate(choices)) + "。",
+            "key_points": list(choices),
+            "sources": [],
+            "related_questions": list(answer.related_questions),
+            "closing": "请来电人说明后，按所选事项再次查询作答。",
+        }
+    return answer
+
+
+_ORDINAL = "一二三四五六七八九"
+
+
+def understood_line(answer: Answer) -> str:
+    """您是问：… — how a follow-up was understood, shown before the answer (chat replies, new media)."""
+    return f"您是问：{answer.understood_question}" if answer.understood_question else ""

@@ -43,6 +43,7 @@ from knowledge_base.versions import normalize_title
 
 from .channels import CHANNELS, render
 from .compose import AnswerComposer, Draft, Evidence, document_citation, document_url
+from .conversation import Completion, Conversations
 from .faq_match import FaqMatch, FaqMatcher
 from .normalize import NormalizedQuery, QueryNormalizer
 
@@ -128,6 +129,7 @@ class QAEngine:
 
             self._generative = GenerativeAnswerer(settings)
         self._state = self._build_state()
+        self.conversations = Conversations(kb, settings)  # issue 10: follow-ups, session memory, clarifying choices
 
     # ------------------------------------------------------------------ state
     @property
@@ -195,8 +197,10 @@ class QAEngine:
         mode: str = "hybrid_faq",
         log: bool = True,
         timings: dict | None = None,
+        history: list | None = None,
     ) -> Answer:
-        """Answer one question. `timings`, when given, receives milliseconds per stage."""
+        """Answer one question. `timings`, when given, receives milliseconds per stage. A follow-up is completed from
+        `history` ([{"question", "answer"}], a stateless client's) or else from the session's last turns."""
         t_start = time.perf_counter()
         question = validate_question(question)
         if channel not in CHANNELS:
@@ -210,7 +214,8 @@ class QAEngine:
         state = self._state
 
         t = time.perf_counter()
-        nq = state.normalizer.run(question)
+        completion = self._complete(state, question, session_id, history)  # issue 10
+        nq = state.normalizer.run(completion.understood)
         timings["normalize"] = _ms(t)
         t = time.perf_counter()
         vector = self._encode(nq.text)
@@ -218,6 +223,7 @@ class QAEngine:
 
         draft: Draft | None = None
         related: list[str] = []
+        choices: list[str] = []
         if mode == "hybrid_faq":
             t = time.perf_counter()
             matches = state.faqs.run(nq, vector, idf=state.retriever.idf)
@@ -233,6 +239,7 @@ class QAEngine:
                                                   retrieval_filters, timings)
             t = time.perf_counter()
             draft = self.composer.extractive(nq, evidence, idf=state.retriever.idf, best_dense=best_dense)
+            choices = self.conversations.clarify(completion, nq, evidence)  # issue 10: ask back instead of guessing
             if draft.answered and self._generative is not None:
                 generated = self._generative.run(nq.original, evidence, draft)
                 if generated is not None:
@@ -242,12 +249,20 @@ class QAEngine:
         t = time.perf_counter()
         query_id = uuid.uuid4().hex
         answer = render(draft, channel, self.settings, query_id, related)
+        answer = self.conversations.finish(answer, completion, choices, session_id)  # issue 10
         timings["render"] = _ms(t)
         latency = (time.perf_counter() - t_start) * 1000
         timings["total"] = latency
         if log:
             self._log(answer, nq, channel, latency, session_id, vector)
         return answer
+
+    def _complete(self, state: ServingState, question: str, session_id: str | None, history: list | None) -> Completion:
+        """Issue 10: the question completed from the conversation (history given, else the session's turns)."""
+        try:
+            return self.conversations.complete(state, question, session_id, history)
+        except ValueError as e:  # a malformed history
+            raise QuestionError(str(e)) from e
 
     def search(self, q: str, k: int = 10, filters: dict | None = None, timings: dict | None = None) -> list[Citation]:
         """The operator's 精确查找: the best passages (documents only), without composing an answer."""

@@ -1,0 +1,64 @@
+"""Conversation turns in the store: the session memory every server instance shares (issue 10).
+
+    repo = SessionRepository(kb)
+    repo.append("visit-42", question="那春节呢？", understood="关于《全国年节及纪念日放假办法》：春节呢？", answer="…")
+    repo.recent("visit-42", max_turns=3, max_age_seconds=1800)   # -> [StoredTurn, …], oldest first
+    repo.clear("visit-42")
+
+SQL lives here, not in the answering service; old turns are pruned when a session is written.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+
+from .db import ConversationTurnRow, utcnow
+
+
+@dataclass(frozen=True)
+class StoredTurn:
+    question: str
+    understood: str
+    answer: str
+    at: datetime
+    query_id: str | None = None
+
+
+class SessionRepository:
+    def __init__(self, kb):
+        self.kb = kb
+
+    def recent(self, session_id: str, *, max_turns: int, max_age_seconds: float) -> list[StoredTurn]:
+        """The session's last `max_turns` turns younger than `max_age_seconds`, oldest first."""
+        since = utcnow() - timedelta(seconds=max_age_seconds)
+        with self.kb.session() as s:
+            rows = s.scalars(
+                select(ConversationTurnRow)
+                .where(ConversationTurnRow.session_id == session_id, ConversationTurnRow.at >= since)
+                .order_by(ConversationTurnRow.at.desc(), ConversationTurnRow.id.desc())
+                .limit(max_turns)
+            ).all()
+        return [StoredTurn(r.question, r.understood, r.answer, r.at, r.query_id) for r in reversed(rows)]
+
+    def append(self, session_id: str, *, question: str, understood: str, answer: str, query_id: str | None = None,
+               keep_turns: int = 10, max_age_seconds: float = 1800.0) -> None:
+        """Add a turn, then drop this session's turns beyond `keep_turns` and every session's expired turns."""
+        with self.kb.session() as s:
+            s.add(ConversationTurnRow(session_id=session_id, question=question, understood=understood, answer=answer,
+                                      query_id=query_id))
+            s.flush()
+            keep = select(ConversationTurnRow.id).where(ConversationTurnRow.session_id == session_id).order_by(
+                ConversationTurnRow.id.desc()).limit(keep_turns)
+            s.execute(delete(ConversationTurnRow).where(ConversationTurnRow.session_id == session_id,
+                                                        ConversationTurnRow.id.not_in(keep)))
+            s.execute(delete(ConversationTurnRow).where(
+                ConversationTurnRow.at < utcnow() - timedelta(seconds=max_age_seconds)))
+            s.commit()
+
+    def clear(self, session_id: str) -> int:
+        with self.kb.session() as s:
+            n = s.execute(delete(ConversationTurnRow).where(ConversationTurnRow.session_id == session_id)).rowcount
+            s.commit()
+        return int(n or 0)

@@ -1,0 +1,421 @@
+"""Conversations (issue 10): complete a follow-up question from the last turns, and remember each session's turns.
+
+    completer = FollowUpCompleter(ConversationConfig(), topic_terms=titles, idf=retriever.idf)
+    c = completer.run("那领取期间的医疗保险费要自己交吗？", Conversation((Turn("失业保险金最长能领多久？", answer),)))
+    c.follow_up, c.understood   # -> True, "关于《失业保险条例》失业保险金：领取期间的医疗保险费要自己交吗？"
+
+A question that does not stand alone — it starts with 那/那么/还有/如果/另外…, refers back (这个/它/上述…), or has too
+few content words of its own — is completed with the topic of the previous turn: the title the previous answer cited
+(《…》) and that turn's rarest content words; its own words come first in what is retrieved. A question that names a
+topic of its own that the previous turn never mentioned starts a new topic ("春节放几天假？" after 失业保险 carries
+nothing). Siblings replace each other: another holiday or another city drops the previous one.
+
+The topic is read only from what a stateless client can send back (question and answer text), so a conversation kept
+on the server (`ConversationMemory`, a session id) and one sent as `history` complete the same way.
+
+With the generative endpoint configured, `LlmRewriter` may rewrite a detected follow-up; on a timeout, an error or a
+reply that drops the question's own words, the rule's completion stands.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Protocol
+
+import jieba
+
+from knowledge_base.retrieval import PLACES, place_of
+from knowledge_base.text import fold
+
+from .normalize import content_words
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ConversationConfig:
+    """Tunables of follow-up completion and session memory."""
+
+    context_turns: int = 3  # turns a session remembers and a follow-up may draw on
+    max_age_seconds: float = 1800.0  # a session's turns expire after 30 minutes of silence (a call, a page visit)
+    max_sessions: int = 10_000  # in-memory sessions kept (least recently used dropped first)
+    max_history_turns: int = 10  # a stateless client's `history`: more is refused (422)
+    max_history_answer_chars: int = 4000
+    few_words: int = 2  # a question with at most this many content words of its own cannot be retrieved on alone
+    carried_words: int = 3  # topic words carried from the previous turn (rarest first)
+    topic_idf: float = 5.0  # a word at least this rare (BM25 idf) names a topic of its own
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One question and the answer given, as the citizen saw them; `understood` is the completed question."""
+
+    question: str
+    answer: str = ""
+    understood: str | None = None
+
+
+@dataclass(frozen=True)
+class Conversation:
+    turns: tuple[Turn, ...] = ()
+
+    @property
+    def last(self) -> Turn | None:
+        return self.turns[-1] if self.turns else None
+
+
+@dataclass(frozen=True)
+class Completion:
+    question: str  # as asked
+    understood: str  # what is retrieved, logged and shown (the question itself when it stands alone)
+    follow_up: bool = False
+    carried_words: tuple[str, ...] = ()
+    carried_title: str | None = None  # the document the previous answer cited
+    rewritten_by: str = "rule"  # "rule" | "llm"
+
+
+# Openings that continue the previous turn (longest first). 还 alone opens 还能/还要/还有 questions.
+CONNECTIVES = sorted(
+    ["那么", "那如果", "那要是", "那请问", "那", "还有", "还", "如果", "另外", "要是", "假如", "此外", "再问一下", "再问", "而且",
+     "可是", "但是", "那假如", "那万一", "万一", "以及"],
+    key=len, reverse=True,
+)
+_CONNECTIVE = re.compile(r"^[\s,，、.。]*(?:" + "|".join(map(re.escape, CONNECTIVES)) + r")[\s,，、]*")
+_ANAPHORA = re.compile(
+    r"这个|这种|这些|这项|这笔|这样的|那个|那种|那些|(?<!其)它们?|上述|上面说的|上面的|刚才|前面说的|前面的|同样的|"
+    r"该(?:项|条|规定|政策|补贴|费用|待遇|证|手续)|此(?:项|类|种)"
+)
+_TITLE = re.compile(r"《([^《》]{2,60})》")
+_PREFIX = re.compile(r"^关于(?:《([^《》]+)》)?([^：]*)：")
+_REFUSAL = re.compile(r"没有找到|暂未找到|未找到")
+# Words of a kind where a new one replaces the previous one instead of adding to it: "那春节呢？" after 国庆节.
+HOLIDAYS = ("元旦", "春节", "清明节", "清明", "劳动节", "端午节", "端午", "中秋节", "中秋", "国庆节", "国庆", "妇女节", "青年节",
+            "儿童节", "建军节", "除夕")
+_SIBLING_KINDS: tuple[frozenset[str], ...] = (frozenset(HOLIDAYS), frozenset(PLACES))
+# Question predicates that say nothing about the topic: never carried.
+_GENERIC = frozenset("如果 自己 最长 最多 最少 最高 最低 一般 具体 现在 目前 哪些 情况 情形 办理 怎么样 多长 还能 能不能 可不可以 "
+                     "的话 之后 以后 以前 之前 期间 时候".split())
+
+
+def own_words(text: str) -> list[str]:
+    """Content words of a question without its opening connective."""
+    return [w for w in content_words(_CONNECTIVE.sub("", fold(text))) if w not in CONNECTIVES]
+
+
+class Rewriter(Protocol):
+    def run(self, question: str, conversation: Conversation, rule: Completion) -> str | None: ...
+
+
+class FollowUpCompleter:
+    """Question + conversation in, Completion out.
+
+    `normalize` maps a question to the text the retriever sees (synonyms applied), so words compare with the index;
+    `topic_terms` are words that name a subject on their own (document titles' words); `idf` the index's idf.
+    """
+
+    def __init__(
+        self,
+        config: ConversationConfig | None = None,
+        *,
+        normalize: Callable[[str], str] | None = None,
+        topic_terms: Iterable[str] = (),
+        idf: Callable[[str], float] | None = None,
+        rewriter: Rewriter | None = None,
+    ):
+        self.config = config or ConversationConfig()
+        self.normalize = normalize or fold
+        self.topic_terms = frozenset(t for t in topic_terms if len(t) >= 2)
+        self.idf = idf or (lambda _w: 0.0)
+        self.rewriter = rewriter
+
+    # ---------------------------------------------------------------- decision
+    def is_follow_up(self, question: str, previous: Turn | None) -> bool:
+        if previous is None:
+            return False
+        text = self.normalize(question)
+        if _ANAPHORA.search(text):
+            return True
+        words = own_words(text)
+        connective = bool(_CONNECTIVE.match(fold(question)))
+        if not connective and len(words) > self.config.few_words:
+            return False  # enough words of its own: it stands alone
+        context = self._context_text(previous)
+        if any(self._names_topic(w) and w not in context for w in words) and not any(
+            len(w) >= 2 and w in context for w in words
+        ):
+            return False  # a subject of its own the previous turn never mentioned: a new topic
+        return True
+
+    def _names_topic(self, word: str) -> bool:
+        if word in PLACES or word in HOLIDAYS or len(word) < 2:
+            return False  # another city / another holiday is a follow-up on the same rule
+        return word in self.topic_terms or any(word in t for t in self.topic_terms if len(word) >= 3) or \
+            self.idf(word) >= self.config.topic_idf
+
+    def _context_text(self, turn: Turn) -> str:
+        return self.normalize((turn.understood or turn.question) + " " + turn.answer)
+
+    # ---------------------------------------------------------------- completion
+    def run(self, question: str, conversation: Conversation | None = None) -> Completion:
+        previous = conversation.last if conversation else None
+        if not self.is_follow_up(question, previous):
+            return Completion(question, question)
+        title, words = self.topic(previous, question)
+        rest = _CONNECTIVE.sub("", question).strip() or question
+        if not title and not words:
+            return Completion(question, question)
+        understood = f"关于{'《' + title + '》' if title else ''}{join_words(words, previous.understood or previous.question)}：{rest}"
+        rule = Completion(question, understood, True, tuple(words), title)
+        if self.rewriter is not None:
+            rewritten = self.rewriter.run(question, conversation, rule)
+            if rewritten:
+                return Completion(question, rewritten, True, tuple(words), title, rewritten_by="llm")
+        return rule
+
+    def topic(self, previous: Turn, question: str) -> tuple[str | None, list[str]]:
+        """The previous turn's topic: the title its answer cited and its rarest content words, minus the siblings
+        the new question replaces."""
+        asked = self.normalize(question)
+        title = None
+        if previous.answer and not _REFUSAL.search(previous.answer[:80]):
+            m = _TITLE.search(previous.answer)
+            title = m.group(1) if m else None
+        understood = previous.understood or previous.question
+        prefix = _PREFIX.match(understood)
+        if title is None and prefix and prefix.group(1):
+            title = prefix.group(1)
+        candidates = own_words(self.normalize(_PREFIX.sub("", understood)))
+        if prefix:
+            candidates += [w for w in own_words(self.normalize(prefix.group(2))) if w not in candidates]
+        asked_words = set(own_words(asked))
+        new_place = place_of(asked.replace(" ", ""))
+        replaced = [kind for kind in _SIBLING_KINDS if any(w in kind for w in asked_words) or (new_place and kind is _SIBLING_KINDS[1])]
+        words = [
+            w for w in candidates
+            if len(w) >= 2 and w not in _GENERIC and w not in asked_words and not any(w in kind for kind in replaced)
+            and self.idf(w) > 0  # a word the index never uses retrieves nothing
+        ]
+        if new_place and title and place_of(title) and place_of(title) != new_place:
+            title = None  # 济南's rule does not answer for 淄博
+        words = sorted(words, key=lambda w: -self.idf(w))[: self.config.carried_words]
+        if len(own_words(asked)) > self.config.few_words and not _ANAPHORA.search(asked) and words:
+            # The question says enough of its own: the previous topic's words scope it, the previous document would
+            # pull it back to the article already answered (医疗保险费 is in 社会保险法, not in 失业保险条例).
+            title = None
+        return title, words
+
+    def complete_history(self, turns: Iterable[Turn]) -> Conversation:
+        """A stateless client's history, each question completed from the ones before it (as the session would have)."""
+        done: list[Turn] = []
+        for t in turns:
+            c = self.run(t.question, Conversation(tuple(done)))
+            done.append(Turn(t.question, t.answer, c.understood))
+        return Conversation(tuple(done[-self.config.context_turns:]))
+
+
+def join_words(words: list[str], source: str) -> str:
+    """Carried words in the order the previous question had them; neighbours there stay joined (失业+保险金)."""
+    text = fold(source)
+    placed = sorted(words, key=lambda w: (text.find(w) if w in text else 10_000))
+    out = ""
+    end = -2
+    for w in placed:
+        pos = text.find(w)
+        out += ("" if (pos == end and out) else ("、" if out else "")) + w
+        end = pos + len(w) if pos >= 0 else -2
+    return out
+
+
+# ---------------------------------------------------------------------- optional LLM rewrite
+REWRITE_PROMPT = (
+    "你把市民的追问改写成一个完整、独立的问题。只输出改写后的问题，一行，不回答问题，不添加对话中没有的信息。"
+    "新问题自己的词语保持不变，只补上它省略的主题（政策名称、事项）。"
+)
+
+
+class LlmRewriter:
+    """The configured OpenAI-compatible endpoint rewrites a follow-up; None (keep the rule) on any failure."""
+
+    MAX_CHARS = 200
+
+    def __init__(self, settings):
+        from langchain_openai import ChatOpenAI
+
+        self.llm = ChatOpenAI(base_url=settings.llm_base_url, model=settings.llm_model,
+                              api_key=settings.llm_api_key or "not-needed", timeout=settings.llm_timeout, max_retries=0,
+                              temperature=0)
+
+    def run(self, question: str, conversation: Conversation, rule: Completion) -> str | None:
+        lines = [f"问：{t.understood or t.question}\n答：{t.answer[:300]}" for t in conversation.turns]
+        messages = [("system", REWRITE_PROMPT), ("human", "对话：\n" + "\n".join(lines) + f"\n\n追问：{question}")]
+        try:
+            reply = self.llm.invoke(messages)
+        except Exception as e:  # timeout, connection refused, HTTP error
+            log.warning("follow-up rewrite failed (%s); using the rule", type(e).__name__)
+            return None
+        text = (reply.content if isinstance(reply.content, str) else "").strip().strip("“”\"")
+        return text if acceptable_rewrite(text, question, self.MAX_CHARS) else None
+
+
+def acceptable_rewrite(text: str, question: str, max_chars: int = 200) -> bool:
+    """One line, not too long, and it keeps the question's own words (the model completed it, did not replace it)."""
+    if not text or "\n" in text or len(text) > max_chars:
+        return False
+    mine = [w for w in own_words(question) if len(w) >= 2]
+    return all(w in fold(text) for w in mine)
+
+
+# ---------------------------------------------------------------------- session memory
+class ConversationMemory:
+    """The last turns of each session, bounded by count and age: in memory, and in the store when a repository is
+    given (every server instance then sees the same conversation).
+
+        memory = ConversationMemory(ConversationConfig(), repository=SessionRepository(kb))
+        memory.remember("visit-42", Turn("失业保险金最长能领多久？", answer, understood))
+        memory.load("visit-42").turns
+    """
+
+    def __init__(self, config: ConversationConfig | None = None, repository=None, clock: Callable[[], float] = time.time):
+        self.config = config or ConversationConfig()
+        self.repository = repository
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._sessions: OrderedDict[str, list[tuple[float, Turn]]] = OrderedDict()
+
+    def load(self, session_id: str) -> Conversation:
+        if self.repository is not None:
+            stored = self.repository.recent(session_id, max_turns=self.config.context_turns,
+                                            max_age_seconds=self.config.max_age_seconds)
+            return Conversation(tuple(Turn(t.question, t.answer, t.understood) for t in stored))
+        cutoff = self.clock() - self.config.max_age_seconds
+        with self._lock:
+            turns = [t for at, t in self._sessions.get(session_id, []) if at >= cutoff]
+        return Conversation(tuple(turns[-self.config.context_turns:]))
+
+    def remember(self, session_id: str, turn: Turn, query_id: str | None = None) -> None:
+        if self.repository is not None:
+            try:
+                self.repository.append(session_id, question=turn.question, understood=turn.understood or turn.question,
+                                       answer=turn.answer, query_id=query_id, keep_turns=self.config.context_turns,
+                                       max_age_seconds=self.config.max_age_seconds)
+            except Exception:  # the answer was given; a lost turn only makes the next follow-up stand alone
+                log.exception("could not store a turn of session %s", session_id)
+            return
+        now = self.clock()
+        with self._lock:
+            turns = [(at, t) for at, t in self._sessions.pop(session_id, []) if at >= now - self.config.max_age_seconds]
+            turns.append((now, turn))
+            self._sessions[session_id] = turns[-self.config.context_turns:]
+            while len(self._sessions) > self.config.max_sessions:
+                self._sessions.popitem(last=False)
+
+    def clear(self, session_id: str) -> None:
+        if self.repository is not None:
+            self.repository.clear(session_id)
+        with self._lock:
+            self._sessions.pop(session_id, None)
+
+
+def title_words(titles: Iterable[str]) -> set[str]:
+    """The words of document titles (jieba), minus places and generic title words: subjects of their own."""
+    generic = {"条例", "办法", "规定", "暂行", "实施", "中华人民共和国", "管理", "工作", "方案", "关于", "通知", "法", "若干"}
+    out: set[str] = set()
+    for t in titles:
+        for w in jieba.lcut(fold(t)):
+            if len(w) >= 2 and w not in generic and w not in PLACES and not re.search(r"\d", w):
+                out.add(w)
+    return out
+
+
+# ---------------------------------------------------------------------- the engine's one entry point
+class Conversations:
+    """What the answering engine calls (issue 10): complete a question from the conversation, ask back when the
+    candidates split, and remember the turn.
+
+        conversations = Conversations(kb, settings)
+        completion = conversations.complete(state, question, session_id, history)
+        answer = conversations.finish(answer, completion, choices, session_id)
+    """
+
+    def __init__(self, kb, settings):
+        from knowledge_base.sessions import SessionRepository
+
+        from .clarify import Clarifier
+
+        if settings.session_store not in ("store", "memory"):
+            raise ValueError(f"POLICYQA_SESSION_STORE must be store or memory, not {settings.session_store!r}")
+        self.config = ConversationConfig(context_turns=max(1, settings.session_turns),
+                                         max_age_seconds=settings.session_max_age)
+        repository = SessionRepository(kb) if settings.session_store == "store" else None
+        self.memory = ConversationMemory(self.config, repository)
+        self.rewriter = LlmRewriter(settings) if settings.llm_base_url else None
+        self.clarifier = Clarifier()
+        self._completer: tuple[int, FollowUpCompleter] | None = None
+
+    def completer(self, state) -> FollowUpCompleter:
+        """One completer per serving generation: its topic terms are the served documents' title words."""
+        cached = self._completer
+        if cached is not None and cached[0] == state.generation:
+            return cached[1]
+        titles = [d.meta.title for d in state.retriever.documents.values()]
+        completer = FollowUpCompleter(self.config, normalize=lambda q: state.normalizer.run(q).text,
+                                      topic_terms=title_words(titles), idf=state.retriever.idf, rewriter=self.rewriter)
+        self._completer = (state.generation, completer)
+        return completer
+
+    def conversation(self, state, session_id: str | None, history: list | None) -> Conversation:
+        if history:
+            return self.completer(state).complete_history(parse_history(history, self.config))
+        if session_id:
+            return self.memory.load(session_id)
+        return Conversation()
+
+    def complete(self, state, question: str, session_id: str | None, history: list | None) -> Completion:
+        conversation = self.conversation(state, session_id, history)
+        return self.completer(state).run(question, conversation)
+
+    def clarify(self, completion: Completion, nq, evidence: list) -> list[str]:
+        if completion.follow_up:
+            return []  # the conversation already says what is meant
+        return self.clarifier.run(nq, evidence)
+
+    def finish(self, answer, completion: Completion, choices: list[str], session_id: str | None):
+        from .channels import with_choices
+
+        if completion.follow_up:
+            answer.understood_question = completion.understood
+        if choices:
+            answer = with_choices(answer, choices)
+        if session_id:
+            self.memory.remember(session_id, Turn(completion.question, answer.answer, completion.understood),
+                                 query_id=answer.query_id)
+        return answer
+
+    def forget(self, session_id: str) -> None:
+        """A new caller on the console's line: the session starts afresh."""
+        self.memory.clear(session_id)
+
+
+def parse_history(history: list, config: ConversationConfig) -> list[Turn]:
+    """[{"question", "answer"}] (or Turns) → Turns; ValueError naming the problem."""
+    if not isinstance(history, list):
+        raise ValueError("history 必须是列表 / history must be a list of {question, answer}")
+    if len(history) > config.max_history_turns:
+        raise ValueError(f"history 最多{config.max_history_turns}轮 / history may hold at most {config.max_history_turns} turns")
+    turns = []
+    for i, item in enumerate(history):
+        if isinstance(item, Turn):
+            turns.append(item)
+            continue
+        q = item.get("question") if isinstance(item, dict) else getattr(item, "question", None)
+        a = (item.get("answer") if isinstance(item, dict) else getattr(item, "answer", "")) or ""
+        if not isinstance(q, str) or not q.strip() or len(q.strip()) > 500:
+            raise ValueError(f"history[{i}].question 须为1到500个字 / history[{i}].question must be 1-500 characters")
+        if not isinstance(a, str) or len(a) > config.max_history_answer_chars:
+            raise ValueError(f"history[{i}].answer 过长 / history[{i}].answer must be at most {config.max_history_answer_chars} characters")
+        turns.append(Turn(q.strip(), a))
+    return turns
