@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from knowledge_base.settings import Settings, get_settings
 from knowledge_base.store import KnowledgeBase, KnowledgeBaseError
 
-from .api import curation, pages, public, staff_pages
+from .api import chat, curation, pages, public, staff_pages
 from .auth import KeyService, RateLimitMiddleware
 from .services import Services
 
@@ -62,6 +62,7 @@ def create_app(kb: KnowledgeBase | None = None, settings: Settings | None = None
 
     curation.register_error_handlers(app)
     app.include_router(public.router)
+    app.include_router(chat.router)  # issue 10: OpenAI-compatible chat
     app.include_router(curation.router)
     app.include_router(pages.router)
     app.include_router(staff_pages.router)

@@ -204,7 +204,7 @@ def _keys(request: Request) -> KeyService:
 
 # Citizen-facing routes, by path prefix: the JSON API the widget calls and the pages a citizen opens.
 # Staff routes, the health check, the docs and static assets are not limited.
-PUBLIC_RATE_LIMITED = ("/v1/ask", "/v1/search", "/v1/documents", "/v1/feedback", "/widget.js", "/documents/", "/demo")
+PUBLIC_RATE_LIMITED = ("/v1/ask", "/v1/chat", "/v1/search", "/v1/documents", "/v1/feedback", "/widget.js", "/documents/", "/demo")
 
 
 def is_public_path(path: str) -> bool:

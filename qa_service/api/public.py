@@ -34,12 +34,24 @@ class AskFilters(BaseModel):
     include_superseded: StrictBool | None = Field(False, description="also cite superseded versions (历史版本)")
 
 
+class HistoryTurn(BaseModel):
+    """One earlier turn a stateless client sends back (issue 10)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(..., min_length=1, max_length=MAX_QUESTION_CHARS)
+    answer: str = Field("", max_length=4000)
+
+
 class AskRequest(BaseModel):
     question: str = Field(..., description=f"the citizen's question, 1–{MAX_QUESTION_CHARS} characters")
     channel: str = Field("web", description="web | hotline | newmedia")
     top_k: int = Field(5, description="citations wanted, 1–20")
     filters: AskFilters | None = None
-    session_id: str | None = Field(None, max_length=100)
+    session_id: str | None = Field(None, max_length=100, description="one conversation: follow-ups are completed from its last turns")
+    history: list[HistoryTurn] | None = Field(
+        None, max_length=10, description="a stateless client's earlier turns [{question, answer}], oldest first (at most 10)"
+    )
 
     @field_validator("question")
     @classmethod
@@ -91,6 +103,8 @@ class AskResponse(BaseModel):
     citations: list[CitationOut]
     related_questions: list[str]
     script: dict[str, Any] | None = None
+    understood_question: str | None = None  # a follow-up as completed from the conversation (您是问：…)
+    choices: list[str] = []  # clarifying choices: ask one of these again
 
 
 class SearchResponse(BaseModel):
@@ -119,6 +133,7 @@ def ask(body: AskRequest, request: Request, response: Response):
             filters=body.filters.model_dump() if body.filters else None,
             session_id=body.session_id,
             timings=timings,
+            history=[t.model_dump() for t in body.history] if body.history else None,
         )
     except QuestionError as e:
         return _error(422, "invalid_request", str(e))
@@ -217,6 +232,11 @@ def answer_json(a: Answer) -> dict:
         "citations": [citation_json(c) for c in a.citations],
         "related_questions": list(a.related_questions),
     }
+    # Issue 10, present only when they apply (a single question's contract is unchanged):
+    if a.understood_question:
+        out["understood_question"] = a.understood_question  # the follow-up as completed (widget: 您是问：…)
+    if a.choices:
+        out["choices"] = list(a.choices)  # ask back: each is a question to send again
     if a.channel == "hotline":
         out["script"] = a.script
     return out

@@ -1,0 +1,171 @@
+"""Conversations (issue 10): follow-ups completed from the session or from a stateless client's history, topic
+switches that carry nothing, bounded and expiring sessions, shared through the store. Real engine over small_kb
+(失业保险条例, both 放假办法 versions, two 济南 plans) and a real `policyqa serve` for the HTTP contract."""
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from knowledge_base.settings import Settings
+
+
+def _engine(kb_dir, **settings):
+    from knowledge_base.store import KnowledgeBase
+    from qa_service.engine import QAEngine
+
+    return QAEngine(KnowledgeBase(kb_dir), Settings(rate_limit_per_minute=0, **settings))
+
+
+@pytest.fixture(scope="module")
+def kb_copy(small_kb, tmp_path_factory):
+    from browser_support import copy_kb
+
+    return copy_kb(small_kb, tmp_path_factory.mktemp("conversation") / "kb")  # sessions and the log are written
+
+
+@pytest.fixture(scope="module")
+def engine(kb_copy):
+    return _engine(kb_copy)
+
+
+@pytest.fixture(scope="module")
+def server(kb_copy):
+    from browser_support import ApiServer
+
+    with ApiServer(kb_copy, name="conversation", env={"POLICYQA_SESSION_MAX_AGE": "600"}) as api:
+        yield api
+
+
+def _sid() -> str:
+    return uuid.uuid4().hex
+
+
+def test_another_holiday_follow_up_is_answered_from_the_same_rule(engine):
+    sid = _sid()
+    first = engine.ask("国庆节放几天假？", session_id=sid, log=False)
+    assert first.answered and "国庆节" in first.citations[0].quote and first.understood_question is None
+    second = engine.ask("那春节呢？", session_id=sid, log=False)
+    assert second.answered
+    assert second.understood_question and "春节" in second.understood_question
+    assert "全国年节及纪念日放假办法" in second.understood_question  # the document that answered is carried
+    assert "国庆" not in second.understood_question  # the new holiday replaces the old one
+    assert second.citations[0].title == "全国年节及纪念日放假办法" and "春节，放假4天" in second.citations[0].quote
+
+
+def test_a_question_that_stands_alone_starts_a_new_topic(engine):
+    sid = _sid()
+    engine.ask("失业保险金最长能领多久？", session_id=sid, log=False)
+    switched = engine.ask("春节放几天假？", session_id=sid, log=False)
+    assert switched.understood_question is None  # never carry 失业保险 into 春节
+    top = switched.citations[0]  # FAQ-007 (春节) is published in small_kb: it cites the 放假办法 as its source
+    assert "全国年节及纪念日放假办法" in [top.title, *top.source_titles]
+
+
+def test_a_follow_up_with_too_few_words_of_its_own_gets_the_topic(engine):
+    sid = _sid()
+    engine.ask("失业保险金最长能领多久？", session_id=sid, log=False)
+    follow = engine.ask("那失业保险金的标准由谁确定？", session_id=sid, log=False)
+    assert follow.answered and follow.citations[0].title == "失业保险条例"
+    alone = engine.ask("延长吗", session_id=_sid(), log=False)  # no conversation: nothing to complete from
+    assert alone.understood_question is None
+
+
+def test_session_and_history_give_the_same_answers(engine):
+    sid = _sid()
+    turns = ["国庆节放几天假？", "那春节呢？", "清明节呢？"]
+    history: list[dict] = []
+    for q in turns:
+        by_session = engine.ask(q, session_id=sid, log=False)
+        by_history = engine.ask(q, history=list(history) or None, log=False)
+        assert by_session.understood_question == by_history.understood_question
+        assert by_session.answer == by_history.answer
+        assert [c.quote for c in by_session.citations] == [c.quote for c in by_history.citations]
+        history.append({"question": q, "answer": by_history.answer})
+    assert "清明节" in by_session.answer
+
+
+def test_a_session_expires(kb_copy):
+    engine = _engine(kb_copy, session_max_age=1.0)
+    sid = _sid()
+    engine.ask("国庆节放几天假？", session_id=sid, log=False)
+    assert engine.ask("那春节呢？", session_id=sid, log=False).understood_question
+    time.sleep(1.5)
+    assert engine.ask("那春节呢？", session_id=sid, log=False).understood_question is None
+
+
+def test_two_instances_share_a_session_through_the_store(kb_copy):
+    a, b = _engine(kb_copy), _engine(kb_copy)
+    sid = _sid()
+    a.ask("国庆节放几天假？", session_id=sid, log=False)
+    follow = b.ask("那春节呢？", session_id=sid, log=False)
+    assert follow.understood_question and "春节，放假4天" in follow.citations[0].quote
+
+
+def test_memory_sessions_are_bounded_by_count_and_age():
+    from qa_service.conversation import ConversationConfig, ConversationMemory, Turn
+
+    now = [1000.0]
+    memory = ConversationMemory(ConversationConfig(context_turns=2, max_age_seconds=60, max_sessions=2), clock=lambda: now[0])
+    for i in range(4):
+        memory.remember("s1", Turn(f"问题{i}", "答"))
+    assert [t.question for t in memory.load("s1").turns] == ["问题2", "问题3"]
+    memory.remember("s2", Turn("甲", ""))
+    memory.remember("s3", Turn("乙", ""))
+    assert memory.load("s1").turns == ()  # least recently used session dropped
+    now[0] += 61
+    assert memory.load("s3").turns == ()
+
+
+def test_a_bad_llm_rewrite_falls_back_to_the_rule(engine):
+    from qa_service.conversation import Conversation, Turn, acceptable_rewrite
+
+    completer = engine.conversations.completer(engine.state)
+    conversation = Conversation((Turn("国庆节放几天假？", "根据《全国年节及纪念日放假办法》第二条：国庆节，放假3天"),))
+
+    class Broken:
+        def run(self, question, conversation, rule):
+            return None  # what LlmRewriter returns on a timeout or an unacceptable reply
+
+    completer_with = type(completer)(completer.config, normalize=completer.normalize, topic_terms=completer.topic_terms,
+                                     idf=completer.idf, rewriter=Broken())
+    c = completer_with.run("那春节呢？", conversation)
+    assert c.rewritten_by == "rule" and c.understood == completer.run("那春节呢？", conversation).understood
+    assert not acceptable_rewrite("国庆节放几天假？", "那春节呢？")  # the model dropped the question's own word
+    assert acceptable_rewrite("春节放几天假？", "那春节呢？")
+
+
+# ---------------------------------------------------------------------- over HTTP, a real server process
+def test_http_follow_up_by_session_shows_the_understood_question(server):
+    import httpx
+
+    sid = _sid()
+    with httpx.Client(base_url=server.url, timeout=120) as c:
+        first = c.post("/v1/ask", json={"question": "国庆节放几天假？", "session_id": sid}).json()
+        assert "understood_question" not in first
+        second = c.post("/v1/ask", json={"question": "那春节呢？", "session_id": sid}).json()
+        assert "春节" in second["understood_question"] and "春节，放假4天" in second["citations"][0]["quote"]
+        by_history = c.post("/v1/ask", json={"question": "那春节呢？",
+                                             "history": [{"question": "国庆节放几天假？", "answer": first["answer"]}]}).json()
+        assert by_history["answer"] == second["answer"]
+        assert by_history["understood_question"] == second["understood_question"]
+
+
+@pytest.mark.parametrize(
+    "history, where",
+    [
+        ([{"question": "国庆节放几天假？", "answer": "…"}] * 11, "history"),
+        ([{"question": "问" * 501, "answer": ""}], "question"),
+        ([{"question": "国庆节放几天假？", "answer": "答" * 4001}], "answer"),
+        ([{"question": "国庆节放几天假？", "extra": 1}], "extra"),
+        ("国庆节放几天假？", "history"),
+    ],
+)
+def test_http_oversize_or_malformed_history_is_refused_with_422(server, history, where):
+    import httpx
+
+    r = httpx.post(server.url + "/v1/ask", json={"question": "那春节呢？", "history": history}, timeout=60)
+    assert r.status_code == 422
+    body = r.json()
+    assert body["error"] == "invalid_request" and where in body["message"]
