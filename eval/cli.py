@@ -43,8 +43,22 @@ def eval_command(
     demo_subset: bool = typer.Option(
         False, "--demo-subset", help="Only answerable questions tagged 'demo', plus every unanswerable one (for the demo KB)."
     ),
+    multiturn: bool = typer.Option(
+        False, "--multiturn", help="The gold file holds conversations (eval/multiturn.py): each asked turn by turn under one session_id."
+    ),
 ) -> None:
     """Answer quality on gold questions: hit@1, hit@5, MRR@10, answer-contains, refusals, latency; every failure listed."""
+    if multiturn:  # issue 10
+        from .gold import GoldFileError
+        from .multiturn import run_cli
+
+        if kb is not None and url is not None:
+            _fail("give --kb or --url, not both")
+        try:
+            run_cli(gold, kb, url, k, json_out, api_key, console)
+        except GoldFileError as e:
+            _fail(str(e))
+        return
     from .gold import GoldFileError, load_gold, select_questions
     from .report import print_run, run_to_dict, sweep_for, write_json
     from .runner import DISABLED_REFUSAL, MODES, HttpBackend, InProcessBackend, run_eval
