@@ -246,6 +246,7 @@ class QAEngine:
                     draft = generated
             timings["compose"] = _ms(t)
 
+        draft = self.conversations.vet(completion, draft, state)  # issue 10: a follow-up answered on its own words
         t = time.perf_counter()
         query_id = uuid.uuid4().hex
         answer = render(draft, channel, self.settings, query_id, related)
