@@ -31,7 +31,9 @@
   const scriptBox = $("script");
   const copyScriptButton = $("copy-script");
 
-  const sessionId = (window.crypto && crypto.randomUUID && crypto.randomUUID()) || "c-" + Date.now().toString(36);
+  // One conversation per caller (issue 10): follow-ups are completed from this caller's turns; 新来电 starts afresh.
+  const newSessionId = () => (window.crypto && crypto.randomUUID && crypto.randomUUID()) || "c-" + Date.now().toString(36) + Math.random().toString(36).slice(2);
+  let sessionId = newSessionId();
   let apiKey = null;
   let current = null; // {question, answer} of the last script shown
   let searchTimer = null;
@@ -327,7 +329,17 @@
       );
     });
     const children = [el("p", { class: "script-question" }, el("span", { class: "script-label-inline", text: "来电问题" }), question)];
-    if (!answer.answered) children.push(el("p", { class: "script-refusal", text: "知识库中没有可靠依据，请勿自行答复。" }));
+    if (answer.understood_question) {
+      children.push(el("p", { class: "script-understood" }, el("span", { class: "script-label-inline", text: "理解为" }), String(answer.understood_question)));
+    }
+    const choices = Array.isArray(answer.choices) ? answer.choices.filter(Boolean).map(String) : [];
+    if (choices.length) {
+      children.push(
+        el("div", { class: "script-choices", role: "group", "aria-label": "请来电人选择" },
+          el("span", { class: "script-label-inline", text: "请来电人选择" }),
+          ...choices.map((c) => el("button", { type: "button", class: "button-quiet script-choice", text: c, onclick: () => askQuestion(c) })))
+      );
+    } else if (!answer.answered) children.push(el("p", { class: "script-refusal", text: "知识库中没有可靠依据，请勿自行答复。" }));
     if (s.notice) children.push(el("p", { class: "script-notice", text: s.notice }));
     const steps = el("div", { class: "script-steps" });
     if (s.opening) steps.append(step("开场", s.opening));
@@ -428,6 +440,19 @@
       )
     );
   }
+
+  $("new-caller").addEventListener("click", () => {
+    sessionId = newSessionId();
+    current = null;
+    const s = storage("session");
+    if (s) s.removeItem(HISTORY_STORAGE);
+    renderHistory();
+    copyScriptButton.disabled = true;
+    scriptBox.replaceChildren(el("p", { class: "empty", text: "新来电：上一位来电人的对话已清空，请输入本次来电的问题。" }));
+    q.value = "";
+    q.focus();
+    toast("已开始新来电");
+  });
 
   $("clear-history").addEventListener("click", () => {
     const s = storage("session");

@@ -395,7 +395,8 @@
 
     let node;
     if (result.ok && result.data && typeof result.data === "object") {
-      node = result.data.answered ? renderAnswer(result.data) : renderRefusal(result.data);
+      const choices = Array.isArray(result.data.choices) ? result.data.choices.filter(Boolean).map(String) : [];
+      node = choices.length ? renderChoices(result.data, choices) : result.data.answered ? renderAnswer(result.data) : renderRefusal(result.data);
     } else {
       node = renderError(result, question);
     }
@@ -531,6 +532,21 @@
     );
   }
 
+  // Issue 10: how a follow-up was understood, and clarifying choices as buttons.
+  function understood(data) {
+    if (!data.understood_question) return null;
+    return el("p", { class: "pq-understood", text: "您是问：" + String(data.understood_question) });
+  }
+
+  function renderChoices(data, choices) {
+    return el(
+      "article",
+      { class: "pq-msg pq-bot pq-clarify", "aria-label": "请选择您想了解的内容", "data-query-id": data.query_id || "" },
+      el("p", { class: "pq-clarify-title", text: "您想了解的是：" }),
+      el("div", { class: "pq-chips pq-choices", role: "group", "aria-label": "请选择" }, choices.slice(0, 3).map(chip))
+    );
+  }
+
   function feedback(queryId) {
     if (!queryId) return null;
     const note = el("span", { class: "pq-feedback-note", role: "status" });
@@ -570,6 +586,7 @@
     return el(
       "article",
       { class: "pq-msg pq-bot pq-answer", "aria-label": "回答", "data-query-id": data.query_id || "" },
+      understood(data),
       data.faq_id ? el("span", { class: "pq-tag pq-tag-faq", text: "常见问题解答" }) : null,
       answerText(text, byRank),
       citations.length ? el("p", { class: "pq-cites-title", text: "出处（点击查看原文条款）：" }) : null,
@@ -585,6 +602,7 @@
     return el(
       "article",
       { class: "pq-msg pq-bot pq-refusal", "aria-label": "未找到答案", "data-query-id": data.query_id || "" },
+      understood(data),
       el("p", { class: "pq-refusal-title", text: "没有找到可靠的答案" }),
       el("p", { class: "pq-answer-text", text: text }),
       el(
