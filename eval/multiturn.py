@@ -8,6 +8,8 @@ last turn is scored like a single gold question.
     policyqa eval --gold eval/questions/multiturn.jsonl --multiturn --url http://127.0.0.1:8000
     policyqa eval --gold eval/questions/multiturn.jsonl --multiturn --kb /tmp/conv-demo-kb      # in process
     python -m eval.multiturn --check eval/questions/multiturn.jsonl                            # evidence vs corpus
+    python -m eval.multiturn --kb KB --no-context eval/questions/multiturn.jsonl               # baseline: no context
+    python -m eval.multiturn --kb KB --clarify-rate eval/questions/tune.jsonl ../shared/eval/dev.jsonl
 
 Format, one conversation a line: {"id", "category", "turns": [turn, …]} with 2–3 turns, each turn in the single-turn
 gold format ({"question", "sources", "evidence_any", "answerable": true} or {"question", "answerable": false}).
@@ -203,10 +205,11 @@ class MultiturnResult:
         }
 
 
-def run_conversations(backend, conversations: list[GoldConversation], top_k: int = 5) -> MultiturnResult:
+def run_conversations(backend, conversations: list[GoldConversation], top_k: int = 5, context: bool = True) -> MultiturnResult:
+    """`context=False` asks every turn on its own (no session): the baseline before issue 10."""
     result = MultiturnResult()
     for conv in conversations:
-        session = f"eval-{conv.id}-{uuid.uuid4().hex[:8]}"
+        session = f"eval-{conv.id}-{uuid.uuid4().hex[:8]}" if context else None
         for i, q in enumerate(conv.turns, start=1):
             returned, understood = backend.ask(q.question, session, top_k)
             s = score_question(q, returned)
@@ -280,9 +283,45 @@ def check(path: Path, corpus: Path | None = None, demo: Path | None = None) -> i
         return check_gold.check_files([flat], corpus or check_gold.DEFAULT_CORPUS, demo or check_gold.DEFAULT_DEMO)
 
 
+def clarify_rate(kb: Path, gold_files: list[Path]) -> dict:
+    """How often clarifying choices replace an answer to an answerable gold question (it must nearly never happen)."""
+    from knowledge_base.settings import get_settings
+    from knowledge_base.store import KnowledgeBase
+    from qa_service.engine import QAEngine
+
+    from .gold import load_gold
+
+    engine = QAEngine(KnowledgeBase.open(kb), get_settings().model_copy(update={"session_store": "memory"}))
+    out = {}
+    for path in gold_files:
+        answerable = [q for q in load_gold(path) if q.answerable]
+        fired = [q.question for q in answerable if engine.ask(q.question, log=False).choices]
+        out[str(path)] = {"answerable": len(answerable), "fired": len(fired), "questions": fired}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from rich.console import Console
+
+    ap = argparse.ArgumentParser(description="multi-turn gold conversations: check, score, baseline, clarify rate")
+    ap.add_argument("files", nargs="+", type=Path)
+    ap.add_argument("--check", action="store_true", help="verify every turn's evidence against the corpus")
+    ap.add_argument("--kb", type=Path, help="score in process over this knowledge base")
+    ap.add_argument("--no-context", action="store_true", help="baseline: every turn asked on its own")
+    ap.add_argument("--clarify-rate", action="store_true", help="FILES are single-turn gold files: how often choices fire")
+    args = ap.parse_args(argv)
+    if args.check:
+        return max(check(f) for f in args.files)
+    if args.clarify_rate:
+        print(json.dumps(clarify_rate(args.kb, args.files), ensure_ascii=False, indent=1))
+        return 0
+    backend = InProcessConversationBackend(args.kb)
+    result = run_conversations(backend, load_conversations(args.files[0]), context=not args.no_context)
+    print_result(Console(), result)
+    return 0
+
+
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    if len(args) == 2 and args[0] == "--check":
-        sys.exit(check(Path(args[1])))
-    print("usage: python -m eval.multiturn --check FILE", file=sys.stderr)
-    sys.exit(2)
+    sys.exit(main())
