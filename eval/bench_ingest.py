@@ -37,7 +37,7 @@ def select_files(corpus: list[Path], fraction: float, seed: int) -> list[Path]:
 
 def encoder_baseline(kb, texts: list[str], batch_size: int) -> dict:
     """The encoder alone: the KB's own model on the given texts, one timed pass after a small warm-up."""
-    from ingest.embedding import get_embedder
+    from knowledge_base.encoder import get_embedder
 
     from .benchutil import PeakRss
 

@@ -84,7 +84,7 @@ def measure_floors(engine, questions: list[str]) -> dict:
 def in_process(engine, questions: list[str], mode: str) -> dict:
     from .benchutil import latency_summary
 
-    engine.ask(questions[0], mode=mode, log=False)  # warm-up
+    engine.ask(questions[0], mode=mode, record=False)  # warm-up
     totals: list[float] = []
     stages: dict[str, list[float]] = {}
     answered = 0
@@ -92,7 +92,7 @@ def in_process(engine, questions: list[str], mode: str) -> dict:
     for q in questions:
         timings: dict = {}
         t = time.perf_counter()
-        a = engine.ask(q, mode=mode, log=False, timings=timings)
+        a = engine.ask(q, mode=mode, record=False, timings=timings)
         totals.append((time.perf_counter() - t) * 1000)
         answered += bool(a.answered)
         for name, ms in timings.items():

@@ -103,12 +103,12 @@ def in_process_latency(kb_dir: Path, questions: list[str]) -> dict:
     from .benchutil import latency_summary
 
     engine = QAEngine(KnowledgeBase(kb_dir), get_settings())
-    engine.ask(questions[0], log=False)
+    engine.ask(questions[0], record=False)
     lat = []
     t0 = time.perf_counter()
     for q in questions:
         t = time.perf_counter()
-        engine.ask(q, log=False)
+        engine.ask(q, record=False)
         lat.append((time.perf_counter() - t) * 1000)
     out = latency_summary(lat, time.perf_counter() - t0)
     del engine

@@ -30,6 +30,8 @@ Metric definitions (A = answerable gold questions, U = unanswerable ones; string
   answer-contains over A: share whose `answer` text contains one of `evidence_any`, answered or not.
   refusal rate   over U: share with answered = false.
   false-refusal  over A: share with answered = false.
+  wrong-top      over A and U: share answered (answered = true) whose citation 1 is not a hit; every answer to a
+                 U question counts (a confident answer quoting the wrong text: the worst outcome).
   latency p50/p95 over A and U: per-question wall time of one ask (in process: QAEngine.ask; --url: the HTTP
                  round trip), after one untimed warm-up ask; percentiles by linear interpolation between
                  closest ranks (numpy's default).
@@ -148,6 +150,13 @@ class QuestionScore:
         return reasons
 
     @property
+    def answered_wrong_top(self) -> bool:
+        """Answered with confidence, and the first citation is not a right one (the worst outcome)."""
+        if self.errored or self.refused:
+            return False
+        return not self.question.answerable or not self.hit_at(1)
+
+    @property
     def failed(self) -> bool:
         return bool(self.failure_reasons)
 
@@ -186,6 +195,7 @@ class Metrics:
     answer_contains: float | None
     refusal_rate: float | None  # over unanswerable
     false_refusal_rate: float | None  # over answerable
+    wrong_top_rate: float | None  # over all: answered, but citation 1 is not a hit (every answer to an unanswerable)
     latency_p50_ms: float | None
     latency_p95_ms: float | None
 
@@ -209,6 +219,7 @@ def summarize(scored: Sequence[QuestionScore]) -> Metrics:
         refusal_rate=_mean([float(s.refused) for s in u]),
         # an errored answerable question gave the citizen no answer: counted as refused
         false_refusal_rate=_mean([float(s.refused or s.errored) for s in a]),
+        wrong_top_rate=_mean([float(s.answered_wrong_top) for s in scored]),
         latency_p50_ms=percentile(lat, 50),
         latency_p95_ms=percentile(lat, 95),
     )

@@ -109,7 +109,7 @@ class HttpConversationBackend:
 
 
 class InProcessConversationBackend:
-    """QAEngine.ask(..., session_id=…, log=False) over a knowledge base, sessions kept in memory."""
+    """QAEngine.ask(..., session_id=…, record=False) over a knowledge base, sessions kept in memory."""
 
     kind = "in-process"
 
@@ -124,7 +124,7 @@ class InProcessConversationBackend:
     def ask(self, question: str, session_id: str, top_k: int) -> tuple[Returned, str | None]:
         t0 = time.perf_counter()
         try:
-            a = self.engine.ask(question, top_k=top_k, session_id=session_id, log=False)
+            a = self.engine.ask(question, top_k=top_k, session_id=session_id, record=False)
         except Exception as e:
             return Returned(None, error=f"{type(e).__name__}: {e}"), None
         return Returned(a.answered, a.answer, a.confidence, [ReturnedCitation.from_model(c) for c in a.citations],
@@ -295,7 +295,7 @@ def clarify_rate(kb: Path, gold_files: list[Path]) -> dict:
     out = {}
     for path in gold_files:
         answerable = [q for q in load_gold(path) if q.answerable]
-        fired = [q.question for q in answerable if engine.ask(q.question, log=False).choices]
+        fired = [q.question for q in answerable if engine.ask(q.question, record=False).choices]
         out[str(path)] = {"answerable": len(answerable), "fired": len(fired), "questions": fired}
     return out
 

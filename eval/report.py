@@ -50,6 +50,8 @@ def _counts(scored: Sequence[QuestionScore]) -> dict[str, int]:
         "contains": sum(s.contains for s in a),
         "refused_u": sum(s.refused for s in u),
         "refused_a": sum(s.refused or s.errored for s in a),
+        "wrong_top": sum(s.answered_wrong_top for s in scored),
+        "all": len(scored),
     }
 
 
@@ -63,6 +65,7 @@ def mode_row(mr: ModeRun) -> list[str]:
         fmt_rate(m.answer_contains, c["contains"], c["A"]),
         fmt_rate(m.refusal_rate, c["refused_u"], c["U"]),
         fmt_rate(m.false_refusal_rate, c["refused_a"], c["A"]),
+        fmt_rate(m.wrong_top_rate, c["wrong_top"], c["all"]),
         fmt_ms(m.latency_p50_ms),
         fmt_ms(m.latency_p95_ms),
         str(m.n_errors),
@@ -70,7 +73,7 @@ def mode_row(mr: ModeRun) -> list[str]:
 
 
 MODE_COLUMNS = ["mode", "hit@1", "hit@5", "MRR@10", "answer-contains", "refusal (U)", "false-refusal (A)",
-                "p50 ms", "p95 ms", "errors"]
+                "wrong-top", "p50 ms", "p95 ms", "errors"]
 
 
 def modes_table(run: EvalRun) -> Table:

@@ -1,6 +1,6 @@
 """Run gold questions through the answering service and score them.
 
-    backend = InProcessBackend(Path("/work/devkb/demo"))          # QAEngine.ask(..., log=False)
+    backend = InProcessBackend(Path("/work/devkb/demo"))          # QAEngine.ask(..., record=False)
     backend = HttpBackend("http://127.0.0.1:8000")                 # POST /v1/ask, the public API only
     run = run_eval(backend, load_gold(Path("dev.jsonl")), modes=["lexical", "hybrid_faq"], top_k=5)
     run.modes["hybrid_faq"].metrics.hit_at_5
@@ -22,7 +22,7 @@ from typing import Callable, Protocol, Sequence
 from .gold import GoldQuestion
 from .metrics import Metrics, QuestionScore, Returned, ReturnedCitation, score_question, summarize
 
-MODES = ("lexical", "dense", "hybrid", "hybrid_faq")
+MODES = ("lexical", "dense", "hybrid", "hybrid_faq")  # qa_service's AnswerMode values (eval reads the public API)
 SERVED_MODE = "served"
 DISABLED_REFUSAL = -1e9  # a threshold no confidence is below: the engine answers everything
 
@@ -82,12 +82,13 @@ def _stage_timings(answer) -> dict[str, float] | None:
 
 
 class InProcessBackend:
-    """The Python API: QAEngine over a knowledge-base directory, with log=False (evaluation is not traffic)."""
+    """The Python API: QAEngine over a knowledge-base directory, with record=False (evaluation is not traffic)."""
 
     kind = "in-process"
 
-    def __init__(self, kb, refusal_threshold: float | None = None):
-        """`kb`: a KnowledgeBase or a directory (None: the configured default)."""
+    def __init__(self, kb, refusal_threshold: float | None = None, config=None, judge: str | None = None):
+        """`kb`: a KnowledgeBase or a directory (None: the configured default); `config`: an AnswerConfig
+        (knowledge_base.config) to answer under; `judge`: "auto" or "off" (POLICYQA_JUDGE)."""
         from knowledge_base.settings import get_settings
         from knowledge_base.store import KnowledgeBase
         from qa_service.engine import QAEngine
@@ -96,8 +97,10 @@ class InProcessBackend:
         settings = get_settings()
         if refusal_threshold is not None:
             settings = settings.model_copy(update={"refusal_threshold": refusal_threshold})
+        if judge is not None:
+            settings = settings.model_copy(update={"judge": judge})
         self.settings = settings
-        self.engine = QAEngine(self.kb, settings)
+        self.engine = QAEngine(self.kb, settings, config=config)
 
     def modes(self) -> tuple[str, ...]:
         return MODES
@@ -106,7 +109,7 @@ class InProcessBackend:
         stages: dict[str, float] = {}
         t0 = time.perf_counter()
         try:
-            a = self.engine.ask(question, channel="web", top_k=top_k, mode=mode, log=False, timings=stages)
+            a = self.engine.ask(question, channel="web", top_k=top_k, mode=mode, record=False, timings=stages)
         except Exception as e:  # one bad question must not end the run; it is scored as an error
             return Returned(None, latency_ms=(time.perf_counter() - t0) * 1000, error=f"{type(e).__name__}: {e}")
         ms = (time.perf_counter() - t0) * 1000
@@ -128,7 +131,8 @@ class InProcessBackend:
             "counts": self.kb.counts(),
             "generation": self.kb.state().generation,
             "model": enc.model_id if enc else None,
-            "refusal_threshold": self.settings.refusal_threshold,
+            "refusal_threshold": self.engine.refusal_threshold,
+            "judge": self.engine.state.judge_id or None,
             "faq_threshold": getattr(self.settings, "faq_threshold", None),
         }
 

@@ -1,6 +1,7 @@
 """Choose the retrieval constants by measurement: grid over fusion settings on tuning questions, then refit the
 refusal confidence on the same questions. Development tool; the chosen values are written into
-`knowledge_base/retrieval.py` and `qa_service/compose.py` by hand, with the figures this prints.
+`knowledge_base/config.py` (RetrievalConfig, ConfidenceModel) by hand, with the figures this prints. Every variant is
+a configuration (`dataclasses.replace`) handed to a new engine; no module attribute is changed.
 
     python -m eval.tune_retrieval --kb /work/devkb/full --gold ../shared/eval/dev.jsonl --gold eval/questions/tune.jsonl
 
@@ -33,7 +34,7 @@ def _score(engine, questions, mode: str = "hybrid_faq") -> dict:
 
     ranks = []
     for q in questions:
-        a = engine.ask(q.question, top_k=10, mode=mode, log=False)
+        a = engine.ask(q.question, top_k=10, mode=mode, record=False)
         ranks.append(first_hit_rank([ReturnedCitation.from_model(c) for c in a.citations], q))
     n = len(ranks) or 1
     return {
@@ -52,21 +53,20 @@ def main(
     additive: str = typer.Option("0,0.02,0.05,0.1", "--additive", help="BM25 bonus weights of the additive fusion."),
     max_false_refusal: float = typer.Option(0.08, "--max-false-refusal"),
 ) -> None:
+    from dataclasses import replace
+
     from sklearn.linear_model import LogisticRegression  # scikit-learn comes with sentence-transformers
     from sklearn.metrics import roc_auc_score
 
-    from knowledge_base import retrieval
-    from qa_service import compose
+    from knowledge_base.config import AnswerConfig, Fusion
 
     from .gold import load_gold
     from .runner import InProcessBackend
 
     questions = [q for f in gold for q in load_gold(f)]
     answerable = [q for q in questions if q.answerable]
-    backend = InProcessBackend(kb, refusal_threshold=0.0)
-    engine = backend.engine
-    engine.ask("预热", log=False)
-    retriever = engine.state.retriever  # the serving snapshot's retriever; its knobs are plain attributes
+    base = AnswerConfig()
+    backend = InProcessBackend(kb, refusal_threshold=0.0, judge="off")
 
     print(f"{len(answerable)} answerable of {len(questions)} questions from {', '.join(f.name for f in gold)}")
     print(f"{'fusion':>10} {'lex w':>6} {'cov w':>6} {'hit@1':>6} {'hit@5':>6} {'MRR@10':>7}")
@@ -74,41 +74,29 @@ def main(
     configs = [("weighted", float(w), float(c)) for w, c in itertools.product(weights.split(","), coverage.split(","))]
     configs += [("rrf", math.nan, float(c)) for c in coverage.split(",")]
     configs += [("additive", float(w), float(c)) for w, c in itertools.product(additive.split(","), coverage.split(","))]
+    engine = backend.engine
     for fusion, lw, cw in configs:
-        retriever.fusion = fusion
-        if not math.isnan(lw):
-            retriever.lexical_weight = lw
-        retrieval.COVERAGE_WEIGHT = cw
+        retrieval = replace(base.retrieval, fusion=Fusion(fusion), coverage_weight=cw,
+                            lexical_weight=None if math.isnan(lw) else lw)
+        engine.use_config(replace(base, retrieval=retrieval))
         m = _score(engine, answerable)
         results.append(((fusion, lw, cw), m))
         print(f"{fusion:>10} {lw:>6.2f} {cw:>6.2f} {m['hit@1']:>6.3f} {m['hit@5']:>6.3f} {m['mrr@10']:>7.3f}", flush=True)
     (fusion, lw, cw), best = max(results, key=lambda r: (round(r[1]["hit@1"] + r[1]["hit@5"], 6), r[1]["mrr@10"]))
     print(f"best: fusion={fusion} lexical_weight={lw} coverage_weight={cw} → {best}")
-    retriever.fusion = fusion
-    if not math.isnan(lw):
-        retriever.lexical_weight = lw
-    retrieval.COVERAGE_WEIGHT = cw
+    chosen = replace(base, retrieval=replace(base.retrieval, fusion=Fusion(fusion), coverage_weight=cw,
+                                             lexical_weight=None if math.isnan(lw) else lw))
 
-    # Part 2: the confidence features of every question under the chosen configuration.
-    features: list[tuple[float, float]] = []
-    original = compose.confidence
-
-    def recording(best_cosine: float, cov: float) -> float:
-        features.append((best_cosine, cov))
-        return original(best_cosine, cov)
-
-    compose.confidence = recording
+    # Part 2: the confidence features of every question under the chosen configuration, read off the engine's
+    # public `confidence_features` (the same numbers the composer's confidence is computed from).
+    engine.use_config(chosen)
     x, y = [], []
-    try:
-        for q in questions:
-            features.clear()
-            a = engine.ask(q.question, top_k=5, mode="hybrid_faq", log=False)
-            if a.faq_id or not features:
-                continue  # FAQ answers are governed by the FAQ threshold
-            x.append(features[-1])
-            y.append(1 if q.answerable else 0)
-    finally:
-        compose.confidence = original
+    for q in questions:
+        features = engine.confidence_features(q.question)
+        if features is None:
+            continue  # answered from a curated FAQ (governed by the FAQ threshold) or nothing retrieved
+        x.append(features)
+        y.append(1 if q.answerable else 0)
     x, y = np.array(x), np.array(y)
     # C = 1000: a light ridge, so the two nearly separable features keep finite weights
     model = LogisticRegression(C=1000.0, max_iter=1000).fit(x, y)
@@ -130,7 +118,7 @@ def main(
     if ok:
         cut, ref_u, fr_a = max(ok, key=lambda r: (r[1], -r[2]))
         print(f"operating point: z ≥ {cut:.3f} answered → refusal (U) {ref_u:.3f}, false refusal (A) {fr_a:.3f}; "
-              f"CONF_BIAS = {w[0] - cut:.2f}, CONF_DENSE = {w[1]:.2f}, CONF_COVERAGE = {w[2]:.2f} "
+              f"ConfidenceModel(bias={w[0] - cut:.2f}, dense={w[1]:.2f}, coverage={w[2]:.2f}) "
               f"puts it at confidence 0.5")
 
 

@@ -24,6 +24,8 @@ from typing import Any
 from ingest.errors import IngestError
 from ingest.loaders import RawDocument
 from knowledge_base.models import Disclosure, DocType, DocumentMeta
+from knowledge_base.places import gazetteer
+from knowledge_base.text import CN_DIGITS, cn_to_int
 
 INFO_END = "<!-- INFO END -->"
 
@@ -80,7 +82,6 @@ _COLON_LABEL = re.compile(rf"(?:^|(?<=[\s•·]))({_LABEL_ALT})\s*[:：]")
 _BARE_LABEL = re.compile(rf"^({_LABEL_ALT})\s*[:：]?$")
 _GLUED_LABEL = re.compile(rf"^(.+?)({_LABEL_ALT})$")
 
-_CN_DIGITS = {"〇": 0, "零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _CN_NUM = "〇零一二两三四五六七八九十百千"
 _DATE_RE = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?")
 _CN_DATE_RE = re.compile(rf"([{_CN_NUM}]{{4}})年([{_CN_NUM}]{{1,3}})月([{_CN_NUM}]{{1,3}})日")
@@ -93,12 +94,10 @@ _VALIDITY_WORDS = ("有效", "失效", "废止", "已修改", "已修订", "尚�
 _SIGNATURE_ORG = re.compile(r"^[\u4e00-\u9fff（）()、]{2,40}(局|办公室|办公厅|政府|委员会|厅|部|院|中心|处|委|办|会|所|署)$")
 _NOTICE_TITLE = re.compile(r"^关于印发《(.+)》的通知$")
 
-# Regions: prefecture-level cities of Shandong and Zhejiang (the corpus), then the provinces.
-CITIES = (
-    "济南 青岛 淄博 枣庄 东营 烟台 潍坊 济宁 泰安 威海 日照 临沂 德州 聊城 滨州 菏泽 莱芜 "
-    "杭州 宁波 温州 嘉兴 湖州 绍兴 金华 衢州 舟山 台州 丽水"
-).split()
-PROVINCES = ("山东", "浙江")
+# Regions: every prefecture-level city (longest first, so 乌鲁木齐 before shorter names), then the provinces
+# (knowledge_base.places, from the 行政区划 list).
+PROVINCES = tuple(p for p in gazetteer().places if gazetteer().is_province(p))
+CITIES = tuple(p for p in gazetteer().places if not gazetteer().is_province(p))
 
 
 # ------------------------------------------------------------------------------------------------ public API
@@ -132,35 +131,12 @@ def parse_date(value: str) -> date | None:
         m = _CN_DATE_RE.search(value)
         if not m:
             return None
-        year = int("".join(str(_CN_DIGITS.get(c, 0)) for c in m.group(1)))
+        year = int("".join(str(CN_DIGITS.get(c, 0)) for c in m.group(1)))
         parts = [year, cn_to_int(m.group(2)), cn_to_int(m.group(3))]
     try:
         return date(*parts)
     except ValueError:
         return None
-
-
-def cn_to_int(text: str) -> int:
-    """Chinese (or Arabic) numeral to int: "十七" → 17, "一百零二" → 102, "两千" → 2000, "23" → 23.
-
-        cn_to_int("二十")  # 20
-    """
-    if text.isdigit():
-        return int(text)
-    total, section, digit = 0, 0, 0
-    units = {"十": 10, "百": 100, "千": 1000, "万": 10000}
-    for ch in text:
-        if ch in _CN_DIGITS:
-            digit = _CN_DIGITS[ch]
-        elif ch in units:
-            unit = units[ch]
-            if unit == 10000:
-                total += (section + digit) * unit
-                section = 0
-            else:
-                section += (digit or 1) * unit  # "十七": an omitted leading 一
-            digit = 0
-    return total + section + digit
 
 
 def find_sidecar(path: Path) -> Path | None:
@@ -349,10 +325,10 @@ def _order_number(notes: list[str]) -> str | None:
 _INLINE_DATE = re.compile(r"\d{4}\s*年\s*\d{1,2}\s*月(\s*\d{1,2}\s*日?)?")
 # "山东省第十三届人民代表大会常务委员会第十次会议批准的《…》": the province approves, the city enacts.
 _APPROVAL = re.compile(
-    r"(并经)?(山东|浙江)省?(第?[一二三四五六七八九十]+届)?人民代表大会常务委员会(第[一二三四五六七八九十百]+次会议)?"
+    rf"(并经)?({'|'.join(PROVINCES)})省?(第?[一二三四五六七八九十]+届)?人民代表大会常务委员会(第[一二三四五六七八九十百]+次会议)?"
     r"(于|通过)?批准的?"
 )
-_KNOWN_PLACE = re.compile(rf"({'|'.join(CITIES)})市|(山东|浙江)省?")
+_KNOWN_PLACE = re.compile(rf"({'|'.join(CITIES)})市|({'|'.join(PROVINCES)})省?")
 _CONGRESS = re.compile(r"(第?[一二三四五六七八九十百]+届)?人民代表大会(常务委员会)?")
 
 

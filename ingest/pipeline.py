@@ -118,7 +118,7 @@ class IngestPipeline:
     def _embedder(self):
         if self._embedder_factory is not None:
             return self._embedder_factory()
-        from .embedding import get_embedder
+        from knowledge_base.encoder import get_embedder
 
         return get_embedder(*self.encoder_choice())
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ingest.metadata import cn_to_int
 from knowledge_base.models import DocumentMeta, Section
+from knowledge_base.text import anchor_for, article_anchor, cn_to_int
 
 PREAMBLE = "正文"
 HEADING_CHARS = 20
@@ -201,23 +201,11 @@ def _path_label(text: str, level: int) -> str:
 # ------------------------------------------------------------------------------------------------ anchors
 
 
-def _article_anchor(number: int, sub: int | None) -> str:
-    return f"a-{number}" + (f"-{sub}" if sub else "")
-
-
-def article_anchor(label: str) -> str | None:
-    """The anchor the viewer gives an article label: "第二十条" → "a-20", "第十条之一" → "a-10-1"; None otherwise."""
-    m = _ARTICLE.match(label.strip())
-    if not m:
-        return None
-    return _article_anchor(cn_to_int(m.group(2)), cn_to_int(m.group(3)) if m.group(3) else None)
-
-
 def _with_anchors(drafts: list[_Draft]) -> list[Section]:
     sections: list[Section] = []
     used: set[str] = set()
     for n, draft in enumerate(drafts, start=1):
-        anchor = _article_anchor(*draft.article) if draft.article else f"s-{n}"
+        anchor = anchor_for(*draft.article) if draft.article else f"s-{n}"
         base, k = anchor, 2
         while anchor in used:  # e.g. an annex that numbers its own articles again
             anchor, k = f"{base}-{k}", k + 1

@@ -192,6 +192,20 @@ def open_engine(url: str) -> Engine:
     return engine
 
 
+class JudgeRow(Base):
+    """The learned answer judge trained on this knowledge base (`policyqa model train-judge`), one row: its identity,
+    the hash of the data it was trained on, and the model itself (small text), so every replica sharing the
+    database serves the same judge."""
+
+    __tablename__ = "judge"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    judge_id: Mapped[str] = mapped_column(String(64))
+    data_hash: Mapped[str] = mapped_column(String(64))
+    trained_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    ranker: Mapped[str] = mapped_column(Text)  # LightGBM's text model
+    body: Mapped[str] = mapped_column(Text)  # judge.json: answerability, threshold, config, training info
+
+
 class ConversationTurnRow(Base):
     """One turn of a citizen's conversation (issue 10), so that every server instance sees a session's last turns.
     Bounded by count and age in `knowledge_base.sessions.SessionRepository`."""

@@ -12,6 +12,7 @@ expired works (废止/失效, no version in force) stay findable but rank lower 
 """
 from __future__ import annotations
 
+import copy
 import math
 import re
 import threading
@@ -23,69 +24,20 @@ import faiss
 import numpy as np
 from sqlalchemy import select
 
+from .config import Fusion, RetrievalConfig, RetrievalMode
 from .db import ChunkRow
 from .models import StoredDocument, Validity
+from .places import gazetteer, place_of, province_of
 from .store import KnowledgeBase, Snapshot
 from .text import fold
 
-MODES = ("lexical", "dense", "hybrid")
-
-# Fusion and preferences. First chosen on a 7,748-chunk slice of the corpus (every gold source plus 136 sister
-# documents), then re-chosen on the full corpus (51,051 chunks) with `python -m eval.tune_retrieval` on the 98
-# answerable questions of dev.jsonl + eval/questions/tune.jsonl (hit@1 / hit@5 / MRR@10, refusal disabled, top 10).
-# Three fusions: "weighted" = w · BM25/best BM25 + (1 − w) · cosine min-max scaled over the candidates; "additive" =
-# raw cosine + w · BM25/best BM25 (the cosine keeps its absolute scale, BM25 breaks near-ties); "rrf" (k = 60).
-#   fusion, w        coverage 0             coverage 0.25          coverage 0.5           coverage 1.0
-#   weighted 0.0     0.714 / 0.888          0.714 / 0.888          0.714 / 0.908
-#   weighted 0.2     0.776 / 0.908          0.776 / 0.949          0.776 / 0.949
-#   weighted 0.3     0.765 / 0.949 / .847   0.786 / 0.949 / .862   0.786 / 0.949 / .864   0.765 / 0.969 / .856
-#   weighted 0.4     0.735 / 0.969          0.745 / 0.959          0.745 / 0.969          (the slice's choice)
-#   rrf              0.714 / 0.969 / .820   0.724 / 0.969 / .827   0.735 / 0.980 / .832   0.735 / 0.959 / .831
-#   additive 0.0     0.745 / 0.918 / .820   0.776 / 0.980 / .863   0.796 / 0.959 / .866   0.776 / 0.949 / .841
-#   additive 0.02    0.796 / 0.959 / .869   0.786 / 0.980 / .871   0.796 / 0.949 / .866   0.765 / 0.949 / .842  ← 0.25
-#   additive 0.05    0.755 / 0.969 / .855   0.786 / 0.969 / .868   0.796 / 0.949 / .866   0.765 / 0.949 / .845
-#   additive 0.1     0.745 / 0.969 / .837   0.745 / 0.959 / .836   0.755 / 0.949 / .841   0.755 / 0.939 / .836
-# Differences of one or two questions in 98 are noise; additive 0.02 with coverage 0.25 is best on hit@1 + hit@5 and
-# on MRR, and its confidence features separate answerable from unanswerable best (see qa_service.compose).
-# On the slice, the ablations of the preferences (each row changes one thing, hit@1 / hit@5):
-#   all on 0.806 / 0.990 · no coverage rerank 0.786 / 0.969 · no unnamed-place penalty 0.755 / 0.980 ·
-#   no named-place preference 0.776 / 0.990 · no organization boost 0.806 / 0.990 (its passages are still added
-#   as candidates, which is what matters there).
-FUSIONS = ("additive", "weighted", "rrf")
-FUSION = "additive"
-LEXICAL_WEIGHTS = {"additive": 0.02, "weighted": 0.3, "rrf": 0.0}  # the default w of each fusion (rrf ignores it)
-RRF_K = 60
-CANDIDATES = 100  # depth of each ranked list before fusion
-# Preference factors applied to the fused score (multiplicative).
-ORGANIZATION_BOOST = 1.0  # the question names this document's publisher (济南市司法局…): ×2. 0.0–2.0 measured
-#                           equal on the slice (adding the office's passages as candidates is what matters there);
-#                           kept so the named office outranks its near-identical sister plans on a tie.
-PLACE_MATCH_BOOST = 0.25  # the question names the document's city or province: ×1.25
-PLACE_MISMATCH_PENALTY = 0.5  # the question names another place than the document's: ×0.5
-UNNAMED_PLACE_PENALTY = 0.2  # the question names no place: another place's local rule ranks below national ones
-COVERAGE_WEIGHT = 0.25  # fused × (1 + 0.25 · share of the question's content words the passage contains)
-UNKNOWN_WORD_IDF = 8.0  # a word the corpus never uses (股市, 摇号) weighs like the rarest words: it is what was asked
-EXPIRED_PENALTY = 0.5  # 失效/废止 works remain findable but rank below current rules
-SUPERSEDED_PENALTY = 0.1  # when superseded versions are included, the in-force one still ranks first on a tie
-
-# Places a question or a title may name: the cities of Shandong and Zhejiang (the corpus' local rules) and
-# the provinces. A city implies its province, so a provincial rule still applies to a city question.
-PROVINCE_OF = {
-    **{c: "山东" for c in "济南 青岛 淄博 枣庄 东营 烟台 潍坊 济宁 泰安 威海 日照 临沂 德州 聊城 滨州 菏泽".split()},
-    **{c: "浙江" for c in "杭州 宁波 温州 嘉兴 湖州 绍兴 金华 衢州 舟山 台州 丽水".split()},
-}
-PROVINCES = ("山东", "浙江")
-PLACES = tuple(sorted([*PROVINCE_OF, *PROVINCES], key=len, reverse=True))
-_PLACE_RE = re.compile("|".join(PLACES))
+# Places a question or a title may name (every province and prefecture-level city, knowledge_base.places).
+# A city implies its province, so a provincial rule still applies to a city question.
 # An office named in a title: a place, then a body ending in an office word (济南市司法局, 淄博市人民政府).
 _ORG_SUFFIX = r"(?:局|委员会|委|办公室|办|厅|中心|政府|法院|检察院|管理处)"
-_TITLE_ORG_RE = re.compile(rf"((?:{'|'.join(PLACES)})(?:省|市)?[\u4e00-\u9fff]{{1,12}}?{_ORG_SUFFIX})")
-
-
-def place_of(text: str) -> str | None:
-    """The first place a text names, without 市/省."""
-    m = _PLACE_RE.search(text or "")
-    return m.group(0) if m else None
+_TITLE_ORG_RE = re.compile(
+    rf"((?:{'|'.join(map(re.escape, gazetteer().places))})(?:省|市)?[\u4e00-\u9fff]{{1,12}}?{_ORG_SUFFIX})"
+)
 
 
 def organizations_in_title(title: str) -> list[str]:
@@ -107,7 +59,7 @@ class RetrievalQuery:
     tokens: list[str]  # jieba search-mode tokens, as indexed
     vector: np.ndarray | None  # the L2-normalized query embedding (None: no dense stage)
     k: int = 10
-    mode: str = "hybrid"  # lexical | dense | hybrid
+    mode: RetrievalMode = RetrievalMode.HYBRID
     filters: RetrievalFilters = field(default_factory=RetrievalFilters)
     organization: str | None = None  # soft preference: an organization the question names
     region: str | None = None  # soft preference: a place the question names
@@ -135,6 +87,49 @@ class Retrieved:
 
 
 @dataclass
+class Candidates:
+    """The union of the lexical and dense candidate lists for one question, with what the retriever knows of each
+    (the learned judge's raw material; see knowledge_base.judge). Arrays are aligned with `positions`."""
+
+    positions: np.ndarray  # index positions
+    row_ids: np.ndarray
+    doc_ids: list[str]
+    lexical: np.ndarray  # raw BM25 (0: no shared token)
+    dense: np.ndarray  # cosine (0 without a query vector)
+    lexical_rank: np.ndarray  # 0-based rank in the lexical list (depth when absent)
+    dense_rank: np.ndarray  # 0-based rank in the dense list (depth when absent)
+    coverage: np.ndarray  # idf-weighted share of the question's content words in the indexed text
+    fused: np.ndarray  # today's fused, preference-adjusted score (the legacy ranking)
+    place_match: np.ndarray  # the question names the document's place (or its province)
+    place_mismatch: np.ndarray  # the question names a place; the document belongs to another
+    foreign_local: np.ndarray  # no place named, and the document is another place's local rule
+    organization: np.ndarray  # the document is the named organization's
+    expired: np.ndarray
+    superseded: np.ndarray
+    local: np.ndarray  # the document belongs to a place (a local rule or plan)
+    same_doc: np.ndarray  # how many candidates come from the same document
+    best_dense: float  # the highest cosine over every allowed passage
+    best_lexical: float  # the highest BM25 over every allowed passage
+    depth: int
+    place_known: bool = True  # the named place (if any) has documents in the knowledge base
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def take(self, order: np.ndarray) -> "Candidates":
+        """The candidates in another order (or a subset)."""
+        fields = {}
+        for name, value in self.__dict__.items():
+            if isinstance(value, np.ndarray):
+                fields[name] = value[order]
+            elif name == "doc_ids":
+                fields[name] = [value[int(i)] for i in order]
+            else:
+                fields[name] = value
+        return Candidates(**fields)
+
+
+@dataclass
 class ChunkText:
     row_id: int
     doc_id: str
@@ -147,14 +142,10 @@ class ChunkText:
 class HybridRetriever:
     """One snapshot's retriever. `run(RetrievalQuery) -> Retrieved`; thread-safe (read-only arrays, locked caches)."""
 
-    def __init__(self, snapshot: Snapshot, fusion: str = FUSION, lexical_weight: float | None = None,
-                 home_region: str | None = None):
-        if fusion not in FUSIONS:
-            raise ValueError(f"fusion must be one of {FUSIONS}, not {fusion!r}")
+    def __init__(self, snapshot: Snapshot, config: RetrievalConfig | None = None, home_region: str | None = None):
         self.snapshot = snapshot
-        self.fusion = fusion
-        self.lexical_weight = LEXICAL_WEIGHTS[fusion] if lexical_weight is None else lexical_weight
-        self.home_region = (home_region or "").removesuffix("市").removesuffix("省") or None
+        self.config = config or RetrievalConfig()
+        self.home_region = gazetteer().normalize(home_region) or (home_region or "").removesuffix("市").removesuffix("省") or None
         ix, meta = snapshot.indexes, snapshot.chunks
         self.size = len(ix)
         self.row_ids = np.asarray(meta.row_ids, dtype=np.int64)
@@ -164,21 +155,33 @@ class HybridRetriever:
         self.documents: dict[str, StoredDocument] = snapshot.documents
         self._doc_title = [fold(d.meta.title).replace(" ", "") for d in docs]
         self._doc_publisher = [fold(d.meta.publisher or "").replace(" ", "") for d in docs]
-        self._doc_place = [_document_place(d) for d in docs]
+        self._doc_place = [document_place(d) for d in docs]
         validity = np.array([d.validity.value for d in docs], dtype=object)
         public = np.asarray(meta.public, dtype=bool)
         chunk_validity = validity[self.doc_index] if self.size else np.zeros(0, object)
         self._public = public
         self._superseded = chunk_validity == Validity.SUPERSEDED.value
         self._expired = chunk_validity == Validity.EXPIRED.value
-        self._base_factor = np.where(self._expired, 1.0 - EXPIRED_PENALTY, 1.0).astype(np.float32)
-        self._unnamed_place_factor = self._local_factor()
+        self._configure()
         self._dense_matrix = _flat_matrix(ix.dense) if ix.dense is not None else None
         self._bm25 = ix.bm25
         self._idf = self._build_idf()
         self._mask_cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._scope_cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
+
+    def _configure(self) -> None:
+        """The per-document factors that depend on the configuration."""
+        self._base_factor = np.where(self._expired, 1.0 - self.config.expired_penalty, 1.0).astype(np.float32)
+        self._unnamed_place_factor = self._local_factor()
+
+    def with_config(self, config: RetrievalConfig) -> "HybridRetriever":
+        """The same snapshot's retriever under another configuration (shares the indexes; for tuning)."""
+        other = copy.copy(self)
+        other.config = config
+        other._mask_cache, other._scope_cache, other._lock = OrderedDict(), OrderedDict(), threading.Lock()
+        other._configure()
+        return other
 
     # ------------------------------------------------------------------ public API
     @property
@@ -208,48 +211,18 @@ class HybridRetriever:
     def run(self, query: RetrievalQuery, timings: dict | None = None) -> Retrieved:
         """The k best public chunks for a query; `timings` receives lexical / dense / fuse milliseconds."""
         timings = timings if timings is not None else {}
-        if query.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, not {query.mode!r}")
-        if self.size == 0:
+        gathered = self._gather(query, self.config.candidates, timings)
+        if gathered is None:
             return Retrieved([])
-        mask = self._mask(query.filters, query.include_history)
-        if not mask.any():
-            return Retrieved([])
-        use_lexical = query.mode in ("lexical", "hybrid")
-        use_dense = query.mode in ("dense", "hybrid") and query.vector is not None
-        t = time.perf_counter()
-        lexical = self._lexical_scores(query.tokens)  # also informs confidence in dense mode
-        timings["lexical"] = _ms(t)
-        t = time.perf_counter()
-        dense = self._dense_scores(query.vector) if query.vector is not None else None
-        timings["dense"] = _ms(t)
-        t = time.perf_counter()
-        lists = []
-        if use_lexical and lexical is not None:
-            lists.append(("lexical", lexical))
-        if use_dense and dense is not None:
-            lists.append(("dense", dense))
-        # how close anything allowed comes to the question (the composer's confidence), whatever the mode
-        best_dense = float(dense[mask].max()) if dense is not None else math.nan
-        if not lists:
-            return Retrieved([], best_dense)
-        scope = self._scope(query.organization)
-        ranked: dict[str, np.ndarray] = {}
-        for name, scores in lists:
-            top = _top_positions(scores, mask, CANDIDATES, positive_only=(name == "lexical"))
-            # The named organization's own passages are always candidates, even when sister documents
-            # with near-identical text fill the global top list.
-            if scope is not None:
-                top = _merge_ranked(scores, top, _top_positions(scores, mask & scope, 20, name == "lexical"))
-            ranked[name] = top
-        positions = np.unique(np.concatenate(list(ranked.values())))
+        positions, lexical, dense, ranked, best_dense = gathered
         if len(positions) == 0:
             return Retrieved([], best_dense)
+        t = time.perf_counter()
         fused = self._fuse(positions, lexical, dense, ranked.get("lexical"), ranked.get("dense"))
         covered = self.coverage(query.words, positions)
-        fused = fused * self._preference(query, positions) * (1.0 + COVERAGE_WEIGHT * covered)
+        fused = fused * self._preference(query, positions) * (1.0 + self.config.coverage_weight * covered)
         order = np.argsort(-fused, kind="stable")[: query.k]
-        timings["fuse"] = _ms(t)
+        timings["fuse"] = timings.get("fuse", 0.0) + _ms(t)
         hits = []
         for i in order:
             pos = int(positions[i])
@@ -266,6 +239,127 @@ class HybridRetriever:
             )
         return Retrieved(hits, best_dense)
 
+    def candidates(self, query: RetrievalQuery, depth: int, exclude_docs: set[str] | None = None,
+                   timings: dict | None = None) -> Candidates | None:
+        """The union of the `depth` best lexical and `depth` best dense passages (and the named office's own), with
+        their raw scores and facts, unranked: what the learned judge orders. `exclude_docs` leaves documents out
+        (leave-the-document-out training examples). None when nothing is allowed."""
+        timings = timings if timings is not None else {}
+        gathered = self._gather(query, depth, timings, exclude_docs)
+        if gathered is None:
+            return None
+        positions, lexical, dense, ranked, best_dense = gathered
+        t = time.perf_counter()
+        n = len(positions)
+        fused = self._fuse(positions, lexical, dense, ranked.get("lexical"), ranked.get("dense")) if n else np.zeros(0)
+        covered = self.coverage(query.words, positions)
+        fused = fused * self._preference(query, positions) * (1.0 + self.config.coverage_weight * covered) if n else fused
+        docs = self.doc_index[positions]
+
+        def rank_in(name: str) -> np.ndarray:
+            out = np.full(n, depth, np.int32)
+            lst = ranked.get(name)
+            if lst is not None and len(lst):
+                where = {int(p): r for r, p in enumerate(lst)}
+                out = np.array([where.get(int(p), depth) for p in positions], np.int32)
+            return out
+
+        place = np.array([self._doc_place[d] for d in docs], dtype=object)
+        local = np.array([p is not None for p in place], bool)
+        if query.region:
+            factor = self._place_factor(query.region)[docs]
+            place_match, place_mismatch = factor > 1.0, factor < 1.0
+            foreign = np.zeros(n, bool)
+        else:
+            place_match = place_mismatch = np.zeros(n, bool)
+            foreign = self._unnamed_place_factor[docs] < 1.0
+        scope = self._scope(query.organization)
+        organization = scope[positions] if scope is not None else np.zeros(n, bool)
+        per_doc = dict(zip(*np.unique(docs, return_counts=True))) if n else {}
+        lex = lexical if lexical is not None else np.zeros(self.size, np.float32)
+        den = dense if dense is not None else np.zeros(self.size, np.float32)
+        mask = self._mask(query.filters, query.include_history)
+        out = Candidates(
+            positions=positions,
+            row_ids=self.row_ids[positions],
+            doc_ids=[self.doc_ids[d] for d in docs],
+            lexical=lex[positions].astype(np.float32),
+            dense=den[positions].astype(np.float32),
+            lexical_rank=rank_in("lexical"),
+            dense_rank=rank_in("dense"),
+            coverage=covered.astype(np.float32),
+            fused=np.asarray(fused, np.float32),
+            place_match=place_match,
+            place_mismatch=place_mismatch,
+            foreign_local=foreign,
+            organization=organization,
+            expired=self._expired[positions],
+            superseded=self._superseded[positions],
+            local=local,
+            same_doc=np.array([per_doc[d] for d in docs], np.int32),
+            best_dense=0.0 if math.isnan(best_dense) else best_dense,
+            best_lexical=float(lex[mask].max()) if mask.any() else 0.0,
+            depth=depth,
+            place_known=self.place_known(query.region),
+        )
+        timings["candidates"] = _ms(t)
+        return out
+
+    def place_known(self, region: str | None) -> bool:
+        """Whether any public document belongs to the place a question names, or to its province (True if none named)."""
+        if not region:
+            return True
+        key = ("known", region)
+        with self._lock:
+            cached = self._scope_cache.get(key)
+        if cached is None:
+            cached = any(p is not None and (p == region or p == province_of(region) or province_of(p) == region)
+                         for p in self._doc_place)
+            with self._lock:
+                self._scope_cache[key] = cached
+        return cached
+
+    def _gather(self, query: RetrievalQuery, depth: int, timings: dict, exclude_docs: set[str] | None = None):
+        """(candidate positions, lexical scores, dense scores, ranked lists by name, best cosine) or None."""
+        mode = RetrievalMode(query.mode)
+        if self.size == 0:
+            return None
+        mask = self._mask(query.filters, query.include_history)
+        if exclude_docs:
+            excluded = np.array([d in exclude_docs for d in self.doc_ids], bool)
+            mask = mask & ~excluded[self.doc_index]
+        if not mask.any():
+            return None
+        use_lexical = mode in (RetrievalMode.LEXICAL, RetrievalMode.HYBRID)
+        use_dense = mode in (RetrievalMode.DENSE, RetrievalMode.HYBRID) and query.vector is not None
+        t = time.perf_counter()
+        lexical = self._lexical_scores(query.tokens)  # also informs confidence in dense mode
+        timings["lexical"] = _ms(t)
+        t = time.perf_counter()
+        dense = self._dense_scores(query.vector) if query.vector is not None else None
+        timings["dense"] = _ms(t)
+        t = time.perf_counter()
+        lists = []
+        if use_lexical and lexical is not None:
+            lists.append(("lexical", lexical))
+        if use_dense and dense is not None:
+            lists.append(("dense", dense))
+        # how close anything allowed comes to the question (the composer's confidence), whatever the mode
+        best_dense = float(dense[mask].max()) if dense is not None else math.nan
+        scope = self._scope(query.organization)
+        ranked: dict[str, np.ndarray] = {}
+        for name, scores in lists:
+            top = _top_positions(scores, mask, depth, positive_only=(name == "lexical"))
+            # The named organization's own passages are always candidates, even when sister documents
+            # with near-identical text fill the global top list.
+            if scope is not None:
+                top = _merge_ranked(scores, top, _top_positions(scores, mask & scope, self.config.organization_candidates,
+                                                                 name == "lexical"))
+            ranked[name] = top
+        positions = np.unique(np.concatenate(list(ranked.values()))) if ranked else np.zeros(0, np.int64)
+        timings["fuse"] = _ms(t)
+        return positions, lexical, dense, ranked, best_dense
+
     def coverage(self, words: list[str], positions: np.ndarray) -> np.ndarray:
         """Per position, the idf-weighted share of `words` its indexed text (title, section, passage) contains;
         read from the BM25 index's postings, so no passage text is fetched."""
@@ -279,7 +373,7 @@ class HybridRetriever:
         for word in dict.fromkeys(words):
             token_id = vocab.get(word)
             if token_id is None or token_id >= len(indptr) - 1:
-                total += UNKNOWN_WORD_IDF
+                total += self.config.unknown_word_idf
                 continue
             weight = self._idf_by_id[token_id]
             total += weight
@@ -310,7 +404,7 @@ class HybridRetriever:
             return self._dense_matrix @ q
         # A non-flat index: ask it for a deep list and leave the rest at -1.
         scores = np.full(self.size, -1.0, np.float32)
-        s, p = self.snapshot.indexes.dense_search(q, min(self.size, 4 * CANDIDATES))
+        s, p = self.snapshot.indexes.dense_search(q, min(self.size, 4 * self.config.candidates))
         scores[p] = s
         return scores
 
@@ -322,14 +416,15 @@ class HybridRetriever:
             return lexical[positions] / top
         if lex_ranked is None:
             return np.maximum(dense[positions], 0.0)
-        if self.fusion == "additive":  # raw cosine plus a BM25 bonus: the cosine keeps its absolute scale
+        fusion, w = self.config.fusion, self.config.lexical
+        if fusion is Fusion.ADDITIVE:  # raw cosine plus a BM25 bonus: the cosine keeps its absolute scale
             top_lex = max(float(lexical[positions].max()), 1e-9)
-            return (np.maximum(dense[positions], 0.0) + self.lexical_weight * lexical[positions] / top_lex).astype(np.float32)
-        if self.fusion == "rrf":
+            return (np.maximum(dense[positions], 0.0) + w * lexical[positions] / top_lex).astype(np.float32)
+        if fusion is Fusion.RRF:
             out = np.zeros(n, np.float64)
             for ranked in (lex_ranked, dense_ranked):
                 rank_of = {int(p): r for r, p in enumerate(ranked)}
-                out += np.array([1.0 / (RRF_K + rank_of[int(p)] + 1) if int(p) in rank_of else 0.0 for p in positions])
+                out += np.array([1.0 / (self.config.rrf_k + rank_of[int(p)] + 1) if int(p) in rank_of else 0.0 for p in positions])
             return out.astype(np.float32)
         # weighted: BM25 scaled by the best candidate, cosine scaled between the list's worst and best
         top_lex = max(float(lexical[positions].max()), 1e-9)
@@ -338,7 +433,6 @@ class HybridRetriever:
         d_lo = float(dense[dense_ranked[-1]]) if len(dense_ranked) else float(d.min())
         d_hi = float(d.max())
         dn = np.clip((d - d_lo) / max(d_hi - d_lo, 1e-6), 0.0, 1.0)
-        w = self.lexical_weight
         return (w * lex + (1 - w) * dn).astype(np.float32)
 
     # ------------------------------------------------------------------ masks and preferences
@@ -348,7 +442,8 @@ class HybridRetriever:
             f = fold(filters.publisher).replace(" ", "")
             out &= np.array([f in p or f in t for p, t in zip(self._doc_publisher, self._doc_title)], dtype=bool)
         if filters.region:
-            r = fold(filters.region).replace(" ", "").removesuffix("市").removesuffix("省")
+            region = fold(filters.region).replace(" ", "")
+            r = gazetteer().normalize(region) or region.removesuffix("市").removesuffix("省")
             out &= np.array([_place_admits(r, place, self.documents[d].meta.region)
                              for place, d in zip(self._doc_place, self.doc_ids)], dtype=bool)
         return out
@@ -393,13 +488,13 @@ class HybridRetriever:
         docs = self.doc_index[positions]
         factor = self._base_factor[positions].copy()
         if query.filters.include_superseded or query.include_history:
-            factor[self._superseded[positions]] *= 1.0 - SUPERSEDED_PENALTY
+            factor[self._superseded[positions]] *= 1.0 - self.config.superseded_penalty
         scope = self._scope(query.organization)
         if scope is not None:
-            factor[scope[positions]] *= 1.0 + ORGANIZATION_BOOST
+            factor[scope[positions]] *= 1.0 + self.config.organization_boost
         if query.region:
             factor *= self._place_factor(query.region)[docs]
-        elif UNNAMED_PLACE_PENALTY:
+        elif self.config.unnamed_place_penalty:
             factor *= self._unnamed_place_factor[docs]
         return factor
 
@@ -407,12 +502,12 @@ class HybridRetriever:
         """Factor per document when the question names no place: national rules and the home region's own
         (and its province's) rules apply to the asker; other places' local rules probably do not."""
         home = self.home_region
-        home_province = PROVINCE_OF.get(home, home) if home else None
+        home_province = province_of(home) if home else None
 
         def applies(place: str | None) -> bool:
             return place is None or (home is not None and place in (home, home_province))
 
-        return np.array([1.0 if applies(p) else 1.0 - UNNAMED_PLACE_PENALTY for p in self._doc_place], np.float32)
+        return np.array([1.0 if applies(p) else 1.0 - self.config.unnamed_place_penalty for p in self._doc_place], np.float32)
 
     def _place_factor(self, region: str) -> np.ndarray:
         key = ("place", region)
@@ -420,17 +515,17 @@ class HybridRetriever:
             cached = self._scope_cache.get(key)
         if cached is not None:
             return cached
-        asked_province = PROVINCE_OF.get(region, region)
+        asked_province = province_of(region)
         out = np.ones(len(self.doc_ids), np.float32)
         for i, place in enumerate(self._doc_place):
             if place is None:
                 continue  # national rules apply everywhere
             if place == region or (place == asked_province and region != asked_province):
-                out[i] = 1.0 + PLACE_MATCH_BOOST
-            elif region == asked_province and PROVINCE_OF.get(place) == region:
+                out[i] = 1.0 + self.config.place_match_boost
+            elif region == asked_province and province_of(place) == region:
                 out[i] = 1.0  # a city rule when the question names only the province: neutral
             else:
-                out[i] = 1.0 - PLACE_MISMATCH_PENALTY
+                out[i] = 1.0 - self.config.place_mismatch_penalty
         with self._lock:
             self._scope_cache[key] = out
         return out
@@ -520,13 +615,12 @@ def _merge_ranked(scores: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarra
     return merged[np.argsort(-scores[merged], kind="stable")]
 
 
-def _document_place(doc: StoredDocument) -> str | None:
+def document_place(doc: StoredDocument) -> str | None:
     """The city or province a document belongs to: the place its title starts with, else its region field."""
     title = fold(doc.meta.title).replace(" ", "")
     place = place_of(title[:12])
     if place is None and doc.meta.region:
-        r = fold(doc.meta.region).removesuffix("市").removesuffix("省")
-        place = r if r in PLACES else None
+        place = gazetteer().normalize(fold(doc.meta.region))
     return place
 
 
@@ -534,4 +628,4 @@ def _place_admits(asked: str, place: str | None, region: str | None) -> bool:
     if place is None:
         r = (region or "").removesuffix("市").removesuffix("省")
         return bool(r) and (r == asked or r.startswith(asked))
-    return place == asked or PROVINCE_OF.get(place) == asked
+    return place == asked or province_of(place) == asked

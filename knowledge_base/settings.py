@@ -36,8 +36,9 @@ class Settings(BaseSettings):
         Path.home() / ".cache" / "policyqa", description="Where rebuilt models and other derived artifacts are cached."
     )
     refusal_threshold: float = Field(
-        0.5, description="Answers whose confidence is below this are refused (calibrated by `policyqa eval --sweep`)."
+        0.5, description="Answers whose confidence is below this are refused (calibrated by `policyqa eval --sweep`). With a trained judge, its confidence is a probability and the default is the operating point chosen at training (`policyqa model show`); setting this overrides it."
     )
+    judge: str = Field("auto", description="Answer judge: auto (the knowledge base's learned judge when `policyqa model train-judge` has trained one, else today's fused ranking) or off.")
     faq_threshold: float = Field(0.90, description="Minimum FAQ match score (mean of cosine and content-word coverage) for answering with a curated FAQ answer.")
     rate_limit_per_minute: int = Field(60, description="Public requests per client address per minute; 0 turns it off.")
     cors_origins: str = Field("*", description="Comma-separated origins allowed to embed the widget (CORS).")

@@ -41,11 +41,15 @@ def render(draft: Draft, channel: str, settings: Settings, query_id: str, relate
     )
 
 
-def body(draft: Draft) -> str:
-    """The answer without markers: 根据《…》第十八条：…… or the curated FAQ answer."""
-    if draft.lead:
-        return f"{draft.lead}：{draft.excerpt}"
-    return draft.excerpt
+def body(draft: Draft, markers: bool = False) -> str:
+    """The answer: 根据《…》第十八条：…… (then 另外，《…》第X条规定：…… for each further rule), or the curated
+    FAQ answer; with `markers`, [n] after each rule's text."""
+    if not draft.lead:
+        return draft.excerpt
+    text = f"{draft.lead}：{draft.excerpt}" + ("[1]" if markers else "")
+    for layer in draft.layers:
+        text += f"另外，{layer.lead}：{layer.excerpt}" + (f"[{layer.rank}]" if markers else "")
+    return text
 
 
 def _web(draft: Draft, settings: Settings) -> str:
@@ -53,6 +57,8 @@ def _web(draft: Draft, settings: Settings) -> str:
         return refusal_text(settings, draft.department)
     if draft.generated:
         text = draft.excerpt
+    elif draft.layers:
+        text = body(draft, markers=True)
     else:
         text = f"{body(draft)}[1]"
         # An FAQ answer cites its entry [1] and its source articles [2]…
@@ -72,7 +78,12 @@ def one_sentence(draft: Draft) -> str:
     sentence = sentence.rstrip("；;，,")
     if not sentence.endswith(("。", "！", "？")):
         sentence += "。"
-    return f"{draft.lead}，{sentence}" if draft.lead else sentence
+    out = f"{draft.lead}，{sentence}" if draft.lead else sentence
+    for layer in draft.layers:
+        extra = split_sentences(_MARKER.sub("", layer.excerpt))
+        more = (extra[0].strip() if extra else layer.excerpt.strip()).rstrip("；;，,")
+        out += f"另外，{layer.lead}，{more}" + ("" if more.endswith(("。", "！", "？")) else "。")
+    return out
 
 
 def hotline_script(draft: Draft, settings: Settings, related: list[str]) -> dict:

@@ -193,6 +193,6 @@ def _embedder(kb):
     encoder = kb.encoder()
     if encoder is None or not encoder.spec:
         return None
-    from ingest.embedding import get_embedder
+    from knowledge_base.encoder import get_embedder
 
     return get_embedder(encoder.spec, encoder.backend).embed_queries

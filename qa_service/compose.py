@@ -15,55 +15,17 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ingest.structure import article_anchor
+from knowledge_base.config import ComposeConfig, ConfidenceModel
 from knowledge_base.models import Citation, FaqEntry, StoredDocument, Validity
-from knowledge_base.retrieval import UNKNOWN_WORD_IDF, ChunkText, Hit
+from knowledge_base.retrieval import ChunkText, Hit
 from knowledge_base.settings import Settings
-from knowledge_base.text import fold
+from knowledge_base.text import article_anchor, asks_quantity, coverage, fold, states_quantity
 
 from .normalize import NormalizedQuery
 
-# Confidence = logistic(CONF_BIAS + CONF_DENSE · best cosine + CONF_COVERAGE · coverage), where "best cosine" is
-# the highest cosine between the question and any allowed passage and "coverage" the idf-weighted share of the
-# question's content words found in one of the top 3 passages (title and section included). Of the single features
-# and pairs tried on a slice of the corpus (top-hit cosine, best cosine, coverage of top 1 / top 3, cosine gaps to
-# the 10th / 50th passage, BM25 / idf mass, missing-word idf), this pair separated best. Refitted on the full corpus
-# with the chosen retrieval (`python -m eval.tune_retrieval`: logistic regression, answerable vs unanswerable,
-# dev.jsonl + eval/questions/tune.jsonl, 98 answerable and 24 unanswerable): AUC 0.939 (best cosine alone 0.892,
-# coverage alone 0.889). The bias is shifted so that 0.5 (settings.refusal_threshold) sits at the operating point
-# with the most refusals among those with at most 8 % false refusals: there refusal (U) 0.750, false refusal (A)
-# 0.031 on those questions. Our unanswerable questions are deliberately close to the corpus (社保卡补办, 公积金贷款额度),
-# harder than the dev set's five; `policyqa eval --sweep` prints the trade-off on any gold file.
-CONF_BIAS = -63.59
-CONF_DENSE = 67.82
-CONF_COVERAGE = 5.73
-
-QUOTE_CANDIDATES = 3  # passages considered for the quote (see quote_first)
-QUANTITY_MISSING_CONFIDENCE = 0.2  # confidence cap when a quantity was asked and no passage near the top states one
-QUOTE_MARGIN = 0.15  # how much more of the question a lower passage's best sentence must say to be quoted instead
-EXCERPT_CHARS = 220  # what an extractive answer quotes at most (a citizen reads it on a phone)
 _SENTENCE = re.compile(r"[^。！？；!?;\n]*(?:[。！？；!?;]+[”’\"'」』）)\]】]*|\n)|[^。！？；!?;\n]+")
 _ARTICLE = re.compile(r"^\s*(第[一二三四五六七八九十百千零〇两\d]+条(?:之[一二三四五六七八九十]+)?)")
 _NUMERAL = re.compile(r"[0-9一二三四五六七八九十两半百千]")
-# A question that asks for a quantity (多少钱, 几天, 多久, 百分之几) is answered only by a passage that states one: a
-# digit, or a Chinese numeral with a unit (三个月, 十五日, 二分之一); article and item numbers (第十条, （二）) do not
-# count. On dev.jsonl + tune.jsonl every unanswerable question that was answered asked for a quantity the quoted
-# passage did not state (积分落户多少分, 停车费多少), and so did 6 of the answerable ones, all wrong quotes.
-_QUANTITY_ASKED = re.compile(r"多少|几[天个年月日次岁周分元倍项名小时级种号]|百分之几|多长时间|多久|多高|多大年龄|多大的|哪一天")
-_QUANTITY = re.compile(
-    r"[0-9０-９]|百分之|[一二三四五六七八九十百千万两半]+(?:分之|[个年月日天周岁元倍次分项名人号度米吨层户‰%]|小时|工作日|公里|平方)"
-)
-_NUMBERING = re.compile(r"第[一二三四五六七八九十百千零〇两\d]+[条款项章节编]|[（(][一二三四五六七八九十\d]+[)）]")
-
-
-def asks_quantity(question: str) -> bool:
-    return bool(_QUANTITY_ASKED.search(question))
-
-
-def states_quantity(text: str) -> bool:
-    return bool(_QUANTITY.search(_NUMBERING.sub("", text)))
-
-
 _ENUMERATED = re.compile(r"^\s*(?:\([一二三四五六七八九十]+\)|（[一二三四五六七八九十]+）)")
 _OUTLINE = re.compile(r"^\s*((?:[一二三四五六七八九十]+、|\([一二三四五六七八九十]+\)|（[一二三四五六七八九十]+）|\d+[.．、]))\s*([^。，,；;:：\n]{0,24})")
 
@@ -75,6 +37,17 @@ class Evidence:
     hit: Hit
     chunk: ChunkText
     document: StoredDocument
+
+
+@dataclass
+class Layer:
+    """A second rule that speaks to the same point (a local rule beside a national one): stated after the main one."""
+
+    lead: str  # 《山东省人口与计划生育条例》第二十五条规定
+    source: str
+    article: str
+    excerpt: str
+    rank: int  # its citation's rank
 
 
 @dataclass
@@ -93,28 +66,11 @@ class Draft:
     notice: str = ""  # e.g. that the cited version is no longer in force
     department: str | None = None  # who to contact on a refusal, when the question names it
     generated: bool = False  # the text came from the generative mode
+    layers: list[Layer] = field(default_factory=list)  # further rules on the same point (national + local)
 
 
 def split_sentences(text: str) -> list[str]:
     return [s for s in _SENTENCE.findall(text) if s.strip()]
-
-
-def coverage(words: list[str], text: str, idf: Callable[[str], float]) -> float:
-    """Share of the question's idf mass whose words occur in `text` (folded): how much of the question it speaks to."""
-    uniq = list(dict.fromkeys(words))
-    if not uniq:
-        return 0.0
-    folded = fold(text).lower()
-    weights = [idf(t) or UNKNOWN_WORD_IDF for t in uniq]
-    present = sum(w for t, w in zip(uniq, weights) if t in folded)
-    return present / sum(weights)
-
-
-def confidence(best_cosine: float, cov: float) -> float:
-    if math.isnan(best_cosine):
-        best_cosine = 0.90  # no query vector: lean on coverage alone
-    z = CONF_BIAS + CONF_DENSE * best_cosine + CONF_COVERAGE * cov
-    return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
 
 def document_url(settings: Settings, doc_id: str, anchor: str | None) -> str:
@@ -179,7 +135,7 @@ def article_label(chunk: ChunkText, sentence_index: int, sentences: list[str]) -
 
 
 def trim(chunk: ChunkText, query_tokens: list[str], idf: Callable[[str], float],
-         need_quantity: bool = False) -> tuple[str, str, list[str]]:
+         need_quantity: bool = False, excerpt_chars: int = ComposeConfig.excerpt_chars) -> tuple[str, str, list[str]]:
     """(label, excerpt, key sentences): the sentences of the passage that answer, in reading order. With
     `need_quantity`, a sentence that states no quantity counts half when choosing the one to quote."""
     sentences = split_sentences(chunk.text)
@@ -192,7 +148,7 @@ def trim(chunk: ChunkText, query_tokens: list[str], idf: Callable[[str], float],
     chosen = {best}
 
     def room() -> int:
-        return EXCERPT_CHARS - sum(len(sentences[i]) for i in chosen)
+        return excerpt_chars - sum(len(sentences[i]) for i in chosen)
 
     # A sentence that introduces a list (…下列情形之一的：) is quoted with its items.
     if sentences[best].rstrip().endswith((":", "：")):
@@ -224,8 +180,8 @@ def trim(chunk: ChunkText, query_tokens: list[str], idf: Callable[[str], float],
     ordered = [sentences[i].strip() for i in sorted(chosen)]
     cleaned = [_strip_label(s) for s in ordered]
     excerpt = "".join(cleaned)
-    if len(excerpt) > EXCERPT_CHARS + 80:
-        excerpt = excerpt[:EXCERPT_CHARS].rstrip() + "……"
+    if len(excerpt) > excerpt_chars + 80:
+        excerpt = excerpt[:excerpt_chars].rstrip() + "……"
     return label, excerpt, [c for c in cleaned if c]
 
 
@@ -244,20 +200,20 @@ def best_sentence_coverage(chunk: ChunkText, words: list[str], idf: Callable[[st
 
 
 def quote_first(evidence: list[Evidence], words: list[str], idf: Callable[[str], float],
-                need_quantity: bool = False) -> list[Evidence] | None:
-    """Move to the front the passage among the top QUOTE_CANDIDATES whose best sentence says clearly more of the
-    question (by QUOTE_MARGIN) than the top passage's: of two neighbouring articles the one that states
+                need_quantity: bool = False, config: ComposeConfig = ComposeConfig()) -> list[Evidence] | None:
+    """Move to the front the passage among the top `quote_candidates` whose best sentence says clearly more of the
+    question (by `quote_margin`) than the top passage's: of two neighbouring articles the one that states
     "职工有下列情形之一的，应当认定为工伤" answers "哪些情况应当认定为工伤", not "…不得认定为工伤". With
     `need_quantity` only passages that state a quantity qualify, and None means none of them does (nothing to
     quote). The quoted passage is always citation [1]."""
-    top = evidence[:QUOTE_CANDIDATES]
+    top = evidence[: config.quote_candidates]
     allowed = [i for i, ev in enumerate(top) if not need_quantity or states_quantity(ev.chunk.text)]
     if not allowed:
         return None
     scores = {i: best_sentence_coverage(top[i].chunk, words, idf) for i in allowed}
     best = max(allowed, key=lambda i: (scores[i], -i))
     first = allowed[0]
-    if best != first and scores[best] < scores[first] + QUOTE_MARGIN:
+    if best != first and scores[best] < scores[first] + config.quote_margin:
         best = first
     if best == 0:
         return evidence
@@ -267,45 +223,77 @@ def quote_first(evidence: list[Evidence], words: list[str], idf: Callable[[str],
 class AnswerComposer:
     """Evidence in, Draft out: extractive answers, FAQ answers and refusals."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, config: ComposeConfig | None = None,
+                 confidence: ConfidenceModel | None = None):
         self.settings = settings
+        self.config = config or ComposeConfig()
+        self.confidence = confidence or ConfidenceModel()
 
     def extractive(self, query: NormalizedQuery, evidence: list[Evidence], idf: Callable[[str], float],
-                   best_dense: float = math.nan) -> Draft:
-        """`best_dense`: the highest cosine between the question and any allowed passage (Retrieved.best_dense)."""
+                   best_dense: float = math.nan, judged: float | None = None, threshold: float | None = None,
+                   layer: int | None = None) -> Draft:
+        """`best_dense`: the highest cosine between the question and any allowed passage (Retrieved.best_dense).
+        `judged`: the learned judge's confidence that evidence[0] answers (the judge ordered the evidence); then
+        neither the two-feature confidence nor the quote reordering and quantity cap apply, unless configured.
+        `layer`: the index of a passage of another level of government on the same point (see qa_service.layers),
+        stated after the main one and cited second."""
+        threshold = self.settings.refusal_threshold if threshold is None else threshold
         if not evidence:
             return self.refusal(query, 0.0)
         top = evidence[0]
         words = query.content or query.tokens
-        cov = max(coverage(words, ev.chunk.embed_text, idf) for ev in evidence[:3])
-        conf = confidence(best_dense if not math.isnan(best_dense) else top.hit.dense, cov)
+        if judged is None:
+            conf = self.confidence(*self.confidence_features(query, evidence, idf, best_dense))
+        else:
+            conf = judged
         # The asker's numbers (不满六个月) do not make a passage relevant, but they do pick the sentence to quote.
         numbers = [t for t in query.tokens if _NUMERAL.search(t) and t not in words]
         need_quantity = asks_quantity(query.original)
-        quotable = quote_first(evidence, words, idf, need_quantity)
-        if quotable is None:  # asked for an amount, a period, a number: no passage near the top states one
-            conf = min(conf, QUANTITY_MISSING_CONFIDENCE)
+        if judged is None or self.config.judged_reorder:
+            quotable = quote_first(evidence, words, idf, need_quantity, self.config)
+            if quotable is None:  # asked for an amount, a period, a number: no passage near the top states one
+                conf = min(conf, self.config.quantity_missing_confidence)
+                need_quantity = False
+                quotable = quote_first(evidence, words, idf, config=self.config)
+            evidence = quotable
+        elif need_quantity and not states_quantity(top.chunk.text):
             need_quantity = False
-            quotable = quote_first(evidence, words, idf)
-        evidence = quotable
         top = evidence[0]
-        label, excerpt, key_points = trim(top.chunk, words + numbers, idf, need_quantity)
-        citations = [document_citation(self.settings, i + 1, ev, article=label if i == 0 else None)
+        label, excerpt, key_points = trim(top.chunk, words + numbers, idf, need_quantity, self.config.excerpt_chars)
+        layers: list[Layer] = []
+        layer_ev = evidence[layer] if layer is not None and 0 < layer < len(evidence) else None
+        if layer_ev is not None and layer_ev.chunk.row_id != top.chunk.row_id:
+            evidence = [top, layer_ev] + [ev for ev in evidence[1:] if ev is not layer_ev]
+            l_label, l_excerpt, l_points = trim(layer_ev.chunk, words + numbers, idf, need_quantity,
+                                                self.config.excerpt_chars)
+            name = f"《{layer_ev.document.meta.title}》{l_label}"
+            layers.append(Layer(lead=f"{name}规定", source=name, article=l_label, excerpt=l_excerpt, rank=2))
+            key_points = key_points[:2] + l_points[:2]
+        citations = [document_citation(self.settings, i + 1, ev, article=label if i == 0 else
+                                       (layers[0].article if layers and i == 1 else None))
                      for i, ev in enumerate(evidence)]
         draft = Draft(
-            answered=conf >= self.settings.refusal_threshold,
+            answered=conf >= threshold,
             confidence=conf,
             lead=f"根据《{top.document.meta.title}》{label}",
-            source=f"《{top.document.meta.title}》{label}",
+            source="、".join([f"《{top.document.meta.title}》{label}", *(x.source for x in layers)]),
             article=label,
             excerpt=excerpt,
             key_points=key_points[:4],
             citations=citations,
             notice=validity_notice(top.document),
+            layers=layers,
         )
         if not draft.answered:
             return self.refusal(query, conf)
         return draft
+
+    def confidence_features(self, query: NormalizedQuery, evidence: list[Evidence], idf: Callable[[str], float],
+                            best_dense: float = math.nan) -> tuple[float, float]:
+        """(best cosine, coverage): what the two-feature confidence is computed from."""
+        words = query.content or query.tokens
+        cov = max(coverage(words, ev.chunk.embed_text, idf) for ev in evidence[: self.config.coverage_passages])
+        return (best_dense if not math.isnan(best_dense) else evidence[0].hit.dense), cov
 
     def from_faq(self, entry: FaqEntry, score: float, faq_citation: Citation, sources: list[Evidence]) -> Draft:
         citations = [faq_citation] + [document_citation(self.settings, i + 2, ev) for i, ev in enumerate(sources)]

@@ -28,8 +28,8 @@ from typing import Callable, Iterable, Protocol
 
 import jieba
 
-from knowledge_base.retrieval import PLACES, place_of
-from knowledge_base.text import fold
+from knowledge_base.places import gazetteer, place_of
+from knowledge_base.text import coverage, fold
 
 from .normalize import content_words
 
@@ -95,7 +95,8 @@ _REFUSAL = re.compile(r"没有找到|暂未找到|未找到")
 # Words of a kind where a new one replaces the previous one instead of adding to it: "那春节呢？" after 国庆节.
 HOLIDAYS = ("元旦", "春节", "清明节", "清明", "劳动节", "端午节", "端午", "中秋节", "中秋", "国庆节", "国庆", "妇女节", "青年节",
             "儿童节", "建军节", "除夕")
-_SIBLING_KINDS: tuple[frozenset[str], ...] = (frozenset(HOLIDAYS), frozenset(PLACES))
+PLACES = frozenset(gazetteer().places)
+_SIBLING_KINDS: tuple[frozenset[str], ...] = (frozenset(HOLIDAYS), PLACES)
 # Question predicates that say nothing about the topic: never carried.
 _GENERIC = frozenset("如果 自己 最长 最多 最少 最高 最低 一般 具体 现在 目前 哪些 情况 情形 办理 怎么样 多长 还能 能不能 可不可以 "
                      "的话 之后 以后 以前 之前 期间 时候".split())
@@ -401,8 +402,6 @@ class Conversations:
         if not completion.follow_up or not draft.answered or not draft.citations:
             return draft
         from dataclasses import replace
-
-        from .compose import coverage
 
         words = own_words(state.normalizer.run(_CONNECTIVE.sub("", completion.question) or completion.question).text)
         cited = " ".join(f"{c.title} {c.section} {c.quote}" for c in draft.citations[:3])

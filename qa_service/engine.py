@@ -23,25 +23,29 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy import select
 
+from knowledge_base.config import AnswerConfig, AnswerMode, RetrievalMode
 from knowledge_base.db import ChunkRow, QueryLogRow
+from knowledge_base.encoder import EmbeddingModelError, get_embedder
 from knowledge_base.faqs import FaqService
+from knowledge_base.judge import Judge, JudgeConfig, JudgeQuery, Passage, judge_record, load_judge, passage_features, question_features
 from knowledge_base.models import Answer, Citation, Disclosure, FaqEntry, StoredDocument, Validity
 from knowledge_base.retrieval import (
+    Candidates,
     ChunkText,
     ChunkTexts,
     Hit,
     HybridRetriever,
-    PROVINCE_OF,
     RetrievalFilters,
     RetrievalQuery,
-    place_of,
 )
+from knowledge_base.places import gazetteer, place_of
 from knowledge_base.settings import Settings, get_settings
 from knowledge_base.store import KnowledgeBase, KnowledgeBaseError
-from knowledge_base.text import fold
+from knowledge_base.text import coverage, fold
 from knowledge_base.versions import normalize_title
 
 from .channels import CHANNELS, render
+from .layers import choose_layer
 from .compose import AnswerComposer, Draft, Evidence, document_citation, document_url
 from .conversation import Completion, Conversations
 from .faq_match import FaqMatch, FaqMatcher
@@ -49,9 +53,13 @@ from .normalize import NormalizedQuery, QueryNormalizer
 
 log = logging.getLogger(__name__)
 
-MODES = ("lexical", "dense", "hybrid", "hybrid_faq")
+MODES = tuple(m.value for m in AnswerMode)
 MAX_QUESTION_CHARS = 500
-RELATED_MARGIN = 0.08  # FAQ entries within this of the FAQ threshold are offered as related questions
+# Without a judge, another level's rule counts as on the same point when it covers at least this share of what the
+# top passage covers of the question, and its cosine is within this margin (the 产假 example: 0.93 / 0.01 apart).
+LAYER_COVERAGE_SHARE = 0.8
+LAYER_COSINE_MARGIN = 0.04
+QUANTITY_UNITS = frozenset("天 日 年 月 周 元 钱 岁 次 个 小时".split())
 
 
 class QuestionError(ValueError):
@@ -64,6 +72,8 @@ class ServingState:
     normalizer: QueryNormalizer
     faqs: FaqMatcher
     faq_generation: int
+    judge: Judge | None = None
+    judge_id: str = ""
 
     @property
     def generation(self) -> int:
@@ -92,9 +102,7 @@ def _limit_threads(threads: int) -> None:
 def load_query_embedder(spec: str, backend: str, settings: Settings | None = None):
     """The process-wide encoder for questions (loaded once, shared by every engine): the knowledge base's model,
     and for a torch fp32 knowledge base the same weights on onnxruntime fp32 (identical vectors and model_id,
-    one question 7.2 vs 16.2 ms; see ingest.embedding) unless settings.query_runtime is "same"."""
-    from ingest.embedding import EmbeddingModelError, get_embedder
-
+    one question 7.2 vs 16.2 ms; see knowledge_base.encoder) unless settings.query_runtime is "same"."""
     settings = settings or get_settings()
     if backend == "torch" and settings.query_runtime == "onnx":
         try:
@@ -105,9 +113,10 @@ def load_query_embedder(spec: str, backend: str, settings: Settings | None = Non
 
 
 class QAEngine:
-    def __init__(self, kb: KnowledgeBase, settings: Settings):
+    def __init__(self, kb: KnowledgeBase, settings: Settings, config: AnswerConfig | None = None):
         self.kb = kb
         self.settings = settings
+        self.config = config or AnswerConfig()
         encoder = kb.encoder()
         if encoder is None or kb.state().generation == 0:
             raise KnowledgeBaseError(f"the knowledge base in {kb.directory} is empty: run `policyqa ingest` first")
@@ -118,7 +127,7 @@ class QAEngine:
             raise KnowledgeBaseError(
                 f"the knowledge base was embedded with {encoder.model_id!r} but {self.embedder.model_id!r} was loaded"
             )
-        self.composer = AnswerComposer(settings)
+        self.composer = AnswerComposer(settings, self.config.compose, self.config.confidence)
         self.chunk_texts = ChunkTexts(kb)
         self._reload_lock = threading.Lock()
         self._last_check = time.monotonic()
@@ -141,7 +150,7 @@ class QAEngine:
         if previous is not None and previous.generation == kb_state.generation:
             retriever, normalizer = previous.retriever, previous.normalizer
         else:
-            retriever = HybridRetriever(self.kb.load_snapshot(), home_region=self.settings.home_region)
+            retriever = HybridRetriever(self.kb.load_snapshot(), self.config.retrieval, home_region=self.settings.home_region)
             normalizer = QueryNormalizer(retriever.organizations())
         if previous is not None and previous.faq_generation == kb_state.faq_generation:
             faqs = previous.faqs
@@ -152,7 +161,52 @@ class QAEngine:
                 embed_queries=self.embedder.embed_queries,
                 generation=kb_state.faq_generation,
             )
-        return ServingState(retriever, normalizer, faqs, kb_state.faq_generation)
+        judge, judge_id = self._current_judge(previous)
+        return ServingState(retriever, normalizer, faqs, kb_state.faq_generation, judge, judge_id)
+
+    def _current_judge(self, previous: ServingState | None) -> tuple[Judge | None, str]:
+        if self.settings.judge == "off":
+            return None, ""
+        record = judge_record(self.kb)
+        if record is None:
+            return None, ""
+        if previous is not None and previous.judge_id == record["judge_id"]:
+            return previous.judge, previous.judge_id
+        try:
+            return load_judge(self.kb), record["judge_id"]
+        except Exception:  # a judge from another version: answer as without one, say why
+            log.exception("the knowledge base's judge %s cannot be loaded; answering without it", record["judge_id"])
+            return None, record["judge_id"]
+
+    @property
+    def refusal_threshold(self) -> float:
+        """The judge's trained operating point, unless POLICYQA_REFUSAL_THRESHOLD is set."""
+        judge = self._state.judge
+        if judge is not None and "refusal_threshold" not in self.settings.model_fields_set:
+            return judge.threshold
+        return self.settings.refusal_threshold
+
+    def use_config(self, config: AnswerConfig) -> None:
+        """Answer from now on under another configuration (tuning and ablations: the indexes are shared)."""
+        self.config = config
+        self.composer = AnswerComposer(self.settings, config.compose, config.confidence)
+        state = self._state
+        self._state = ServingState(state.retriever.with_config(config.retrieval), state.normalizer, state.faqs,
+                                   state.faq_generation, state.judge, state.judge_id)
+
+    def confidence_features(self, question: str) -> tuple[float, float] | None:
+        """The two-feature confidence's inputs (best cosine, coverage) for a question, or None when a curated FAQ
+        answers it or nothing is retrieved (for refitting the confidence: eval.tune_retrieval)."""
+        state = self._state
+        nq = state.normalizer.run(validate_question(question))
+        vector = self._encode(nq.text)
+        filters = RetrievalFilters()
+        if self._usable_faq(state, nq, state.faqs.run(nq, vector, idf=state.retriever.idf), filters) is not None:
+            return None
+        evidence, best_dense = self._retrieve(state, nq, vector, 5, RetrievalMode.HYBRID, filters, {})
+        if not evidence:
+            return None
+        return self.composer.confidence_features(nq, evidence, state.retriever.idf, best_dense)
 
     def refresh(self) -> bool:
         """Reload what changed since the serving state was built; True when something was swapped in."""
@@ -177,7 +231,9 @@ class QAEngine:
         self._last_check = time.monotonic()
         current = self._state
         kb_state = self.kb.state()
-        if kb_state.generation == current.generation and kb_state.faq_generation == current.faq_generation:
+        record = judge_record(self.kb) if self.settings.judge != "off" else None
+        same_judge = (record["judge_id"] if record else "") == current.judge_id
+        if kb_state.generation == current.generation and kb_state.faq_generation == current.faq_generation and same_judge:
             return False
         if kb_state.generation == 0:
             return False  # emptied underneath us: keep serving the last complete snapshot
@@ -195,7 +251,7 @@ class QAEngine:
         filters: dict | None = None,
         session_id: str | None = None,
         mode: str = "hybrid_faq",
-        log: bool = True,
+        record: bool = True,
         timings: dict | None = None,
         history: list | None = None,
     ) -> Answer:
@@ -207,6 +263,7 @@ class QAEngine:
             raise QuestionError(f"未知渠道 / unknown channel {channel!r}: expected one of {', '.join(CHANNELS)}")
         if mode not in MODES:
             raise QuestionError(f"unknown mode {mode!r}: expected one of {', '.join(MODES)}")
+        mode = AnswerMode(mode)
         top_k = max(1, min(int(top_k), 20))
         retrieval_filters = parse_filters(filters)
         timings = timings if timings is not None else {}
@@ -224,21 +281,33 @@ class QAEngine:
         draft: Draft | None = None
         related: list[str] = []
         choices: list[str] = []
-        if mode == "hybrid_faq":
+        if mode is AnswerMode.HYBRID_FAQ:
             t = time.perf_counter()
             matches = state.faqs.run(nq, vector, idf=state.retriever.idf)
             best = self._usable_faq(state, nq, matches, retrieval_filters)
             if best is not None:
                 draft = self.composer.from_faq(best.entry, best.score, self._faq_citation(state, best), self._faq_evidence(state, best.entry))
-            floor = self.settings.faq_threshold - RELATED_MARGIN
+            floor = self.settings.faq_threshold - self.config.related_margin
             related = [m.entry.question for m in matches if m.score >= floor and (best is None or m.entry is not best.entry)][:3]
             timings["faq"] = _ms(t)
 
         if draft is None:
-            evidence, best_dense = self._retrieve(state, nq, vector, top_k, "hybrid" if mode == "hybrid_faq" else mode,
-                                                  retrieval_filters, timings)
+            judged = None
+            if state.judge is not None and mode.retrieval is RetrievalMode.HYBRID:
+                evidence, judged, confidence_if_first = self._judged(state, nq, vector, top_k, retrieval_filters,
+                                                                     timings)
+                threshold = self.refusal_threshold
+                relevant = lambda i: confidence_if_first(i, evidence) >= threshold  # noqa: E731
+                best_dense = math.nan
+            else:
+                evidence, best_dense = self._retrieve(state, nq, vector, top_k, mode.retrieval, retrieval_filters, timings)
+                relevant = self._similar_to_top(nq, evidence, state.retriever.idf)
             t = time.perf_counter()
-            draft = self.composer.extractive(nq, evidence, idf=state.retriever.idf, best_dense=best_dense)
+            evidence, layer = choose_layer(evidence, nq.region, self._home_region, relevant)
+            if layer is not None and nq.region and judged is not None:
+                judged = confidence_if_first(0, evidence)  # the named place's rule now leads: its own confidence
+            draft = self.composer.extractive(nq, evidence, idf=state.retriever.idf, best_dense=best_dense,
+                                             judged=judged, threshold=self.refusal_threshold, layer=layer)
             choices = self.conversations.clarify(completion, nq, evidence)  # issue 10: ask back instead of guessing
             if draft.answered and self._generative is not None:
                 generated = self._generative.run(nq.original, evidence, draft)
@@ -254,7 +323,7 @@ class QAEngine:
         timings["render"] = _ms(t)
         latency = (time.perf_counter() - t_start) * 1000
         timings["total"] = latency
-        if log:
+        if record:
             self._log(answer, nq, channel, latency, session_id, vector)
         return answer
 
@@ -275,7 +344,10 @@ class QAEngine:
         state = self._state
         nq = state.normalizer.run(q)
         vector = self._encode(nq.text)
-        evidence, _ = self._retrieve(state, nq, vector, k, "hybrid", retrieval_filters, timings)
+        if state.judge is not None:
+            evidence, _, _ = self._judged(state, nq, vector, k, retrieval_filters, timings)
+        else:
+            evidence, _ = self._retrieve(state, nq, vector, k, RetrievalMode.HYBRID, retrieval_filters, timings)
         return [document_citation(self.settings, i + 1, ev) for i, ev in enumerate(evidence)]
 
     def health(self) -> dict:
@@ -300,24 +372,102 @@ class QAEngine:
 
     def _retrieve(self, state: ServingState, nq: NormalizedQuery, vector, k: int, mode: str,
                   filters: RetrievalFilters, timings: dict) -> tuple[list[Evidence], float]:
-        query = RetrievalQuery(
-            tokens=nq.tokens,
-            vector=vector,
-            k=k,
-            mode=mode,
-            filters=filters,
-            organization=nq.organization,
-            region=nq.region,
-            include_history=nq.wants_history,
-            words=nq.content,
-        )
-        retrieved = state.retriever.run(query, timings=timings)
+        retrieved = state.retriever.run(self._retrieval_query(nq, vector, k, mode, filters), timings=timings)
         t = time.perf_counter()
         texts = self.chunk_texts.get(state.generation, [h.row_id for h in retrieved.hits])
         timings["fetch"] = _ms(t)
         docs = state.retriever.documents
         evidence = [Evidence(h, texts[h.row_id], docs[h.doc_id]) for h in retrieved.hits if h.row_id in texts]
         return evidence, retrieved.best_dense
+
+    def _retrieval_query(self, nq: NormalizedQuery, vector, k: int, mode: RetrievalMode,
+                         filters: RetrievalFilters) -> RetrievalQuery:
+        return RetrievalQuery(tokens=nq.tokens, vector=vector, k=k, mode=mode, filters=filters,
+                              organization=nq.organization, region=nq.region, include_history=nq.wants_history,
+                              words=nq.content)
+
+    def judge_inputs(self, question: str, filters: dict | None = None, exclude_docs: set[str] | None = None,
+                     depth: int | None = None) -> tuple[JudgeQuery, Candidates | None, list[Evidence]]:
+        """What the judge sees for a question: its facts, the candidate set and each candidate's passage (for
+        training and inspection; `exclude_docs` leaves documents out, as leave-the-document-out examples do)."""
+        state = self._state
+        nq = state.normalizer.run(validate_question(question))
+        vector = self._encode(nq.text)
+        query = self._retrieval_query(nq, vector, 10, RetrievalMode.HYBRID, parse_filters(filters))
+        depth = depth or (state.judge.config.depth if state.judge is not None else JudgeConfig().depth)
+        cands = state.retriever.candidates(query, depth, exclude_docs=exclude_docs)
+        return self._judge_query(state, nq), cands, self._candidate_evidence(state, cands)
+
+    def _judge_query(self, state: ServingState, nq: NormalizedQuery) -> JudgeQuery:
+        return JudgeQuery(nq.text, nq.content, state.retriever.idf, nq.region, nq.organization)
+
+    def _candidate_evidence(self, state: ServingState, cands) -> list[Evidence]:
+        if cands is None or len(cands) == 0:
+            return []
+        texts = self.chunk_texts.get(state.generation, [int(r) for r in cands.row_ids])
+        docs = state.retriever.documents
+        out = []
+        for i in range(len(cands)):
+            row = int(cands.row_ids[i])
+            hit = Hit(position=int(cands.positions[i]), row_id=row, doc_id=cands.doc_ids[i], score=float(cands.fused[i]),
+                      lexical=float(cands.lexical[i]), dense=float(cands.dense[i]), coverage=float(cands.coverage[i]))
+            out.append(Evidence(hit, texts[row], docs[cands.doc_ids[i]]))
+        return out
+
+    def _judged(self, state: ServingState, nq: NormalizedQuery, vector, k: int, filters: RetrievalFilters,
+                timings: dict):
+        """The judge's top k passages, its confidence that the first one answers, and `confidence_if_first(i, listed)`:
+        its confidence were passage i of `listed` (the returned passages, in any order) first."""
+        judge = state.judge
+        query = self._retrieval_query(nq, vector, k, RetrievalMode.HYBRID, filters)
+        cands = state.retriever.candidates(query, judge.config.depth, timings=timings)
+        t = time.perf_counter()
+        evidence = self._candidate_evidence(state, cands)
+        timings["fetch"] = _ms(t)
+        if not evidence:
+            return [], 0.0, lambda i, listed: 0.0
+        t = time.perf_counter()
+        jq = self._judge_query(state, nq)
+        x = passage_features(jq, cands, [_passage(ev) for ev in evidence])
+        scores = judge.rank(x)
+        order = np.argsort(-scores, kind="stable")
+        confidence = judge.confidence(question_features(jq, cands.take(order), x[order], scores[order]))
+        ranked = []
+        for i in order[:k]:
+            ev = evidence[int(i)]
+            ev.hit.score = float(scores[int(i)])
+            ranked.append(ev)
+        index_of = {id(evidence[int(i)]): int(i) for i in order}
+
+        def confidence_if_first(i: int, listed_evidence: list[Evidence]) -> float:
+            listed = [index_of[id(ev)] for ev in listed_evidence]
+            rest = [int(j) for j in order if int(j) not in listed]
+            new = np.array([listed[i]] + [j for j in listed if j != listed[i]] + rest)
+            return judge.confidence(question_features(jq, cands.take(new), x[new], scores[new]))
+
+        timings["judge"] = _ms(t)
+        return ranked, confidence, confidence_if_first
+
+    @staticmethod
+    def _similar_to_top(nq: NormalizedQuery, evidence: list[Evidence], idf):
+        """Without a judge: passage i speaks to the question about as well as the top one (coverage, cosine).
+        Units the question asks in (多少天, 几年) are not what it is about: 六十日 answers 多少天 too."""
+        words = [w for w in (nq.content or nq.tokens) if w not in QUANTITY_UNITS] or nq.content or nq.tokens
+
+        def relevant(i: int) -> bool:
+            if not evidence or i >= len(evidence):
+                return False
+            top, other = evidence[0], evidence[i]
+            cov_top = coverage(words, top.chunk.embed_text, idf)
+            cov = coverage(words, other.chunk.embed_text, idf)
+            dense_ok = math.isnan(other.hit.dense) or other.hit.dense >= top.hit.dense - LAYER_COSINE_MARGIN
+            return cov >= LAYER_COVERAGE_SHARE * cov_top and dense_ok
+
+        return relevant
+
+    @property
+    def _home_region(self) -> str | None:
+        return gazetteer().normalize(self.settings.home_region) if self.settings.home_region else None
 
     def _usable_faq(self, state: ServingState, nq: NormalizedQuery, matches: list[FaqMatch],
                     filters: RetrievalFilters) -> FaqMatch | None:
@@ -327,7 +477,7 @@ class QAEngine:
         entry = best.entry
         # A curated answer about another city is not an answer here (济南12345 vs 淄博12345).
         entry_place = place_of(fold(entry.question + (entry.publisher or "")))
-        if nq.region and entry_place and not _same_place(nq.region, entry_place):
+        if nq.region and entry_place and not gazetteer().same_area(nq.region, entry_place):
             return None
         if filters.publisher or filters.region:
             allowed = state.retriever.docs_matching(filters)
@@ -486,10 +636,6 @@ def parse_filters(filters: dict | RetrievalFilters | None) -> RetrievalFilters:
                             include_superseded=include)
 
 
-def _same_place(asked: str, place: str) -> bool:
-    return asked == place or PROVINCE_OF.get(asked) == place or PROVINCE_OF.get(place) == asked
-
-
 def _public(doc: StoredDocument) -> bool:
     return doc.meta.disclosure == Disclosure.PUBLIC
 
@@ -513,6 +659,10 @@ def _find_source_document(docs: dict[str, StoredDocument], title: str) -> Stored
         if group:
             return min(group, key=lambda d: (rank.get(d.validity, 9), len(d.meta.title)))
     return None
+
+
+def _passage(ev: Evidence) -> Passage:
+    return Passage(ev.document.meta.title, ev.chunk.section_path, ev.chunk.text, ev.document.meta.doc_type)
 
 
 def _ms(t: float) -> float:

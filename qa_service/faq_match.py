@@ -27,9 +27,9 @@ import numpy as np
 from knowledge_base.faqs import match_texts
 from knowledge_base.models import FaqEntry, FaqStatus
 
-from .normalize import NormalizedQuery, QueryNormalizer
+from knowledge_base.text import coverage, fold
 
-from knowledge_base.text import fold
+from .normalize import NormalizedQuery, QueryNormalizer
 
 MIN_IDF = 1.0  # a word the corpus never uses still counts as asked
 
@@ -102,13 +102,11 @@ class FaqMatcher:
             if owner not in best or dense[i] > dense[best[owner]]:
                 best[int(owner)] = i
         words = query.content
-        weights = [max(idf(w), MIN_IDF) if idf else MIN_IDF for w in words]
-        total = sum(weights)
         matches = []
         for owner, i in best.items():
             vocab = self._vocab[owner]
             missing = [w for w in words if w not in vocab]
-            cov = (total - sum(wt for w, wt in zip(words, weights) if w in missing)) / total if total else 0.0
+            cov = coverage(words, vocab, idf, unknown=MIN_IDF, floor=MIN_IDF)
             d = float(dense[i])
             matches.append(FaqMatch(self.entries[owner], (d + cov) / 2, d, cov, self._texts[i], missing))
         matches.sort(key=lambda m: -m.score)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import jieba
 
-from knowledge_base.retrieval import PLACES, place_of
+from knowledge_base.places import gazetteer, place_of
 from knowledge_base.text import STOPWORDS, fold, tokenize
 
 # Politeness and filler that carry no retrieval signal. Longest first, so 我想问一下 goes before 问一下.
@@ -95,9 +95,12 @@ def content_words(text: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+_PLACE_PREFIX = re.compile(rf"^({'|'.join(map(re.escape, gazetteer().places))})(?:市|省)")
+
+
 def short_org(name: str) -> str:
     """济南市司法局 → 济南司法局: citizens often drop 市/省."""
-    return re.sub(rf"^({'|'.join(PLACES)})(?:市|省)", r"\1", name)
+    return _PLACE_PREFIX.sub(r"\1", name)
 
 
 @dataclass

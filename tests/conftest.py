@@ -32,7 +32,7 @@ def small_kb(tmp_path_factory) -> Path:
     import json
     import shutil
 
-    from ingest.embedding import get_embedder
+    from knowledge_base.encoder import get_embedder
     from ingest.pipeline import IngestPipeline
     from knowledge_base.faqs import FaqService
     from knowledge_base.store import KnowledgeBase

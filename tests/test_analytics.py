@@ -77,7 +77,7 @@ def b_cubed(predicted: list[int], truth: list[int]) -> tuple[float, float]:
 @pytest.mark.model
 def test_grouping_threshold_separates_the_measured_paraphrase_groups():
     """The figures in qa_service/analytics.py's GROUP_THRESHOLD comment come from this set."""
-    from ingest.embedding import get_embedder
+    from knowledge_base.encoder import get_embedder
     from knowledge_base.settings import get_settings
     from qa_service.normalize import QueryNormalizer
 

@@ -79,7 +79,7 @@ def test_faq_is_answered_only_when_published(engine):
 
 
 def test_publishing_and_retiring_an_faq_takes_effect_without_restart(small_kb, tmp_path):
-    from ingest.embedding import get_embedder
+    from knowledge_base.encoder import get_embedder
     from knowledge_base.faqs import FaqService
     from knowledge_base.store import KnowledgeBase
     from qa_service.engine import QAEngine
@@ -206,14 +206,14 @@ def test_every_ask_is_logged_with_its_embedding(small_kb, tmp_path):
 @pytest.mark.parametrize("question", ["济南积分落户需要多少分？", "工伤停工留薪期最长多久？", "年假能休几天？",
                                       "住院能报销百分之几？", "孩子满几周岁必须上小学？"])
 def test_questions_asking_for_a_quantity_are_recognised(question):
-    from qa_service.compose import asks_quantity
+    from knowledge_base.text import asks_quantity
 
     assert asks_quantity(question)
 
 
 @pytest.mark.parametrize("question", ["失业保险金的标准由谁确定？", "哪些情况应当认定为工伤？", "社保卡怎么补办？"])
 def test_other_questions_are_not_quantity_questions(question):
-    from qa_service.compose import asks_quantity
+    from knowledge_base.text import asks_quantity
 
     assert not asks_quantity(question)
 
@@ -228,7 +228,7 @@ def test_other_questions_are_not_quantity_questions(question):
     ("市、区县人民政府应当建立可兑换积分奖励制度", False),
 ])
 def test_a_passage_states_a_quantity_only_with_a_number_and_unit(text, states):
-    from qa_service.compose import states_quantity
+    from knowledge_base.text import states_quantity
 
     assert states_quantity(text) is states
 

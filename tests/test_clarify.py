@@ -20,26 +20,26 @@ def engine(small_kb):
 
 
 def test_a_vague_question_gets_choices_instead_of_a_guess(engine):
-    a = engine.ask(VAGUE, log=False)
+    a = engine.ask(VAGUE, record=False)
     assert 2 <= len(a.choices) <= 3 and not a.answered and a.citations == []
     assert {c.split("《")[1].rstrip("》）") for c in a.choices} == PLANS
     assert a.answer.startswith("您想了解的是：1. ") and " 2. " in a.answer
 
 
 def test_the_hotline_script_reads_the_choices_out(engine):
-    a = engine.ask(VAGUE, channel="hotline", log=False)
+    a = engine.ask(VAGUE, channel="hotline", record=False)
     assert a.script["answer"].startswith("第一，") and "第二，" in a.script["answer"]
     assert a.script["key_points"] == a.choices
 
 
 def test_a_choice_asked_again_is_answered_from_its_document(engine):
-    choice = engine.ask(VAGUE, log=False).choices[0]
+    choice = engine.ask(VAGUE, record=False).choices[0]
     title = choice.split("《")[1].rstrip("》）")
-    a = engine.ask(choice, log=False)
+    a = engine.ask(choice, record=False)
     assert not a.choices
     assert a.citations and a.citations[0].title == title
 
 
 @pytest.mark.parametrize("question", ["失业保险金的标准由谁确定？", "春节放几天假？", "济南市财政局政务公开工作要点有哪些？"])
 def test_a_precise_question_never_gets_choices(engine, question):
-    assert engine.ask(question, log=False).choices == []
+    assert engine.ask(question, record=False).choices == []

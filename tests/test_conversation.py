@@ -44,9 +44,9 @@ def _sid() -> str:
 
 def test_another_holiday_follow_up_is_answered_from_the_same_rule(engine):
     sid = _sid()
-    first = engine.ask("国庆节放几天假？", session_id=sid, log=False)
+    first = engine.ask("国庆节放几天假？", session_id=sid, record=False)
     assert first.answered and "国庆节" in first.citations[0].quote and first.understood_question is None
-    second = engine.ask("那春节呢？", session_id=sid, log=False)
+    second = engine.ask("那春节呢？", session_id=sid, record=False)
     assert second.answered
     assert second.understood_question and "春节" in second.understood_question
     assert "全国年节及纪念日放假办法" in second.understood_question  # the document that answered is carried
@@ -56,8 +56,8 @@ def test_another_holiday_follow_up_is_answered_from_the_same_rule(engine):
 
 def test_a_question_that_stands_alone_starts_a_new_topic(engine):
     sid = _sid()
-    engine.ask("失业保险金最长能领多久？", session_id=sid, log=False)
-    switched = engine.ask("春节放几天假？", session_id=sid, log=False)
+    engine.ask("失业保险金最长能领多久？", session_id=sid, record=False)
+    switched = engine.ask("春节放几天假？", session_id=sid, record=False)
     assert switched.understood_question is None  # never carry 失业保险 into 春节
     top = switched.citations[0]  # FAQ-007 (春节) is published in small_kb: it cites the 放假办法 as its source
     assert "全国年节及纪念日放假办法" in [top.title, *top.source_titles]
@@ -65,10 +65,10 @@ def test_a_question_that_stands_alone_starts_a_new_topic(engine):
 
 def test_a_follow_up_with_too_few_words_of_its_own_gets_the_topic(engine):
     sid = _sid()
-    engine.ask("失业保险金最长能领多久？", session_id=sid, log=False)
-    follow = engine.ask("那失业保险金的标准由谁确定？", session_id=sid, log=False)
+    engine.ask("失业保险金最长能领多久？", session_id=sid, record=False)
+    follow = engine.ask("那失业保险金的标准由谁确定？", session_id=sid, record=False)
     assert follow.answered and follow.citations[0].title == "失业保险条例"
-    alone = engine.ask("延长吗", session_id=_sid(), log=False)  # no conversation: nothing to complete from
+    alone = engine.ask("延长吗", session_id=_sid(), record=False)  # no conversation: nothing to complete from
     assert alone.understood_question is None
 
 
@@ -77,8 +77,8 @@ def test_session_and_history_give_the_same_answers(engine):
     turns = ["国庆节放几天假？", "那春节呢？", "清明节呢？"]
     history: list[dict] = []
     for q in turns:
-        by_session = engine.ask(q, session_id=sid, log=False)
-        by_history = engine.ask(q, history=list(history) or None, log=False)
+        by_session = engine.ask(q, session_id=sid, record=False)
+        by_history = engine.ask(q, history=list(history) or None, record=False)
         assert by_session.understood_question == by_history.understood_question
         assert by_session.answer == by_history.answer
         assert [c.quote for c in by_session.citations] == [c.quote for c in by_history.citations]
@@ -89,17 +89,17 @@ def test_session_and_history_give_the_same_answers(engine):
 def test_a_session_expires(kb_copy):
     engine = _engine(kb_copy, session_max_age=1.0)
     sid = _sid()
-    engine.ask("国庆节放几天假？", session_id=sid, log=False)
-    assert engine.ask("那春节呢？", session_id=sid, log=False).understood_question
+    engine.ask("国庆节放几天假？", session_id=sid, record=False)
+    assert engine.ask("那春节呢？", session_id=sid, record=False).understood_question
     time.sleep(1.5)
-    assert engine.ask("那春节呢？", session_id=sid, log=False).understood_question is None
+    assert engine.ask("那春节呢？", session_id=sid, record=False).understood_question is None
 
 
 def test_two_instances_share_a_session_through_the_store(kb_copy):
     a, b = _engine(kb_copy), _engine(kb_copy)
     sid = _sid()
-    a.ask("国庆节放几天假？", session_id=sid, log=False)
-    follow = b.ask("那春节呢？", session_id=sid, log=False)
+    a.ask("国庆节放几天假？", session_id=sid, record=False)
+    follow = b.ask("那春节呢？", session_id=sid, record=False)
     assert follow.understood_question and "春节，放假4天" in follow.citations[0].quote
 
 

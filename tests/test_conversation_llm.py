@@ -64,9 +64,9 @@ def engine(small_kb, llm):
 
 def _follow_up(engine):
     sid = uuid.uuid4().hex
-    engine.ask("国庆节放几天假？", session_id=sid, log=False)
+    engine.ask("国庆节放几天假？", session_id=sid, record=False)
     t = time.perf_counter()
-    answer = engine.ask("那春节呢？", session_id=sid, log=False)
+    answer = engine.ask("那春节呢？", session_id=sid, record=False)
     return answer, time.perf_counter() - t
 
 

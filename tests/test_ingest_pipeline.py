@@ -83,7 +83,7 @@ def test_a_corrupt_file_is_reported_and_the_rest_of_the_batch_is_ingested(tmp_pa
 
 
 def test_a_crash_mid_ingest_leaves_the_previous_knowledge_base_serving(tmp_path, corpus):
-    from ingest.embedding import get_embedder
+    from knowledge_base.encoder import get_embedder
 
     kb = KnowledgeBase(tmp_path / "kb")
     ingest(kb, corpus)

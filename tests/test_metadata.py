@@ -11,7 +11,8 @@ import pytest
 from ingest.cleaning import clean_text
 from ingest.errors import IngestError
 from ingest.loaders import RawDocument
-from ingest.metadata import cn_to_int, extract_metadata, parse_date
+from ingest.metadata import extract_metadata, parse_date
+from knowledge_base.text import cn_to_int
 from ingest.parse import parse_document
 from knowledge_base.models import Disclosure, DocType
 

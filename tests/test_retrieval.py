@@ -64,7 +64,7 @@ def retriever(small_kb):
 
 @pytest.fixture(scope="module")
 def encode():
-    from ingest.embedding import get_embedder
+    from knowledge_base.encoder import get_embedder
 
     embedder = get_embedder()
     return lambda text: embedder.embed_query(text)

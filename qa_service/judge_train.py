@@ -1,0 +1,394 @@
+"""Train the learned answer judge (knowledge_base.judge) on this knowledge base's own data, on the CPU, in minutes.
+
+    report = JudgeTrainer(kb, settings, TrainingSources(fit=[Path("eval/questions/train_local.jsonl")],
+                                                         select=[Path("../shared/eval/dev.jsonl")])).run()
+    report.judge_id, report.sizes, report.selection     # stored in the knowledge base: the engine serves it
+
+Where the labels come from (every deployment has these):
+- labelled questions on this corpus (the gold JSONL format: question, title substrings `sources`, passage
+  substrings `evidence_any`): a candidate is a positive when its title contains a source and its passage an
+  evidence string, the rule `policyqa eval` counts a hit by;
+- the curated FAQ: each question and 相似问法 against the article it names (来源文件 + 条款); staff's "promote to FAQ"
+  drafts count once they name their sources;
+- 没帮助 feedback: the passage quoted first is a negative for that question;
+- real layperson questions whose statutes are not in this corpus (`train/layperson_statutes.jsonl`, STARD, MIT): their
+  articles are ingested into a side knowledge base (same chunker, encoder and retriever, so passages are formatted and
+  scored exactly as at serving) and every other question's article is a negative there;
+- leave-the-document-out: each answerable question asked again without the documents that answer it is an
+  unanswerable near miss (the answerability model's negatives).
+Fitting: the ranker (LightGBM LambdaMART) on the fit questions; the answerability regression on out-of-fold ranker
+scores of the same questions (5 folds), so it sees rankings as good as unseen questions get; the refusal threshold is
+chosen on the selection questions, which neither model saw. Deterministic for a seed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from knowledge_base.curation_signals import curated_faqs, unhelpful_answers
+from knowledge_base.judge import (
+    PASSAGE_FEATURES,
+    QUESTION_FEATURES,
+    Answerability,
+    Judge,
+    JudgeConfig,
+    passage_features,
+    question_features,
+    store_judge,
+)
+from knowledge_base.settings import Settings
+from knowledge_base.store import KnowledgeBase
+from knowledge_base.text import fold
+
+from .compose import Evidence
+
+log = logging.getLogger(__name__)
+_WS = re.compile(r"\s+")
+
+
+def squash(text: str | None) -> str:
+    return _WS.sub("", text or "")
+
+
+@dataclass(frozen=True)
+class LabelledQuestion:
+    """A question with what answers it: title substrings and passage substrings (or article labels)."""
+
+    id: str
+    question: str
+    answerable: bool
+    sources: tuple[str, ...] = ()
+    evidence: tuple[str, ...] = ()  # passage substrings (the gold format's evidence_any)
+    articles: tuple[str, ...] = ()  # or article labels (第七条), for FAQ links
+    rejected: tuple[tuple[str, str | None], ...] = ()  # (doc_id, anchor) passages known not to answer
+    origin: str = "gold"
+
+    def is_positive(self, ev: Evidence) -> bool:
+        title = squash(fold(ev.document.meta.title))
+        if not any(squash(fold(s)) in title or title in squash(fold(s)) for s in self.sources):
+            return False
+        text = squash(ev.chunk.text)
+        if any(squash(e) in text for e in self.evidence):
+            return True
+        section = squash(ev.chunk.section_path)
+        return any(a and (a in section or text.startswith(a) or f"\n{a}" in ev.chunk.text) for a in self.articles)
+
+    def is_rejected(self, ev: Evidence) -> bool:
+        return any(ev.document.doc_id == d and (a is None or ev.chunk.anchor == a) for d, a in self.rejected)
+
+
+def load_labelled(path: Path, origin: str | None = None) -> list[LabelledQuestion]:
+    """Questions in the gold JSONL format (eval/questions/*.jsonl, ../shared/eval/dev.jsonl)."""
+    out = []
+    for n, line in enumerate(Path(path).read_text("utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        d = json.loads(line)
+        out.append(LabelledQuestion(str(d.get("id", f"{Path(path).stem}-{n}")), d["question"], bool(d["answerable"]),
+                                    tuple(d.get("sources") or ()), tuple(d.get("evidence_any") or ()),
+                                    origin=origin or Path(path).stem))
+    return out
+
+
+@dataclass
+class Example:
+    """One question's candidates as the judge sees them, with labels."""
+
+    question: LabelledQuestion
+    query: object  # JudgeQuery
+    cands: object  # Candidates
+    x: np.ndarray  # passage features
+    y: np.ndarray  # 1: answers the question
+    answerable: bool  # False for unanswerable questions and leave-the-document-out copies
+    rankable: bool = True  # used by the ranker (has a positive)
+
+
+@dataclass
+class TrainingSources:
+    fit: list[Path] = field(default_factory=list)  # labelled questions the models are fitted on
+    select: list[Path] = field(default_factory=list)  # labelled questions the threshold is chosen on (never fitted)
+    layperson: Path | None = None  # ../shared/train/layperson_statutes.jsonl
+    faq_sheets: list[Path] = field(default_factory=list)  # FAQ spreadsheets beyond the knowledge base's own entries
+    use_curation: bool = True  # the knowledge base's FAQ entries and 没帮助 feedback
+    leave_document_out: bool = True
+    layperson_limit: int = 0  # 0: all
+
+
+@dataclass
+class TrainingReport:
+    judge_id: str
+    data_hash: str
+    sizes: dict[str, int]
+    selection: dict
+    calibration: list[dict]
+    threshold: float
+    seconds: dict[str, float]
+
+
+def _progress_noop(stage: str, done: int, total: int) -> None:
+    pass
+
+
+class JudgeTrainer:
+    def __init__(self, kb: KnowledgeBase, settings: Settings, sources: TrainingSources,
+                 config: JudgeConfig | None = None, progress: Callable[[str, int, int], None] | None = None,
+                 cache_dir: Path | None = None):
+        self.kb = kb
+        self.settings = settings
+        self.sources = sources
+        self.config = config or JudgeConfig()
+        self.progress = progress or _progress_noop
+        self.cache_dir = Path(cache_dir or settings.cache_dir)
+
+    # ---------------------------------------------------------------- data
+    def _engine(self, kb: KnowledgeBase):
+        from .engine import QAEngine
+
+        settings = self.settings.model_copy(update={"judge": "off"})
+        return QAEngine(kb, settings)
+
+    def examples(self, engine, questions: list[LabelledQuestion], stage: str,
+                 leave_out: bool = False) -> list[Example]:
+        out = []
+        for i, q in enumerate(questions):
+            self.progress(stage, i, len(questions))
+            jq, cands, evidence = engine.judge_inputs(q.question, depth=self.config.depth)
+            if cands is None or not evidence:
+                continue
+            from .engine import _passage
+
+            x = passage_features(jq, cands, [_passage(ev) for ev in evidence])
+            y = np.array([q.answerable and q.is_positive(ev) for ev in evidence], np.int8)
+            rejected = np.array([q.is_rejected(ev) for ev in evidence], bool)
+            if rejected.any():
+                y[rejected] = 0
+            out.append(Example(q, jq, cands, x, y, q.answerable and bool(y.any()), rankable=bool(y.any())))
+            if leave_out and q.answerable and y.any():
+                answering = {ev.document.doc_id for ev, label in zip(evidence, y) if label}
+                jq2, cands2, ev2 = engine.judge_inputs(q.question, exclude_docs=answering, depth=self.config.depth)
+                if cands2 is not None and ev2:
+                    x2 = passage_features(jq2, cands2, [_passage(ev) for ev in ev2])
+                    # another document may answer too (a local rule beside a national one): those stay positives
+                    y2 = np.array([q.is_positive(ev) for ev in ev2], np.int8)
+                    out.append(Example(q, jq2, cands2, x2, y2, bool(y2.any()), rankable=False))
+        self.progress(stage, len(questions), len(questions))
+        return out
+
+    def faq_questions(self) -> list[LabelledQuestion]:
+        entries = curated_faqs(self.kb) if self.sources.use_curation else []
+        if self.sources.faq_sheets:
+            from ingest.faq_sheet import read_faq_sheet
+
+            for sheet in self.sources.faq_sheets:
+                entries += [e for e in read_faq_sheet(sheet).entries]
+        out = []
+        for e in entries:
+            for j, text in enumerate([e.question, *e.variants]):
+                out.append(LabelledQuestion(f"{e.faq_id}-{j}", text, True, tuple(e.source_titles),
+                                            articles=tuple(e.source_articles), origin="faq"))
+        return out
+
+    def feedback_questions(self) -> list[LabelledQuestion]:
+        if not self.sources.use_curation:
+            return []
+        return [LabelledQuestion(f"feedback-{i}", r.question, False, rejected=((r.doc_id, r.anchor),), origin="feedback")
+                for i, r in enumerate(unhelpful_answers(self.kb))]
+
+    def layperson_examples(self) -> list[Example]:
+        """Layperson questions against a side knowledge base of their own statutes' articles."""
+        path = self.sources.layperson
+        if path is None or not Path(path).exists():
+            return []
+        rows = [json.loads(line) for line in Path(path).read_text("utf-8").splitlines() if line.strip()]
+        if self.sources.layperson_limit:
+            rows = rows[: self.sources.layperson_limit]
+        side = self._side_kb(rows)
+        engine = self._engine(side)
+        questions = []
+        for r in rows:
+            arts = r["articles"]
+            questions.append(LabelledQuestion(
+                str(r["id"]), r["question"], True, tuple(_law_title(a["law"]) for a in arts),
+                evidence=tuple(squash(a["text"])[:40] for a in arts if a.get("text")), origin="layperson"))
+        return self.examples(engine, questions, "layperson", leave_out=self.sources.leave_document_out)
+
+    def _side_kb(self, rows: list[dict]) -> KnowledgeBase:
+        """Their articles as one Markdown file per law, ingested once into a cached side knowledge base."""
+        from ingest.pipeline import IngestPipeline
+
+        laws: dict[str, dict[str, str]] = {}
+        for r in rows:
+            for a in r["articles"]:
+                laws.setdefault(_law_title(a["law"]), {})[a["article"]] = a.get("text", "")
+        blob = json.dumps(laws, ensure_ascii=False, sort_keys=True)
+        key = hashlib.sha256(blob.encode()).hexdigest()[:12]
+        encoder = self.kb.encoder()
+        directory = self.cache_dir / "judge-side" / f"layperson-{key}-{hashlib.sha256((encoder.model_id if encoder else '').encode()).hexdigest()[:8]}"
+        kb = KnowledgeBase(directory / "kb")
+        if kb.state().generation > 0:
+            return kb
+        corpus = directory / "corpus"
+        corpus.mkdir(parents=True, exist_ok=True)
+        from knowledge_base.text import ARTICLE_LABEL, cn_to_int
+
+        for i, (law, articles) in enumerate(sorted(laws.items())):
+            def number(label: str) -> int:
+                m = ARTICLE_LABEL.match(label)
+                return cn_to_int(m.group(2)) if m else 10**6
+
+            body = "\n\n".join(f"{label} {text.strip()}" for label, text in sorted(articles.items(), key=lambda kv: number(kv[0])))
+            (corpus / f"law{i:03d}.md").write_text(f"# {law}\n\n<!-- INFO END -->\n\n{body}\n", "utf-8")
+        report = IngestPipeline(kb).run([corpus])
+        if report.failed:
+            raise RuntimeError(f"building the layperson side knowledge base failed: {report.failed[0].error}")
+        return kb
+
+    # ---------------------------------------------------------------- fitting
+    def _fit_ranker(self, examples: list[Example]):
+        import lightgbm
+
+        rankable = [e for e in examples if e.rankable]
+        x = np.vstack([e.x for e in rankable])
+        y = np.concatenate([e.y for e in rankable])
+        groups = [len(e.y) for e in rankable]
+        c = self.config
+        ranker = lightgbm.LGBMRanker(
+            objective="lambdarank", n_estimators=c.ranker_trees, num_leaves=c.ranker_leaves,
+            learning_rate=c.ranker_learning_rate, min_child_samples=c.ranker_min_child, subsample=0.8,
+            subsample_freq=1, colsample_bytree=0.8, random_state=c.seed, n_jobs=2, verbose=-1,
+            lambdarank_truncation_level=10, deterministic=True, force_row_wise=True,
+        )
+        ranker.fit(x, y, group=groups)
+        return ranker.booster_
+
+    def _question_rows(self, booster, examples: list[Example]) -> tuple[np.ndarray, np.ndarray]:
+        """Question features under `booster`'s ranking, and whether its first passage is a positive."""
+        rows, labels = [], []
+        for e in examples:
+            scores = np.asarray(booster.predict(e.x, num_threads=1), np.float32)
+            order = np.argsort(-scores, kind="stable")
+            rows.append(question_features(e.query, e.cands.take(order), e.x[order], scores[order]))
+            labels.append(int(e.answerable and e.y[order[0]] == 1))
+        return np.array(rows, np.float32), np.array(labels, np.int8)
+
+    def _fit_answerability(self, examples: list[Example], folds: int = 5) -> Answerability:
+        from sklearn.linear_model import LogisticRegression
+
+        rng = np.random.default_rng(self.config.seed)
+        qids = sorted({e.question.id for e in examples})
+        fold_of = {q: int(f) for q, f in zip(qids, rng.integers(0, folds, len(qids)))}
+        rows, labels = [], []
+        for f in range(folds):
+            train = [e for e in examples if fold_of[e.question.id] != f]
+            held = [e for e in examples if fold_of[e.question.id] == f]
+            if not held:
+                continue
+            booster = self._fit_ranker(train)
+            r, l = self._question_rows(booster, held)
+            rows.append(r)
+            labels.append(l)
+            self.progress("answerability folds", f + 1, folds)
+        x, y = np.vstack(rows), np.concatenate(labels)
+        mean, scale = x.mean(axis=0), x.std(axis=0)
+        scale[scale < 1e-6] = 1.0
+        model = LogisticRegression(C=self.config.answerability_c, max_iter=2000).fit((x - mean) / scale, y)
+        return Answerability(mean, scale, model.coef_[0].astype(np.float32), float(model.intercept_[0]))
+
+    # ---------------------------------------------------------------- the whole run
+    def run(self) -> TrainingReport:
+        import time
+
+        times: dict[str, float] = {}
+        t = time.perf_counter()
+        engine = self._engine(self.kb)
+        fit_q = [q for p in self.sources.fit for q in load_labelled(p)]
+        select_q = [q for p in self.sources.select for q in load_labelled(p)]
+        ids = {q.id for q in select_q}
+        if any(q.id in ids for q in fit_q):
+            raise ValueError("a question is both in the fit and the selection set")
+        faq_q, feedback_q = self.faq_questions(), self.feedback_questions()
+        fit = self.examples(engine, fit_q, "gold questions", leave_out=self.sources.leave_document_out)
+        fit += self.examples(engine, faq_q, "FAQ questions", leave_out=self.sources.leave_document_out)
+        fit += self.examples(engine, feedback_q, "feedback")
+        times["collect"] = time.perf_counter() - t
+        t = time.perf_counter()
+        fit += self.layperson_examples()
+        times["layperson"] = time.perf_counter() - t
+        if not any(e.rankable for e in fit):
+            raise ValueError("no training question has a positive passage in this knowledge base")
+        t = time.perf_counter()
+        answerability = self._fit_answerability(fit)
+        booster = self._fit_ranker(fit)
+        times["fit"] = time.perf_counter() - t
+        t = time.perf_counter()
+        selection = self.examples(engine, select_q, "selection questions") if select_q else []
+        judge = Judge(booster, answerability, threshold=0.5, config=self.config)
+        calibration, threshold, summary = self.choose_threshold(judge, selection)
+        judge.threshold = threshold
+        times["select"] = time.perf_counter() - t
+        sizes = _sizes(fit)
+        data_hash = _data_hash(fit)
+        judge.info.update({"sizes": sizes, "data_hash": data_hash, "selection": summary, "seed": self.config.seed,
+                           "fit_files": [str(p) for p in self.sources.fit],
+                           "select_files": [str(p) for p in self.sources.select]})
+        judge_id = store_judge(self.kb, judge, data_hash)
+        judge.save(self.cache_dir / "judges" / judge_id)
+        return TrainingReport(judge_id, data_hash, sizes, summary, calibration, threshold, times)
+
+    def choose_threshold(self, judge: Judge, selection: list[Example]) -> tuple[list[dict], float, dict]:
+        """Refusal vs false refusal per threshold on the selection questions; the chosen operating point."""
+        if not selection:
+            return [], 0.5, {}
+        rows, labels = self._question_rows(judge.ranker, selection)
+        conf = np.array([judge.confidence(r) for r in rows])
+        answerable = np.array([e.answerable for e in selection])
+        unanswerable = np.array([not e.question.answerable for e in selection])
+        correct = labels.astype(bool)
+        table = []
+        for t in np.round(np.arange(0.05, 0.96, 0.05), 2):
+            answered = conf >= t
+            table.append({
+                "threshold": float(t),
+                "refusal_u": float((~answered[unanswerable]).mean()) if unanswerable.any() else None,
+                "false_refusal_a": float((~answered[answerable]).mean()) if answerable.any() else None,
+                "wrong_top": float((answered & ~correct).mean()),
+            })
+        ok = [r for r in table if r["false_refusal_a"] is not None and r["false_refusal_a"] <= self.config.max_false_refusal]
+        best = max(ok, key=lambda r: (r["refusal_u"] or 0.0, -r["threshold"])) if ok else table[len(table) // 2]
+        hit1 = float(correct[answerable].mean()) if answerable.any() else None
+        summary = {"questions": len(selection), "answerable_with_positive": int(answerable.sum()),
+                   "hit@1": hit1, "threshold": best["threshold"], "refusal_u": best["refusal_u"],
+                   "false_refusal_a": best["false_refusal_a"], "wrong_top": best["wrong_top"]}
+        return table, best["threshold"], summary
+
+
+def _law_title(name: str) -> str:
+    return name.removeprefix("中华人民共和国")
+
+
+def _sizes(examples: list[Example]) -> dict[str, int]:
+    """Questions per source: ranked (with a positive passage) and answerability-only (unanswerable, left out,
+    rejected by feedback, or no positive among the candidates)."""
+    out: dict[str, int] = {}
+    for e in examples:
+        key = f"{e.question.origin}: {'ranked' if e.rankable else 'answerability only'}"
+        out[key] = out.get(key, 0) + 1
+    out["candidate rows"] = int(sum(len(e.y) for e in examples))
+    out["positive rows"] = int(sum(int(e.y.sum()) for e in examples))
+    return dict(sorted(out.items()))
+
+
+def _data_hash(examples: list[Example]) -> str:
+    h = hashlib.sha256()
+    for e in examples:
+        h.update(e.question.id.encode())
+        h.update(e.y.tobytes())
+        h.update(np.round(e.x, 4).tobytes())
+    return h.hexdigest()[:16]
