@@ -80,3 +80,25 @@ def test_console_follow_up_and_new_caller(chromium, pages_server):
     screenshot(page, "conversation-console-new-caller")
     assert not errors
     context.close()
+
+
+def test_widget_shows_clarifying_choices_as_buttons_and_a_choice_is_answered(chromium, pages_server):
+    with HostPage(pages_server.url) as host:
+        context = chromium.new_context(viewport=DESKTOP, locale="zh-CN")
+        page = context.new_page()
+        page.goto(host.url)
+        page.locator("policyqa-widget .pq-launcher").click()
+        page.locator(".pq-input").fill("怎么公开？")  # names neither what nor whose: two 济南 plans speak to it
+        page.locator(".pq-input").press("Enter")
+        clarify = page.locator(".pq-clarify")
+        clarify.wait_for(timeout=ANSWER_TIMEOUT_MS)
+        buttons = clarify.locator("button.pq-chip")
+        assert 2 <= buttons.count() <= 3
+        choice = buttons.nth(0).inner_text()
+        title = choice.split("《")[1].rstrip("》）")
+        screenshot(page, "conversation-widget-choices")
+        buttons.nth(0).click()
+        answer = page.locator(".pq-answer, .pq-refusal").last
+        answer.wait_for(timeout=ANSWER_TIMEOUT_MS)
+        assert title in answer.locator(".pq-cites").inner_text()
+        context.close()
