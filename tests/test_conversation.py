@@ -72,6 +72,27 @@ def test_a_follow_up_with_too_few_words_of_its_own_gets_the_topic(engine):
     assert alone.understood_question is None
 
 
+def test_a_follow_up_the_knowledge_base_cannot_answer_is_refused(engine):
+    sid = _sid()
+    engine.ask("国庆节放几天假？", session_id=sid, record=False)
+    follow = engine.ask("那国庆的高铁票提前几天开售？", session_id=sid, record=False)
+    assert follow.understood_question and not follow.answered and follow.citations == []
+
+
+def test_the_completed_question_is_logged_with_the_session(engine):
+    from sqlalchemy import select
+
+    from knowledge_base.db import QueryLogRow
+
+    sid = _sid()
+    engine.ask("国庆节放几天假？", session_id=sid)
+    follow = engine.ask("那春节呢？", session_id=sid)
+    with engine.kb.session() as s:
+        row = s.scalars(select(QueryLogRow).where(QueryLogRow.query_id == follow.query_id)).one()
+        turns = s.scalars(select(QueryLogRow.session_id).where(QueryLogRow.session_id == sid)).all()
+    assert row.question == follow.understood_question and row.session_id == sid and len(turns) == 2
+
+
 def test_session_and_history_give_the_same_answers(engine):
     sid = _sid()
     turns = ["国庆节放几天假？", "那春节呢？", "清明节呢？"]
