@@ -130,3 +130,6 @@ class AnswerConfig:
     confidence: ConfidenceModel = field(default_factory=ConfidenceModel)
     compose: ComposeConfig = field(default_factory=ComposeConfig)
     related_margin: float = 0.08  # FAQ entries within this of the FAQ threshold are offered as related questions
+    judge_confidence: bool = True  # with a judge: its answerability is the confidence (False: it only ranks, and the
+    #   two-feature ConfidenceModel decides refusals; an ablation)
+    layered: bool = True  # state a national and the asker's local rule together when both speak to the point

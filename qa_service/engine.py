@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 from sqlalchemy import select
@@ -60,6 +61,17 @@ MAX_QUESTION_CHARS = 500
 LAYER_COVERAGE_SHARE = 0.8
 LAYER_COSINE_MARGIN = 0.04
 QUANTITY_UNITS = frozenset("天 日 年 月 周 元 钱 岁 次 个 小时".split())
+
+
+@dataclass
+class Judged:
+    """The judge's verdict on one question: its top passages, its confidence that the first answers, and
+    `confidence_if_first(i, listed)`, its confidence were passage i of `listed` (any order of them) first."""
+
+    evidence: list[Evidence]
+    confidence: float
+    best_dense: float
+    confidence_if_first: Callable[[int, list[Evidence]], float]
 
 
 class QuestionError(ValueError):
@@ -294,20 +306,26 @@ class QAEngine:
         if draft is None:
             judged = None
             if state.judge is not None and mode.retrieval is RetrievalMode.HYBRID:
-                evidence, judged, confidence_if_first = self._judged(state, nq, vector, top_k, retrieval_filters,
-                                                                     timings)
+                result = self._judged(state, nq, vector, top_k, retrieval_filters, timings)
+                evidence, judged, best_dense = result.evidence, result.confidence, math.nan
+                confidence_if_first = result.confidence_if_first
                 threshold = self.refusal_threshold
                 relevant = lambda i: confidence_if_first(i, evidence) >= threshold  # noqa: E731
-                best_dense = math.nan
+                if not self.config.judge_confidence:  # ablation: the judge ranks, the two-feature model refuses
+                    judged, best_dense = None, result.best_dense
+                    relevant = self._similar_to_top(nq, evidence, state.retriever.idf)
             else:
                 evidence, best_dense = self._retrieve(state, nq, vector, top_k, mode.retrieval, retrieval_filters, timings)
                 relevant = self._similar_to_top(nq, evidence, state.retriever.idf)
             t = time.perf_counter()
-            evidence, layer = choose_layer(evidence, nq.region, self._home_region, relevant)
+            evidence, layer = (choose_layer(evidence, nq.region, self._home_region, relevant) if self.config.layered
+                               else (evidence, None))
             if layer is not None and nq.region and judged is not None:
                 judged = confidence_if_first(0, evidence)  # the named place's rule now leads: its own confidence
             draft = self.composer.extractive(nq, evidence, idf=state.retriever.idf, best_dense=best_dense,
-                                             judged=judged, threshold=self.refusal_threshold, layer=layer)
+                                             judged=judged,
+                                             threshold=self.refusal_threshold if judged is not None
+                                             else self.settings.refusal_threshold, layer=layer)
             choices = self.conversations.clarify(completion, nq, evidence)  # issue 10: ask back instead of guessing
             if draft.answered and self._generative is not None:
                 generated = self._generative.run(nq.original, evidence, draft)
@@ -345,7 +363,7 @@ class QAEngine:
         nq = state.normalizer.run(q)
         vector = self._encode(nq.text)
         if state.judge is not None:
-            evidence, _, _ = self._judged(state, nq, vector, k, retrieval_filters, timings)
+            evidence = self._judged(state, nq, vector, k, retrieval_filters, timings).evidence
         else:
             evidence, _ = self._retrieve(state, nq, vector, k, RetrievalMode.HYBRID, retrieval_filters, timings)
         return [document_citation(self.settings, i + 1, ev) for i, ev in enumerate(evidence)]
@@ -415,7 +433,7 @@ class QAEngine:
         return out
 
     def _judged(self, state: ServingState, nq: NormalizedQuery, vector, k: int, filters: RetrievalFilters,
-                timings: dict):
+                timings: dict) -> Judged:
         """The judge's top k passages, its confidence that the first one answers, and `confidence_if_first(i, listed)`:
         its confidence were passage i of `listed` (the returned passages, in any order) first."""
         judge = state.judge
@@ -425,7 +443,7 @@ class QAEngine:
         evidence = self._candidate_evidence(state, cands)
         timings["fetch"] = _ms(t)
         if not evidence:
-            return [], 0.0, lambda i, listed: 0.0
+            return Judged([], 0.0, math.nan, lambda i, listed: 0.0)
         t = time.perf_counter()
         jq = self._judge_query(state, nq)
         x = passage_features(jq, cands, [_passage(ev) for ev in evidence])
@@ -446,7 +464,7 @@ class QAEngine:
             return judge.confidence(question_features(jq, cands.take(new), x[new], scores[new]))
 
         timings["judge"] = _ms(t)
-        return ranked, confidence, confidence_if_first
+        return Judged(ranked, confidence, cands.best_dense, confidence_if_first)
 
     @staticmethod
     def _similar_to_top(nq: NormalizedQuery, evidence: list[Evidence], idf):

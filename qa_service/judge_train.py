@@ -187,7 +187,7 @@ class JudgeTrainer:
             from ingest.faq_sheet import read_faq_sheet
 
             for sheet in self.sources.faq_sheets:
-                entries += [e for e in read_faq_sheet(sheet).entries]
+                entries += list(read_faq_sheet(Path(sheet).read_bytes(), Path(sheet).name).entries)
         out = []
         for e in entries:
             for j, text in enumerate([e.question, *e.variants]):
@@ -348,8 +348,8 @@ class JudgeTrainer:
             return [], 0.5, {}
         rows, labels = self._question_rows(judge.ranker, selection)
         conf = np.array([judge.confidence(r) for r in rows])
-        answerable = np.array([e.answerable for e in selection])
-        unanswerable = np.array([not e.question.answerable for e in selection])
+        answerable = np.array([e.question.answerable for e in selection])
+        unanswerable = ~answerable
         correct = labels.astype(bool)
         table = []
         for t in np.round(np.arange(0.05, 0.96, 0.05), 2):
@@ -363,7 +363,8 @@ class JudgeTrainer:
         ok = [r for r in table if r["false_refusal_a"] is not None and r["false_refusal_a"] <= self.config.max_false_refusal]
         best = max(ok, key=lambda r: (r["refusal_u"] or 0.0, -r["threshold"])) if ok else table[len(table) // 2]
         hit1 = float(correct[answerable].mean()) if answerable.any() else None
-        summary = {"questions": len(selection), "answerable_with_positive": int(answerable.sum()),
+        summary = {"questions": len(selection), "answerable": int(answerable.sum()),
+                   "answerable_with_positive": int(sum(e.answerable for e in selection)),
                    "hit@1": hit1, "threshold": best["threshold"], "refusal_u": best["refusal_u"],
                    "false_refusal_a": best["false_refusal_a"], "wrong_top": best["wrong_top"]}
         return table, best["threshold"], summary

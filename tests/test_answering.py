@@ -24,7 +24,7 @@ def engine(small_kb):
 
 
 def ask(engine, question, **kw):
-    kw.setdefault("log", False)
+    kw.setdefault("record", False)
     return engine.ask(question, **kw)
 
 

@@ -1,0 +1,121 @@
+"""The learned answer judge: trained here on a small real knowledge base in seconds, stored in it, served by the
+engine, deterministic for a seed, removable (the full-corpus figures are `policyqa eval`'s, not a test's)."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from knowledge_base.settings import Settings
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+FIT = [
+    {"id": "j1", "question": "失业保险金最长能领多长时间？", "sources": ["失业保险条例"], "evidence_any": ["最长为24个月"]},
+    {"id": "j2", "question": "我被辞退了，要满足什么条件才能领失业金", "sources": ["失业保险条例"], "evidence_any": ["非因本人意愿中断就业的"]},
+    {"id": "j3", "question": "国庆节一共放几天", "sources": ["全国年节及纪念日放假办法"], "evidence_any": ["国庆节，放假3天"]},
+    {"id": "j4", "question": "五一劳动节休几天", "sources": ["全国年节及纪念日放假办法"], "evidence_any": ["劳动节，放假2天"]},
+    {"id": "j5", "question": "领失业金期间生病了医药费怎么办", "sources": ["失业保险条例"], "evidence_any": ["医疗补助金"]},
+    {"id": "j6", "question": "济南市司法局的政务公开培训计划谁来定", "sources": ["济南市司法局2025年政务公开"], "evidence_any": ["制定年度政务公开培训计划"]},
+    {"id": "j7", "question": "济南市车牌摇号每个月几号开奖？"},
+    {"id": "j8", "question": "护照工本费要交多少钱"},
+    {"id": "j9", "question": "今天股市行情怎么样"},
+]
+SELECT = [
+    {"id": "s1", "question": "失业了能领多少个月的失业保险金", "sources": ["失业保险条例"], "evidence_any": ["最长为24个月", "最长为12个月"]},
+    {"id": "s2", "question": "清明节放假吗", "sources": ["全国年节及纪念日放假办法"], "evidence_any": ["清明节，放假1天"]},
+    {"id": "s3", "question": "公积金贷款最多能贷多少"},
+]
+
+
+def write_gold(path: Path, rows: list[dict]) -> Path:
+    lines = [json.dumps({**r, "answerable": "sources" in r}, ensure_ascii=False) for r in rows]
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def judged_kb(small_kb, tmp_path_factory):
+    """A private copy of small_kb with a judge trained on the questions above (no layperson file: seconds)."""
+    from knowledge_base.store import KnowledgeBase
+    from qa_service.judge_train import JudgeTrainer, TrainingSources
+
+    root = tmp_path_factory.mktemp("judged")
+    kb_dir = root / "kb"
+    shutil.copytree(small_kb, kb_dir)
+    sources = TrainingSources(fit=[write_gold(root / "fit.jsonl", FIT)], select=[write_gold(root / "select.jsonl", SELECT)],
+                              faq_sheets=[SHARED / "faq" / "sample_faq.csv"])
+    settings = Settings(cache_dir=root / "cache")
+    report = JudgeTrainer(KnowledgeBase(kb_dir), settings, sources).run()
+    return kb_dir, report, sources, settings
+
+
+def test_training_records_the_judge_with_its_data_hash_and_sizes(judged_kb):
+    from knowledge_base.judge import judge_record
+    from knowledge_base.store import KnowledgeBase
+
+    kb_dir, report, _, settings = judged_kb
+    record = judge_record(KnowledgeBase(kb_dir))
+    assert record["judge_id"] == report.judge_id and report.judge_id.startswith("judge-")
+    assert record["data_hash"] == report.data_hash
+    assert report.sizes["fit: ranked"] >= 5  # the six answerable fit questions whose passages are candidates
+    assert report.sizes["fit: answerability only"] >= 3  # the unanswerable ones and leave-the-document-out copies
+    assert report.sizes["faq: ranked"] >= 1  # sample_faq.csv's questions linked to their articles
+    assert (settings.cache_dir / "judges" / report.judge_id / "ranker.txt").exists()
+    assert [r["threshold"] for r in report.calibration] == sorted(r["threshold"] for r in report.calibration)
+
+
+def test_training_is_deterministic_for_a_seed(judged_kb, tmp_path):
+    from knowledge_base.store import KnowledgeBase
+    from qa_service.judge_train import JudgeTrainer
+
+    kb_dir, report, sources, _ = judged_kb
+    copy = tmp_path / "kb"
+    shutil.copytree(kb_dir, copy)
+    again = JudgeTrainer(KnowledgeBase(copy), Settings(cache_dir=tmp_path / "cache"), sources).run()
+    assert (again.judge_id, again.data_hash) == (report.judge_id, report.data_hash)
+
+
+def test_the_engine_ranks_and_refuses_with_the_trained_judge(judged_kb):
+    from knowledge_base.store import KnowledgeBase
+    from qa_service.engine import QAEngine
+
+    kb_dir, report, _, _ = judged_kb
+    engine = QAEngine(KnowledgeBase(kb_dir), Settings())
+    assert engine.state.judge_id == report.judge_id
+    assert engine.refusal_threshold == pytest.approx(report.threshold)
+    timings: dict = {}
+    answer = engine.ask("失业保险金最长能领多长时间？", mode="hybrid", record=False, timings=timings)
+    assert "judge" in timings and "candidates" in timings
+    assert any("失业保险条例" in c.title and "24个月" in c.quote for c in answer.citations[:3])
+    refused = engine.ask("今天股市行情怎么样", mode="hybrid", record=False)
+    assert not refused.answered and refused.citations == []
+
+
+def test_removing_the_judge_brings_back_the_fused_ranking(judged_kb, tmp_path):
+    from typer.testing import CliRunner
+
+    from knowledge_base.store import KnowledgeBase
+    from qa_service.cli import app
+    from qa_service.engine import QAEngine
+
+    kb_dir, report, _, _ = judged_kb
+    copy = tmp_path / "kb"
+    shutil.copytree(kb_dir, copy)
+    shown = CliRunner().invoke(app, ["model", "show", "--kb", str(copy)])
+    assert shown.exit_code == 0 and report.judge_id in shown.output
+    removed = CliRunner().invoke(app, ["model", "remove-judge", "--kb", str(copy)])
+    assert removed.exit_code == 0 and "removed" in removed.output
+    assert QAEngine(KnowledgeBase(copy), Settings()).state.judge is None
+
+
+def test_train_judge_without_labelled_questions_is_a_clear_error(tmp_path):
+    from typer.testing import CliRunner
+
+    from qa_service.cli import app
+
+    result = CliRunner().invoke(app, ["model", "train-judge", "--kb", str(tmp_path / "kb"),
+                                      "--fit", str(tmp_path / "missing.jsonl")])
+    assert result.exit_code != 0 and "error" in result.output
