@@ -248,9 +248,7 @@ def run_cli(gold: Path, kb: Path | None, url: str | None, top_k: int, json_out: 
     if url:
         backend = HttpConversationBackend(url, api_key=api_key)
     else:
-        from qa_service.cli import open_kb
-
-        backend = InProcessConversationBackend(open_kb(kb, seed_demo=True))
+        backend = InProcessConversationBackend(kb)  # None: POLICYQA_KB or the default knowledge base
     try:
         result = run_conversations(backend, conversations, top_k=top_k)
     finally:
