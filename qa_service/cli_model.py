@@ -92,12 +92,13 @@ def train_judge(
                       f"refusal (U) {s['refusal_u']:.3f}, false refusal (A) {s['false_refusal_a']:.3f}, "
                       f"answered with a wrong first passage {s['wrong_top']:.3f}", highlight=False)
         console.print("  threshold  refusal(U)  false-refusal(A)  wrong-top", highlight=False)
-        for r in report.calibration:
+        for r in report.calibration[4::5]:
             console.print(f"  {r['threshold']:>9.2f}  {r['refusal_u']:>10.3f}  {r['false_refusal_a']:>16.3f}  {r['wrong_top']:>9.3f}",
                           highlight=False)
     console.print("seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in report.seconds.items()), highlight=False)
     if json_out:
-        json_out.write_text(json.dumps(dataclasses.asdict(report), ensure_ascii=False, indent=1), "utf-8")
+        body = {f.name: getattr(report, f.name) for f in dataclasses.fields(report) if f.name != "judge"}
+        json_out.write_text(json.dumps(body, ensure_ascii=False, indent=1), "utf-8")
 
 
 @model_app.command("show")

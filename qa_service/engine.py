@@ -144,6 +144,7 @@ class QAEngine:
         self._last_check = time.monotonic()
         self._faq_sources: dict[tuple, list[Evidence]] = {}
         self._generative = None
+        self._pinned_judge = False  # use_judge() fixes the judge (ablations); otherwise the KB's judge is served
         if settings.llm_base_url:
             from .generative import GenerativeAnswerer
 
@@ -175,6 +176,8 @@ class QAEngine:
         return ServingState(retriever, normalizer, faqs, kb_state.faq_generation, judge, judge_id)
 
     def _current_judge(self, previous: ServingState | None) -> tuple[Judge | None, str]:
+        if self._pinned_judge and previous is not None:
+            return previous.judge, previous.judge_id
         if self.settings.judge == "off":
             return None, ""
         record = judge_record(self.kb)
@@ -203,6 +206,13 @@ class QAEngine:
         state = self._state
         self._state = ServingState(state.retriever.with_config(config.retrieval), state.normalizer, state.faqs,
                                    state.faq_generation, state.judge, state.judge_id)
+
+    def use_judge(self, judge: Judge | None) -> None:
+        """Answer from now on with this judge (or none), whatever the knowledge base records (for ablations)."""
+        state = self._state
+        self._state = ServingState(state.retriever, state.normalizer, state.faqs, state.faq_generation, judge,
+                                   judge.judge_id if judge else "")
+        self._pinned_judge = True
 
     def confidence_features(self, question: str) -> tuple[float, float] | None:
         """The two-feature confidence's inputs (best cosine, coverage) for a question, or None when a curated FAQ
@@ -242,7 +252,7 @@ class QAEngine:
         current = self._state
         kb_state = self.kb.state()
         record = judge_record(self.kb) if self.settings.judge != "off" else None
-        same_judge = (record["judge_id"] if record else "") == current.judge_id
+        same_judge = self._pinned_judge or (record["judge_id"] if record else "") == current.judge_id
         if kb_state.generation == current.generation and kb_state.faq_generation == current.faq_generation and same_judge:
             return False
         if kb_state.generation == 0:
@@ -298,33 +308,7 @@ class QAEngine:
             timings["faq"] = _ms(t)
 
         if draft is None:
-            judged = None
-            if state.judge is not None and mode.retrieval is RetrievalMode.HYBRID:
-                result = self._judged(state, nq, vector, top_k, retrieval_filters, timings)
-                evidence, judged, best_dense = result.evidence, result.confidence, math.nan
-                confidence_if_first = result.confidence_if_first
-                threshold = self.refusal_threshold
-                relevant = lambda i: confidence_if_first(i, evidence) >= threshold  # noqa: E731
-                if not self.config.judge_confidence:  # ablation: the judge ranks, the two-feature model refuses
-                    judged, best_dense = None, result.best_dense
-                    relevant = self._similar_to_top(nq, evidence, state.retriever.idf)
-            else:
-                evidence, best_dense = self._retrieve(state, nq, vector, top_k, mode.retrieval, retrieval_filters, timings)
-                relevant = self._similar_to_top(nq, evidence, state.retriever.idf)
-            t = time.perf_counter()
-            evidence, layer = (choose_layer(evidence, nq.region, self._home_region, relevant) if self.config.layered
-                               else (evidence, None))
-            if layer is not None and nq.region and judged is not None:
-                judged = confidence_if_first(0, evidence)  # the named place's rule now leads: its own confidence
-            draft = self.composer.extractive(nq, evidence, idf=state.retriever.idf, best_dense=best_dense,
-                                             judged=judged,
-                                             threshold=self.refusal_threshold if judged is not None
-                                             else self.settings.refusal_threshold, layer=layer)
-            if draft.answered and self._generative is not None:
-                generated = self._generative.run(nq.original, evidence, draft)
-                if generated is not None:
-                    draft = generated
-            timings["compose"] = _ms(t)
+            draft = self._document_draft(state, nq, vector, top_k, mode, retrieval_filters, timings)
 
         t = time.perf_counter()
         query_id = uuid.uuid4().hex
@@ -335,6 +319,37 @@ class QAEngine:
         if record:
             self._log(answer, nq, channel, latency, session_id, vector)
         return answer
+
+    def _document_draft(self, state: ServingState, nq: NormalizedQuery, vector, top_k: int, mode: AnswerMode,
+                        filters: RetrievalFilters, timings: dict) -> Draft:
+        """Rank the passages (the judge, or fused retrieval), pick a second level's rule, compose."""
+        judged, confidence_if_first, threshold = None, None, self.settings.refusal_threshold
+        if state.judge is not None and mode.retrieval is RetrievalMode.HYBRID:
+            result = self._judged(state, nq, vector, top_k, filters, timings)
+            evidence, best_dense = result.evidence, result.best_dense
+            if self.config.judge_confidence:
+                judged, confidence_if_first, threshold = result.confidence, result.confidence_if_first, self.refusal_threshold
+        else:
+            evidence, best_dense = self._retrieve(state, nq, vector, top_k, mode.retrieval, filters, timings)
+        t = time.perf_counter()
+        layer = None
+        if self.config.layered:
+            if confidence_if_first is not None:
+                relevant = lambda i: confidence_if_first(i, evidence) >= threshold  # noqa: E731
+            else:
+                relevant = self._similar_to_top(nq, evidence, state.retriever.idf)
+            evidence, layer = choose_layer(evidence, nq.region, self._home_region, relevant)
+            if layer is not None and nq.region and confidence_if_first is not None:
+                judged = confidence_if_first(0, evidence)  # the named place's rule now leads: its own confidence
+        draft = self.composer.extractive(nq, evidence, idf=state.retriever.idf,
+                                         best_dense=math.nan if judged is not None else best_dense,
+                                         judged=judged, threshold=threshold, layer=layer)
+        if draft.answered and self._generative is not None:
+            generated = self._generative.run(nq.original, evidence, draft)
+            if generated is not None:
+                draft = generated
+        timings["compose"] = _ms(t)
+        return draft
 
     def search(self, q: str, k: int = 10, filters: dict | None = None, timings: dict | None = None) -> list[Citation]:
         """The operator's 精确查找: the best passages (documents only), without composing an answer."""
