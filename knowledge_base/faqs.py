@@ -28,7 +28,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from .db import FaqAuditRow, FaqRow, utcnow
-from .models import FaqEntry, FaqStatus
+from .models import MAX_QUESTION_CHARS, FaqEntry, FaqStatus
 from .store import KnowledgeBase
 
 
@@ -64,7 +64,7 @@ CONTENT_ACTIONS = ("create", "import", "import-update", "edit", "promote")
 
 # 编号 appears in URLs and spreadsheets: letters, digits, CJK, '-', '_', '.'; no spaces or slashes.
 FAQ_ID_RE = re.compile(r"^[\w][\w.\-]{0,79}$")
-MAX_QUESTION = 500  # what /v1/ask accepts
+MAX_QUESTION = MAX_QUESTION_CHARS  # what /v1/ask accepts
 MAX_ANSWER = 5000
 MAX_SHORT_ANSWER = 300  # the new-media rendering's whole budget
 MAX_VARIANTS = 50

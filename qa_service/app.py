@@ -9,6 +9,9 @@ lifecycle, analytics, feedback, keys), pages.py (widget, document viewer, consol
 """
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -18,24 +21,32 @@ from knowledge_base.settings import Settings, get_settings
 from knowledge_base.store import KnowledgeBase, KnowledgeBaseError
 
 from .api import curation, pages, public, staff_pages
-from .auth import KeyService, RateLimitMiddleware
+from .auth import RateLimitMiddleware, StaffIdentity
 from .services import Services
 
 
 def create_app(kb: KnowledgeBase | None = None, settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     kb = kb or KnowledgeBase.open()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.services = Services.build(kb=kb, settings=settings)
+        yield
+
     app = FastAPI(
         title="policyqa",
         description="一库多平台: citizens' policy questions answered from one curated knowledge base, with cited sources.",
         version="0.1.0",
+        lifespan=lifespan,
     )
-    app.state.services = Services(kb=kb, settings=settings)
+
+    def verify_key(token: str) -> StaffIdentity | None:
+        return app.state.services.keys.verify(token)
+
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     # Added before CORS, so CORS is outermost and a 429 still carries the CORS headers the widget needs.
-    app.add_middleware(
-        RateLimitMiddleware, per_minute=settings.rate_limit_per_minute, verify_key=KeyService(kb).verify
-    )
+    app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute, verify_key=verify_key)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=origins,

@@ -3,7 +3,7 @@
     keys = KeyService(kb)
     token = keys.create(name="李审核", role=Role.REVIEWER).token      # shown once; only its hash is stored
     @router.post("/v1/faqs/{faq_id}/publish")
-    def publish(staff: StaffIdentity = Depends(require_role(Role.REVIEWER))): ...
+    def publish(staff: StaffDep(Role.REVIEWER)): ...                  # qa_service/api/deps.py
 
 Roles are hierarchical: operator < editor < reviewer < admin, and each role may do everything the roles
 below it may. The issue's roles describe growing responsibility (an editor also reads analytics, a
@@ -30,9 +30,8 @@ from datetime import datetime
 from typing import Callable
 
 from fastapi import Depends, Request
-from sqlalchemy import select
 
-from knowledge_base.db import ApiKeyRow
+from knowledge_base.api_keys import ApiKeyRecord, ApiKeyRepository
 from knowledge_base.store import KnowledgeBase
 
 KEY_PREFIX = "pqa_"
@@ -111,47 +110,39 @@ class KeyService:
     """Create, list, revoke and verify staff API keys."""
 
     def __init__(self, kb: KnowledgeBase):
-        self.kb = kb
+        self.repository = ApiKeyRepository(kb)
 
     def create(self, name: str, role: Role) -> NewApiKey:
         name = (name or "").strip()
         if not name or len(name) > 200:
             raise ApiError(422, "invalid_name", "名称不能为空且不超过200字 / name must be 1–200 characters")
         token = KEY_PREFIX + secrets.token_urlsafe(32)
-        with self.kb.session() as s:
-            row = ApiKeyRow(name=name, role=Role(role).value, key_hash=hash_key(token), revoked=False)
-            s.add(row)
-            s.commit()
-            return NewApiKey(_info(row), token)
+        record = self.repository.add(name=name, role=Role(role).value, key_hash=hash_key(token))
+        return NewApiKey(_info(record), token)
 
     def list(self) -> list[ApiKeyInfo]:
-        with self.kb.session() as s:
-            return [_info(r) for r in s.scalars(select(ApiKeyRow).order_by(ApiKeyRow.id))]
+        return [_info(r) for r in self.repository.list()]
 
     def revoke(self, key_id: int) -> ApiKeyInfo:
-        with self.kb.session() as s:
-            row = s.get(ApiKeyRow, key_id)
-            if row is None:
-                raise ApiError(404, "not_found", f"未找到该密钥 / no API key {key_id}")
-            row.revoked = True
-            s.commit()
-            return _info(row)
+        record = self.repository.revoke(key_id)
+        if record is None:
+            raise ApiError(404, "not_found", f"未找到该密钥 / no API key {key_id}")
+        return _info(record)
 
     def verify(self, token: str) -> StaffIdentity | None:
         if not token or not token.startswith(KEY_PREFIX) or len(token) > 200:
             return None
-        with self.kb.session() as s:
-            row = s.scalar(select(ApiKeyRow).where(ApiKeyRow.key_hash == hash_key(token)))
-            if row is None or row.revoked:
-                return None
-            try:
-                return StaffIdentity(row.id, row.name, Role(row.role))
-            except ValueError:  # a role this version does not know grants nothing
-                return None
+        record = self.repository.by_hash(hash_key(token))
+        if record is None or record.revoked:
+            return None
+        try:
+            return StaffIdentity(record.key_id, record.name, Role(record.role))
+        except ValueError:  # a role this version does not know grants nothing
+            return None
 
 
-def _info(row: ApiKeyRow) -> ApiKeyInfo:
-    return ApiKeyInfo(row.id, row.name, Role(row.role), row.created_at, bool(row.revoked))
+def _info(record: ApiKeyRecord) -> ApiKeyInfo:
+    return ApiKeyInfo(record.key_id, record.name, Role(record.role), record.created_at, record.revoked)
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -193,11 +184,7 @@ def require_role(role: Role) -> Callable[..., StaffIdentity]:
 
 
 def _keys(request: Request) -> KeyService:
-    services = request.app.state.services
-    keys = getattr(services, "keys", None)
-    if keys is None:
-        keys = services.keys = KeyService(services.kb)
-    return keys
+    return request.app.state.services.keys
 
 
 # ------------------------------------------------------------------------------------------ rate limiting

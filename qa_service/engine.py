@@ -3,7 +3,7 @@ render(channel) → log.
 
     engine = QAEngine(KnowledgeBase.open(Path("kb")), get_settings())
     answer = engine.ask("失业保险金能领多长时间？", channel="hotline")
-    answer.answered, answer.citations[0].title, answer.script["answer"]
+    answer.answered, answer.citations[0].title, answer.script.answer
 
 The engine serves one immutable `ServingState` (retriever over a snapshot, normalizer, FAQ matcher) and
 keeps it current: at the start of a request, at most every `settings.reload_interval` seconds, it reads
@@ -25,7 +25,7 @@ from sqlalchemy import select
 
 from knowledge_base.db import ChunkRow, QueryLogRow
 from knowledge_base.faqs import FaqService
-from knowledge_base.models import Answer, Citation, Disclosure, FaqEntry, StoredDocument, Validity
+from knowledge_base.models import MAX_QUESTION_CHARS, Answer, Citation, Disclosure, FaqEntry, StoredDocument, Validity
 from knowledge_base.retrieval import (
     ChunkText,
     ChunkTexts,
@@ -49,7 +49,6 @@ from .normalize import NormalizedQuery, QueryNormalizer
 log = logging.getLogger(__name__)
 
 MODES = ("lexical", "dense", "hybrid", "hybrid_faq")
-MAX_QUESTION_CHARS = 500
 RELATED_MARGIN = 0.08  # FAQ entries within this of the FAQ threshold are offered as related questions
 
 
