@@ -23,9 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy import select
 
-from knowledge_base.db import ChunkRow, QueryLogRow
+from knowledge_base.db import ChunkRow
 from knowledge_base.faqs import FaqService
 from knowledge_base.models import MAX_QUESTION_CHARS, Answer, Citation, Disclosure, FaqEntry, StoredDocument, Validity
+from knowledge_base.query_log import LoggedCitation, QueryLogEntry, QueryLogRepository
 from knowledge_base.retrieval import (
     ChunkText,
     ChunkTexts,
@@ -118,6 +119,7 @@ class QAEngine:
             )
         self.composer = AnswerComposer(settings)
         self.chunk_texts = ChunkTexts(kb)
+        self.query_log = QueryLogRepository(kb)
         self._reload_lock = threading.Lock()
         self._last_check = time.monotonic()
         self._faq_sources: dict[tuple, list[Evidence]] = {}
@@ -385,7 +387,7 @@ class QAEngine:
     def _log(self, answer: Answer, nq: NormalizedQuery, channel: str, latency: float, session_id: str | None,
              vector: np.ndarray | None) -> None:
         top = next((c for c in answer.citations if c.kind == "document"), None)
-        row = QueryLogRow(
+        entry = QueryLogEntry(
             query_id=answer.query_id,
             question=nq.original,
             normalized=nq.text,
@@ -396,13 +398,11 @@ class QAEngine:
             confidence=float(answer.confidence),
             latency_ms=float(latency),
             session_id=session_id,
-            citations=[{"doc_id": c.doc_id, "title": c.title, "section": c.section, "anchor": c.anchor} for c in answer.citations],
+            citations=[LoggedCitation(c.doc_id, c.title, c.section, c.anchor) for c in answer.citations],
             embedding=np.ascontiguousarray(vector, dtype=np.float32).tobytes() if vector is not None else None,
         )
         try:
-            with self.kb.session() as s:
-                s.add(row)
-                s.commit()
+            self.query_log.add(entry)  # masks personal information before writing
         except Exception:  # the answer matters more than its log line
             log.exception("could not log query %s", answer.query_id)
 

@@ -1,0 +1,36 @@
+"""`policyqa kb …`: knowledge-base inspection.
+
+    policyqa kb stats --kb kb
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from .common import KbOption, console, open_kb
+
+app = typer.Typer(help="Knowledge-base inspection.", no_args_is_help=True)
+
+
+@app.command("stats")
+def kb_stats(kb: Optional[Path] = KbOption) -> None:
+    """Counts of works, versions, chunks and FAQ entries; validity and region breakdowns."""
+    from knowledge_base.stats import kb_breakdown
+
+    kbase = open_kb(kb)
+    b = kb_breakdown(kbase)
+    table = Table(title=f"knowledge base {kbase.directory}", show_header=False)
+    table.add_row("works", str(b.works))
+    table.add_row("works with more than one version", str(b.works_with_versions))
+    table.add_row("documents (versions)", str(b.documents))
+    table.add_row("chunks", str(b.chunks))
+    table.add_row("FAQ entries (published)", f"{b.faqs} ({b.faqs_published})")
+    table.add_row("validity", ", ".join(f"{k}: {v}" for k, v in sorted(b.validity.items())))
+    table.add_row("disclosure", ", ".join(f"{k}: {v}" for k, v in sorted(b.disclosure.items())))
+    table.add_row("regions", ", ".join(f"{k or '—'}: {v}" for k, v in b.regions.most_common()))
+    table.add_row("generation", str(b.generation))
+    table.add_row("encoder", f"{b.model_id or '—'} ({b.model_backend or '—'}, dim {b.dim or '—'})")
+    console.print(table)
