@@ -120,11 +120,13 @@ class IngestPipeline:
         chunker: Chunker | None = None,
         embedder_factory: Callable[[], object] | None = None,
         batch_size: int = 32,
+        max_file_bytes: int | None = None,
     ):
         self.kb = kb
         self.chunker = chunker or Chunker()
         self._embedder_factory = embedder_factory
         self.batch_size = batch_size
+        self.max_file_bytes = max_file_bytes if max_file_bytes is not None else int(get_settings().max_file_mb * 1024 * 1024)
 
     def encoder_choice(self) -> tuple[str, str]:
         """(model spec, backend): the one the knowledge base was built with, else the settings' choice,
@@ -192,6 +194,10 @@ class IngestPipeline:
             if f.suffix.lower() in FAQ_SUFFIXES:
                 self._read_faq(f, report, emit)
                 continue
+            too_large = self._too_large(f)
+            if too_large:
+                emit(FileOutcome(f, "failed", error=too_large))
+                continue
             t0 = time.perf_counter()
             try:
                 digest = content_hash(f)
@@ -217,6 +223,18 @@ class IngestPipeline:
             seen_hashes.add(digest)
             pending.append(ParsedFile(f, digest, document))
         return pending
+
+    def _too_large(self, f: Path) -> str | None:
+        """Why `f` is refused for its size, or None."""
+        try:
+            size = f.stat().st_size
+        except OSError:
+            return None  # content_hash reports the unreadable file
+        if size <= self.max_file_bytes:
+            return None
+        limit = self.max_file_bytes / (1024 * 1024)
+        return (f"{f.name}: 文件过大 / the file is {size / 1024 / 1024:.1f} MB, more than the {limit:g} MB limit "
+                f"(POLICYQA_MAX_FILE_MB); split it or raise the limit")
 
     def _plan(self, parsed: list[ParsedFile], stage: Counter) -> list[PlannedVersion]:
         t0 = time.perf_counter()

@@ -277,11 +277,13 @@ class KnowledgeBase:
             s.execute(delete(WorkRow).where(WorkRow.work_id == work_id))
             return
         infos = [
-            VersionInfo(r.doc_id, r.version_date or r.published_date or r.written_date, r.ingested_at or utcnow(), r.validity_text)
+            VersionInfo(r.doc_id, r.version_date or r.published_date or r.written_date, r.ingested_at or utcnow(),
+                        r.validity_text, public=r.disclosure == Disclosure.PUBLIC.value)
             for r in rows
         ]
+        assigned = assign_validity(infos)
         for r in rows:
-            validity, superseded_by = assign_validity(infos)[r.doc_id]
+            validity, superseded_by = assigned[r.doc_id]
             r.validity, r.superseded_by = validity.value, superseded_by
 
     def _build_indexes(self, s: Session, gen_dir: Path, generation: int, state: KbStateRow) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import ipaddress
 import json
 import math
 import secrets
@@ -27,7 +28,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
+from typing import Callable, Sequence, Union
 
 from fastapi import Depends, Request
 
@@ -35,6 +36,7 @@ from knowledge_base.api_keys import ApiKeyRecord, ApiKeyRepository
 from knowledge_base.store import KnowledgeBase
 
 KEY_PREFIX = "pqa_"
+IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
 
 class Role(str, enum.Enum):
@@ -238,16 +240,42 @@ class TokenBucketLimiter:
         self._last_sweep = now
 
 
+def client_address(scope, trusted_proxies: Sequence[IPNetwork] = ()) -> str:
+    """The address a request's bucket is keyed on: the connecting peer, unless the peer is a trusted proxy; then the
+    right-most X-Forwarded-For entry that is not itself a trusted proxy (entries left of it are the client's to
+    forge). With no trusted proxies (the default) the header is ignored: anyone can send it."""
+    client = scope.get("client")
+    peer = client[0] if client else "unknown"
+    if not trusted_proxies or not _is_trusted(peer, trusted_proxies):
+        return peer
+    forwarded = b",".join(v for k, v in scope.get("headers", []) if k == b"x-forwarded-for").decode("latin-1")
+    for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
+        if not _is_trusted(hop, trusted_proxies):
+            return hop
+    return peer
+
+
+def _is_trusted(address: str, networks: Sequence[IPNetwork]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in n for n in networks)
+
+
 class RateLimitMiddleware:
     """ASGI middleware: 429 with a message on public routes once an address exceeds the limit.
 
     Requests carrying a valid staff key are not counted: operators of a 12345 centre share one address.
+    X-Forwarded-For is believed only from `trusted_proxies` (POLICYQA_TRUSTED_PROXIES), see `client_address`.
     """
 
-    def __init__(self, app, per_minute: int, verify_key: Callable[[str], StaffIdentity | None] | None = None):
+    def __init__(self, app, per_minute: int, verify_key: Callable[[str], StaffIdentity | None] | None = None,
+                 trusted_proxies: Sequence[IPNetwork] = ()):
         self.app = app
         self.limiter = TokenBucketLimiter(per_minute) if per_minute > 0 else None
         self.verify_key = verify_key
+        self.trusted_proxies = tuple(trusted_proxies)
         self._staff_cache: dict[str, tuple[bool, float]] = {}
 
     async def __call__(self, scope, receive, send):
@@ -260,9 +288,7 @@ class RateLimitMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        client = scope.get("client")
-        address = client[0] if client else "unknown"
-        wait = self.limiter.hit(address)
+        wait = self.limiter.hit(client_address(scope, self.trusted_proxies))
         if wait <= 0:
             await self.app(scope, receive, send)
             return

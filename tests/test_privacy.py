@@ -70,3 +70,88 @@ def test_each_match_names_its_kind() -> None:
 
 def test_empty_text_stays_empty() -> None:
     assert mask_personal_info("") == "" and mask_personal_info(None) is None
+
+
+# ------------------------------------------------------------------ the query log keeps masked text only
+@pytest.fixture(scope="module")
+def served(small_kb, tmp_path_factory):
+    import shutil
+
+    from fastapi.testclient import TestClient
+
+    from knowledge_base.settings import Settings
+    from knowledge_base.store import KnowledgeBase
+    from qa_service.app import create_app
+    from qa_service.auth import KeyService, Role
+
+    kb_dir = shutil.copytree(small_kb, tmp_path_factory.mktemp("privacy") / "kb")
+    kb = KnowledgeBase(kb_dir)
+    operator = KeyService(kb).create("周话务", Role.OPERATOR).token
+    with TestClient(create_app(kb=kb, settings=Settings(rate_limit_per_minute=0))) as client:
+        yield client, kb, {"Authorization": f"Bearer {operator}"}
+
+
+def test_answers_use_the_text_as_typed_but_the_log_and_analytics_keep_it_masked(served):
+    from knowledge_base.query_log import QueryLogRepository
+
+    client, kb, staff = served
+    typed = "失业保险金能领多久？我的手机13812345678，身份证370102199003071238"
+    r = client.post("/v1/ask", json={"question": typed})
+    assert r.status_code == 200
+    answer = r.json()
+    logged = QueryLogRepository(kb).get(answer["query_id"])
+    assert "13812345678" not in logged.question and "1381234****" in logged.question
+    assert "370102199003071238" not in logged.question + logged.normalized and "370102************" in logged.question
+    groups = client.get("/v1/analytics/questions", params={"kind": "top", "days": 1}, headers=staff).json()["groups"]
+    shown = " ".join(g["representative"] + " ".join(g["examples"]) for g in groups)
+    assert "1381234****" in shown and "13812345678" not in shown
+
+
+def test_the_widget_asks_citizens_not_to_type_personal_information(served):
+    client, _, _ = served
+    assert "请勿输入身份证号、手机号" in client.get("/widget.js").text
+
+
+def test_retention_deletes_old_questions_and_their_feedback_only(tmp_path):
+    from datetime import timedelta
+
+    from knowledge_base.db import FeedbackRow, utcnow
+    from knowledge_base.query_log import QueryLogEntry, QueryLogRepository
+    from knowledge_base.store import KnowledgeBase
+
+    kb = KnowledgeBase(tmp_path / "kb")
+    log = QueryLogRepository(kb)
+    now = utcnow()
+    for query_id, age in (("old", 181), ("recent", 179)):
+        log.add(QueryLogEntry(query_id=query_id, question="春节放几天假", normalized="春节放几天假", channel="web",
+                              answered=True, confidence=0.9, latency_ms=20.0, at=now - timedelta(days=age)))
+    with kb.session() as s:
+        s.add(FeedbackRow(query_id="old", helpful=False))
+        s.commit()
+    assert log.delete_older_than(180) == 1
+    assert log.get("old") is None and log.get("recent") is not None
+    with kb.session() as s:
+        assert s.query(FeedbackRow).count() == 0
+
+
+def test_the_server_prunes_the_log_when_it_starts(tmp_path):
+    import time
+    from datetime import timedelta
+
+    from fastapi.testclient import TestClient
+
+    from knowledge_base.db import utcnow
+    from knowledge_base.query_log import QueryLogEntry, QueryLogRepository
+    from knowledge_base.settings import Settings
+    from knowledge_base.store import KnowledgeBase
+    from qa_service.app import create_app
+
+    kb = KnowledgeBase(tmp_path / "kb")
+    log = QueryLogRepository(kb)
+    log.add(QueryLogEntry(query_id="ancient", question="旧问题", normalized="旧问题", channel="web", answered=False,
+                          confidence=0.1, latency_ms=20.0, at=utcnow() - timedelta(days=400)))
+    with TestClient(create_app(kb=kb, settings=Settings(rate_limit_per_minute=0, log_retention_days=180))):
+        deadline = time.monotonic() + 10
+        while log.get("ancient") is not None and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert log.get("ancient") is None

@@ -29,9 +29,13 @@ from knowledge_base.models import ChannelName, FaqEntry, FaqStatus
 from ..analytics import FeedbackError, QuestionFilter, QuestionGroup
 from ..auth import ApiError, ApiKeyInfo, Role, parse_role
 from ..curation import SheetImport
+from .errors import errors_for
 from .deps import AnalyticsDep, CurationDep, CurrentStaff, FaqId, FeedbackDep, KeyId, KeysDep, StaffDep
+from .validation import ApiRequest
 
-router = APIRouter()
+router = APIRouter(responses=errors_for(422))
+STAFF_ERRORS = errors_for(401, 403)
+ENTRY_ERRORS = errors_for(401, 403, 404, 409)  # an FAQ entry or question group named in the path
 
 MAX_SHEET_BYTES = 5 * 1024 * 1024
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -115,10 +119,8 @@ def import_out(result: SheetImport) -> ImportOut:
                      errors=[SheetRowErrorOut(row=e.row, error=e.error) for e in result.errors])
 
 
-class FaqContent(BaseModel):
+class FaqContent(ApiRequest):
     """Editable content; in PATCH only the fields sent are changed."""
-
-    model_config = ConfigDict(extra="forbid")
 
     question: str | None = Field(None, description="问题")
     answer: str | None = Field(None, description="答案")
@@ -135,24 +137,20 @@ class FaqCreate(FaqContent):
     question: str = Field(..., description="问题")
 
 
-class ReviewRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ReviewRequest(ApiRequest):
     confidentiality_checked: StrictBool = Field(False, description="保密审查已完成 (required to approve)")
     approve: StrictBool = Field(True, description="false sends the entry back to draft")
     comment: str | None = Field(None, max_length=1000)
 
 
-class PublishRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PublishRequest(ApiRequest):
     confidentiality_checked: StrictBool = Field(False, description="review with the 保密审查 first, if not yet reviewed")
 
 
 AnalyticsKind = Literal["top", "unanswered", "unhelpful"]
 
 
-class PromoteRequest(BaseModel):
+class PromoteRequest(ApiRequest):
     """The listing the group id came from, so the same group is found; all optional."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -173,17 +171,13 @@ class PromoteRequest(BaseModel):
         return _question_filter(self.kind, self.days, self.channel, self.since, self.until, limit=0)
 
 
-class FeedbackRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class FeedbackRequest(ApiRequest):
     query_id: str = Field(..., min_length=1, max_length=40)
     helpful: StrictBool
     comment: str | None = Field(None, max_length=1000)
 
 
-class KeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class KeyCreate(ApiRequest):
     name: str = Field(..., min_length=1, max_length=200, description="the person or system the key is for (recorded as actor)")
     role: str = Field(..., description="operator | editor | reviewer | admin")
 
@@ -248,7 +242,7 @@ class KeyListOut(BaseModel):
 
 
 # ---------------------------------------------------------------------------------------------- FAQ entries
-@router.post("/v1/faqs/import", tags=["curation"], response_model=ImportOut)
+@router.post("/v1/faqs/import", tags=["curation"], response_model=ImportOut, responses={**STAFF_ERRORS, **errors_for(413)})
 async def import_faqs(
     curation: CurationDep,
     staff: StaffDep(Role.EDITOR),
@@ -268,7 +262,7 @@ async def import_faqs(
     return import_out(result)
 
 
-@router.get("/v1/faqs/export", tags=["curation"], response_class=Response)
+@router.get("/v1/faqs/export", tags=["curation"], response_class=Response, responses=STAFF_ERRORS)
 def export_faqs(
     curation: CurationDep,
     staff: StaffDep(Role.OPERATOR),
@@ -282,7 +276,7 @@ def export_faqs(
     )
 
 
-@router.get("/v1/faqs", tags=["curation"], response_model=FaqListOut)
+@router.get("/v1/faqs", tags=["curation"], response_model=FaqListOut, responses=STAFF_ERRORS)
 def list_faqs(
     curation: CurationDep,
     staff: StaffDep(Role.OPERATOR),
@@ -293,38 +287,38 @@ def list_faqs(
     return FaqListOut(faqs=[record_out(r) for r in records], total=len(records))
 
 
-@router.post("/v1/faqs", status_code=201, tags=["curation"], response_model=FaqOut)
+@router.post("/v1/faqs", status_code=201, tags=["curation"], response_model=FaqOut, responses=errors_for(401, 403, 409))
 def create_faq(body: FaqCreate, curation: CurationDep, staff: StaffDep(Role.EDITOR)):
     return record_out(curation.create(body.model_dump(exclude={"faq_id"}), body.faq_id, actor=staff.name))
 
 
-@router.get("/v1/faqs/{faq_id}", tags=["curation"], response_model=FaqOut)
+@router.get("/v1/faqs/{faq_id}", tags=["curation"], response_model=FaqOut, responses=ENTRY_ERRORS)
 def get_faq(faq_id: FaqId, curation: CurationDep, staff: StaffDep(Role.OPERATOR)):
     return record_out(curation.record(faq_id))
 
 
-@router.get("/v1/faqs/{faq_id}/audit", tags=["curation"], response_model=AuditOut)
+@router.get("/v1/faqs/{faq_id}/audit", tags=["curation"], response_model=AuditOut, responses=ENTRY_ERRORS)
 def faq_audit(faq_id: FaqId, curation: CurationDep, staff: StaffDep(Role.OPERATOR)):
     return AuditOut(faq_id=faq_id, audit=curation.audit(faq_id))
 
 
-@router.patch("/v1/faqs/{faq_id}", tags=["curation"], response_model=FaqOut)
+@router.patch("/v1/faqs/{faq_id}", tags=["curation"], response_model=FaqOut, responses=ENTRY_ERRORS)
 def edit_faq(faq_id: FaqId, body: FaqContent, curation: CurationDep, staff: StaffDep(Role.EDITOR)):
     return record_out(curation.update(faq_id, body.model_dump(exclude_unset=True), actor=staff.name))
 
 
-@router.post("/v1/faqs/{faq_id}/submit", tags=["curation"], response_model=FaqOut)
+@router.post("/v1/faqs/{faq_id}/submit", tags=["curation"], response_model=FaqOut, responses=ENTRY_ERRORS)
 def submit_faq(faq_id: FaqId, curation: CurationDep, staff: StaffDep(Role.EDITOR)):
     return record_out(curation.submit(faq_id, actor=staff.name))
 
 
-@router.post("/v1/faqs/{faq_id}/review", tags=["curation"], response_model=FaqOut)
+@router.post("/v1/faqs/{faq_id}/review", tags=["curation"], response_model=FaqOut, responses=ENTRY_ERRORS)
 def review_faq(faq_id: FaqId, body: ReviewRequest, curation: CurationDep, staff: StaffDep(Role.REVIEWER)):
     return record_out(curation.review(faq_id, actor=staff.name, confidentiality_checked=body.confidentiality_checked,
                                       approve=body.approve, comment=body.comment))
 
 
-@router.post("/v1/faqs/{faq_id}/publish", tags=["curation"], response_model=FaqOut)
+@router.post("/v1/faqs/{faq_id}/publish", tags=["curation"], response_model=FaqOut, responses=ENTRY_ERRORS)
 def publish_faq(faq_id: FaqId, curation: CurationDep, staff: StaffDep(Role.REVIEWER), body: PublishRequest | None = None):
     """Publish a reviewed entry. With `{"confidentiality_checked": true}` an entry not yet reviewed is reviewed
     (保密审查 recorded as this reviewer) and published in one step; both are audited."""
@@ -332,12 +326,12 @@ def publish_faq(faq_id: FaqId, curation: CurationDep, staff: StaffDep(Role.REVIE
     return record_out(curation.publish(faq_id, actor=staff.name, confidentiality_checked=checked))
 
 
-@router.post("/v1/faqs/{faq_id}/retire", tags=["curation"], response_model=FaqOut)
+@router.post("/v1/faqs/{faq_id}/retire", tags=["curation"], response_model=FaqOut, responses=ENTRY_ERRORS)
 def retire_faq(faq_id: FaqId, curation: CurationDep, staff: StaffDep(Role.REVIEWER)):
     return record_out(curation.retire(faq_id, actor=staff.name))
 
 
-@router.post("/v1/faqs/{faq_id}/reopen", tags=["curation"], response_model=FaqOut)
+@router.post("/v1/faqs/{faq_id}/reopen", tags=["curation"], response_model=FaqOut, responses=ENTRY_ERRORS)
 def reopen_faq(faq_id: FaqId, curation: CurationDep, staff: StaffDep(Role.EDITOR)):
     return record_out(curation.reopen(faq_id, actor=staff.name))
 
@@ -368,7 +362,7 @@ def _question_filter(kind: str, days: int | None, channel: ChannelName | None, s
                           limit=limit)
 
 
-@router.get("/v1/analytics/questions", tags=["analytics"], response_model=AnalyticsOut, response_model_by_alias=True)
+@router.get("/v1/analytics/questions", tags=["analytics"], response_model=AnalyticsOut, response_model_by_alias=True, responses=STAFF_ERRORS)
 def question_analytics(
     analytics: AnalyticsDep,
     staff: StaffDep(Role.OPERATOR),
@@ -391,7 +385,7 @@ def question_analytics(
     )
 
 
-@router.post("/v1/analytics/groups/{group_id}/promote", status_code=201, tags=["analytics"], response_model=PromoteOut)
+@router.post("/v1/analytics/groups/{group_id}/promote", status_code=201, tags=["analytics"], response_model=PromoteOut, responses=ENTRY_ERRORS)
 def promote_group(
     group_id: Annotated[str, Path(min_length=1, max_length=80)],
     curation: CurationDep,
@@ -404,30 +398,30 @@ def promote_group(
 
 
 # ---------------------------------------------------------------------------------------------- feedback (public)
-@router.post("/v1/feedback", status_code=201, tags=["public"], response_model=FeedbackOut)
+@router.post("/v1/feedback", status_code=201, tags=["public"], response_model=FeedbackOut, responses=errors_for(404, 429))
 def feedback(body: FeedbackRequest, service: FeedbackDep):
     service.record(body.query_id, body.helpful, body.comment)
     return FeedbackOut(query_id=body.query_id, helpful=body.helpful, recorded=True)
 
 
 # ---------------------------------------------------------------------------------------------- identity and keys
-@router.get("/v1/me", tags=["auth"], response_model=MeOut)
+@router.get("/v1/me", tags=["auth"], response_model=MeOut, responses=STAFF_ERRORS)
 def me(staff: CurrentStaff):
     return MeOut(name=staff.name, role=staff.role.value, role_label=staff.role.label, key_id=staff.key_id)
 
 
-@router.post("/v1/keys", status_code=201, tags=["auth"], response_model=NewKeyOut)
+@router.post("/v1/keys", status_code=201, tags=["auth"], response_model=NewKeyOut, responses=STAFF_ERRORS)
 def create_key(body: KeyCreate, keys: KeysDep, staff: StaffDep(Role.ADMIN)):
     new = keys.create(body.name, parse_role(body.role))
     return NewKeyOut(**_key_out(new.info).model_dump(), key=new.token)
 
 
-@router.get("/v1/keys", tags=["auth"], response_model=KeyListOut)
+@router.get("/v1/keys", tags=["auth"], response_model=KeyListOut, responses=STAFF_ERRORS)
 def list_keys(keys: KeysDep, staff: StaffDep(Role.ADMIN)):
     return KeyListOut(keys=[_key_out(k) for k in keys.list()])
 
 
-@router.post("/v1/keys/{key_id}/revoke", tags=["auth"], response_model=KeyOut)
+@router.post("/v1/keys/{key_id}/revoke", tags=["auth"], response_model=KeyOut, responses=ENTRY_ERRORS)
 def revoke_key(key_id: KeyId, keys: KeysDep, staff: StaffDep(Role.ADMIN)):
     return _key_out(keys.revoke(key_id))
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import BaseModel, Field, StrictBool, field_validator
 
 from knowledge_base.models import MAX_QUESTION_CHARS, Answer, ChannelName, Citation, StoredDocument
 from knowledge_base.settings import Settings
@@ -22,21 +22,21 @@ from knowledge_base.store import KnowledgeBaseError
 from ..compose import display_date, document_url
 from ..engine import DocumentCatalog, QuestionError
 from .deps import EngineDep, KbDep, SettingsDep
+from .errors import errors_for
+from .validation import ApiRequest
 
-router = APIRouter(tags=["public"])
+router = APIRouter(tags=["public"], responses=errors_for(422, 429, 503))
 
 
 # ---------------------------------------------------------------------- request / response models
-class AskFilters(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AskFilters(ApiRequest):
     publisher: str | None = Field(None, max_length=200, description="发布机构 (substring), e.g. 济南市司法局")
     region: str | None = Field(None, max_length=50, description="地区, e.g. 济南 / 淄博 / 台州 / 山东")
     include_superseded: StrictBool | None = Field(False, description="also cite superseded versions (历史版本)")
 
 
-class AskRequest(BaseModel):
-    question: str = Field(..., description=f"the citizen's question, 1–{MAX_QUESTION_CHARS} characters")
+class AskRequest(ApiRequest):
+    question: str = Field(..., min_length=1, description=f"the citizen's question, 1–{MAX_QUESTION_CHARS} characters")
     channel: str = Field("web", description="web | hotline | newmedia")
     top_k: int = Field(5, description="citations wanted, 1–20")
     filters: AskFilters | None = None
@@ -195,7 +195,7 @@ def ask(body: AskRequest, engine: EngineDep, response: Response):
 def search(
     engine: EngineDep,
     response: Response,
-    q: str = Query(..., max_length=MAX_QUESTION_CHARS, description="what to look for"),
+    q: str = Query(..., min_length=1, max_length=MAX_QUESTION_CHARS, description="what to look for"),
     k: int = Query(10, ge=1, le=50, description="results wanted"),
     publisher: str | None = Query(None, max_length=200),
     region: str | None = Query(None, max_length=50),
@@ -226,13 +226,13 @@ def list_documents(
     """Public documents' metadata, each with its versions (历次修订)."""
     return {
         "documents": [
-            {**document_json(settings, d), "versions": [version_json(settings, v) for v in versions]}
+            {**document_json(settings, d, versions), "versions": [version_json(settings, v, versions) for v in versions]}
             for d, versions in catalog.find(title, limit=limit)
         ]
     }
 
 
-@router.get("/v1/documents/{doc_id}", response_model=DocumentDetail, responses={404: {"description": "no public document with this id"}})
+@router.get("/v1/documents/{doc_id}", response_model=DocumentDetail, responses=errors_for(404))
 def get_document(doc_id: DocId, catalog: CatalogDep, settings: SettingsDep):
     """One public document: metadata, full text with section anchors, version history."""
     found = catalog.get(doc_id)
@@ -240,7 +240,7 @@ def get_document(doc_id: DocId, catalog: CatalogDep, settings: SettingsDep):
         return _error(404, "not_found", f"未找到该文件 / no public document {doc_id}")
     doc, sections, versions = found
     return {
-        **document_json(settings, doc),
+        **document_json(settings, doc, versions),
         "revision_notes": list(doc.meta.revision_notes),
         "text": doc.text,
         "sections": [
@@ -248,7 +248,7 @@ def get_document(doc_id: DocId, catalog: CatalogDep, settings: SettingsDep):
              "text": s.get("text", "")}
             for s in sections
         ],
-        "versions": [version_json(settings, v) for v in versions],
+        "versions": [version_json(settings, v, versions) for v in versions],
     }
 
 
@@ -281,7 +281,13 @@ def answer_json(a: Answer) -> dict:
     return out
 
 
-def document_json(settings: Settings, d: StoredDocument) -> dict:
+def public_successor(d: StoredDocument, public_versions: list[StoredDocument]) -> str | None:
+    """`superseded_by` as citizens may see it: only the id of another public version (a knowledge base built before
+    chains were public-only may still point at a withheld one)."""
+    return d.superseded_by if any(v.doc_id == d.superseded_by for v in public_versions) else None
+
+
+def document_json(settings: Settings, d: StoredDocument, public_versions: list[StoredDocument]) -> dict:
     m = d.meta
     return {
         "doc_id": d.doc_id,
@@ -298,18 +304,18 @@ def document_json(settings: Settings, d: StoredDocument) -> dict:
         "version_date": m.version_date.isoformat() if m.version_date else None,
         "validity": d.validity.value,
         "validity_text": m.validity_text,
-        "superseded_by": d.superseded_by,
+        "superseded_by": public_successor(d, public_versions),
         "url": document_url(settings, d.doc_id, None),
     }
 
 
-def version_json(settings: Settings, v: StoredDocument) -> dict:
+def version_json(settings: Settings, v: StoredDocument, public_versions: list[StoredDocument]) -> dict:
     return {
         "doc_id": v.doc_id,
         "title": v.meta.title,
         "date": (v.meta.version_date and v.meta.version_date.isoformat()) or display_date(v),
         "validity": v.validity.value,
-        "superseded_by": v.superseded_by,
+        "superseded_by": public_successor(v, public_versions),
         "url": document_url(settings, v.doc_id, None),
     }
 

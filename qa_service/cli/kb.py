@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from .common import KbOption, console, open_kb
+from .common import KbOption, console, fail, open_kb
 
 app = typer.Typer(help="Knowledge-base inspection.", no_args_is_help=True)
 
@@ -34,3 +34,19 @@ def kb_stats(kb: Optional[Path] = KbOption) -> None:
     table.add_row("generation", str(b.generation))
     table.add_row("encoder", f"{b.model_id or '—'} ({b.model_backend or '—'}, dim {b.dim or '—'})")
     console.print(table)
+
+
+@app.command("prune-log")
+def kb_prune_log(
+    days: Optional[int] = typer.Option(None, "--days", min=1, help="Keep this many days (default: POLICYQA_LOG_RETENTION_DAYS)."),
+    kb: Optional[Path] = KbOption,
+) -> None:
+    """Delete logged questions (and their feedback) older than the retention period."""
+    from knowledge_base.query_log import QueryLogRepository
+    from knowledge_base.settings import get_settings
+
+    keep = days or get_settings().log_retention_days
+    if keep <= 0:
+        fail("retention is off (POLICYQA_LOG_RETENTION_DAYS=0); give --days N")
+    deleted = QueryLogRepository(open_kb(kb)).delete_older_than(keep)
+    console.print(f"deleted {deleted} logged question(s) older than {keep} days")

@@ -26,7 +26,9 @@ def serve(
 
     kbase = open_kb(kb, seed_demo=True)
     console.print(f"serving {kbase.directory} on http://{host}:{port}  (API docs: /docs, widget demo: /demo)")
-    uvicorn.run(create_app(kb=kbase), host=host, port=port, log_level="info")
+    # proxy_headers=False: uvicorn would otherwise rewrite the client address from X-Forwarded-For for any request
+    # from 127.0.0.1; the app believes that header only from POLICYQA_TRUSTED_PROXIES (qa_service/auth.py).
+    uvicorn.run(create_app(kb=kbase), host=host, port=port, log_level="info", proxy_headers=False)
 
 
 def settings_rows() -> list[tuple[str, str, str]]:

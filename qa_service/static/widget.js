@@ -215,6 +215,7 @@
     el("header", { class: "pq-header" }, title, el("div", { class: "pq-header-tools" }, largeToggle, closeButton)),
     log,
     form,
+    el("p", { class: "pq-disclaimer pq-privacy", text: "请勿输入身份证号、手机号、银行卡号等个人信息。" }),
     el("p", { class: "pq-disclaimer", text: "回答摘自公开的政策文件，仅供参考，请以原文为准。" })
   );
   root.append(launcher, panel);
