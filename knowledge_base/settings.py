@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     cors_origins: str = Field("*", description="Comma-separated origins allowed to embed the widget (CORS).")
     public_base_url: str = Field("", description="Absolute http(s) base URL used in links sent to new media (empty: relative links).")
     trusted_proxies: str = Field("", description="Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is believed (e.g. 10.0.0.5,10.1.0.0/16); empty: none, the rate limit counts the connecting address.")
+    access_log_questions: bool = Field(False, description="Add the (masked) query string to the JSON access log; off by default, so no question text is logged.")
     log_retention_days: int = Field(180, ge=0, description="Questions (masked) and their feedback older than this many days are deleted from the query log, at start and hourly; 0 keeps them.")
     max_file_mb: float = Field(10.0, description="Largest file ingest accepts, in MB (the largest corpus file is 88 kB; a 50 MB text would embed for hours).")
     hotline_number: str = Field("12345", description="The hotline citizens are referred to when nothing answers.")

@@ -304,6 +304,16 @@ class KnowledgeBase:
             dim=dim,
         )
 
+    def ensure_indexes(self) -> bool:
+        """Build the current generation's index files from the stored tokens and vectors if they are missing (after a
+        restore, or on a replica with its own disk); True when something was built."""
+        with self.session() as s:
+            state = s.get(KbStateRow, 1)
+            if state.generation == 0 or self.generation_dir(state.generation).exists():
+                return False
+            self._build_indexes(s, self.generation_dir(state.generation), state.generation, state)
+            return True
+
     def _prune_generations(self, keep: set[int]) -> None:
         for d in (self.directory / "indexes").iterdir():
             name = d.name.removesuffix(".tmp")

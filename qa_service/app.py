@@ -24,9 +24,10 @@ from knowledge_base.query_log import QueryLogRepository
 from knowledge_base.settings import Settings, get_settings
 from knowledge_base.store import KnowledgeBase, KnowledgeBaseError
 
-from .api import curation, pages, public, staff_pages
+from .api import curation, ops, pages, public, staff_pages
 from .api.errors import http_exception
 from .auth import RateLimitMiddleware, StaffIdentity
+from .metrics import ObservabilityMiddleware, ServiceMetrics
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,8 @@ def create_app(kb: KnowledgeBase | None = None, settings: Settings | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.services = Services.build(kb=kb, settings=settings)
+        services = app.state.services = Services.build(kb=kb, settings=settings)
+        metrics.track_serving(lambda: engine.health() if (engine := services.engine_if_loaded()) else None)
         retention = (asyncio.create_task(enforce_retention(kb, settings.log_retention_days))
                      if settings.log_retention_days > 0 else None)
         yield
@@ -69,6 +71,8 @@ def create_app(kb: KnowledgeBase | None = None, settings: Settings | None = None
         lifespan=lifespan,
     )
 
+    metrics = app.state.metrics = ServiceMetrics()
+
     def verify_key(token: str) -> StaffIdentity | None:
         return app.state.services.keys.verify(token)
 
@@ -82,6 +86,8 @@ def create_app(kb: KnowledgeBase | None = None, settings: Settings | None = None
         allow_methods=["GET", "POST", "PATCH", "OPTIONS"],
         allow_headers=["Content-Type", "Authorization"],
     )
+    # Outermost: counts and logs every request, including 429s and CORS preflights.
+    app.add_middleware(ObservabilityMiddleware, metrics=metrics, log_questions=settings.access_log_questions)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -103,6 +109,7 @@ def create_app(kb: KnowledgeBase | None = None, settings: Settings | None = None
     app.add_exception_handler(StarletteHTTPException, http_exception)
     curation.register_error_handlers(app)
     app.include_router(public.router)
+    app.include_router(ops.router)
     app.include_router(curation.router)
     app.include_router(pages.router)
     app.include_router(staff_pages.router)

@@ -41,6 +41,7 @@ class Services:
     curation: CurationService = field(init=False)
     _engine: "QAEngine | None" = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _warming: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.curation = CurationService(self.faqs, self.analytics, embedder=self.faq_embedder)
@@ -60,6 +61,28 @@ class Services:
                 if self._engine is None:
                     self._engine = QAEngine(self.kb, self.settings)
         return self._engine
+
+    def engine_if_loaded(self) -> "QAEngine | None":
+        """The engine when it is loaded, without loading it."""
+        return self._engine
+
+    def warm_up(self) -> None:
+        """Load the engine in a background thread (readiness probes poll until it is there)."""
+        if self._engine is not None or self._warming.is_set():
+            return
+        self._warming.set()
+
+        def load() -> None:
+            try:
+                self.engine
+            except KnowledgeBaseError as e:
+                log.info("not ready: %s", e)
+            except Exception:
+                log.exception("the answering engine failed to load")
+            finally:
+                self._warming.clear()
+
+        threading.Thread(target=load, name="policyqa-warm-up", daemon=True).start()
 
     def faq_embedder(self) -> Embed | None:
         """The serving encoder's `embed_queries`, so a published entry's vectors are stored once; None when the

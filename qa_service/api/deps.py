@@ -22,6 +22,7 @@ from ..analytics import FeedbackService, QuestionAnalytics
 from ..auth import KeyService, Role, StaffIdentity, current_staff, require_role
 from ..curation import CurationService
 from ..engine import QAEngine
+from ..metrics import ServiceMetrics
 from ..services import Services
 
 # Path parameters are bounded where they are declared: a 20-digit key id is a 422, never a database error.
@@ -67,7 +68,12 @@ def get_keys(services: ServicesDep) -> KeyService:
     return services.keys
 
 
+def get_metrics(request: Request) -> ServiceMetrics:
+    return request.app.state.metrics
+
+
 EngineDep = Annotated[QAEngine, Depends(get_engine)]
+MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 KbDep = Annotated[KnowledgeBase, Depends(get_kb)]
 FaqServiceDep = Annotated[FaqService, Depends(get_faqs)]

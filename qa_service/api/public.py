@@ -21,7 +21,7 @@ from knowledge_base.store import KnowledgeBaseError
 
 from ..compose import display_date, document_url
 from ..engine import DocumentCatalog, QuestionError
-from .deps import EngineDep, KbDep, SettingsDep
+from .deps import EngineDep, KbDep, MetricsDep, SettingsDep
 from .errors import errors_for
 from .validation import ApiRequest
 
@@ -173,7 +173,7 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 
 
 @router.post("/v1/ask", response_model=AskResponse, response_model_exclude_unset=True)
-def ask(body: AskRequest, engine: EngineDep, response: Response):
+def ask(body: AskRequest, engine: EngineDep, metrics: MetricsDep, response: Response):
     """Answer a citizen's question for one channel, with citations (or an honest refusal)."""
     timings: dict[str, float] = {}
     try:
@@ -188,6 +188,7 @@ def ask(body: AskRequest, engine: EngineDep, response: Response):
     except QuestionError as e:
         return _error(422, "invalid_request", str(e))
     response.headers["Server-Timing"] = server_timing(timings)
+    metrics.observe_answer(answer, timings)
     return answer_json(answer)
 
 

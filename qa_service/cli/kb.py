@@ -50,3 +50,37 @@ def kb_prune_log(
         fail("retention is off (POLICYQA_LOG_RETENTION_DAYS=0); give --days N")
     deleted = QueryLogRepository(open_kb(kb)).delete_older_than(keep)
     console.print(f"deleted {deleted} logged question(s) older than {keep} days")
+
+
+@app.command("backup")
+def kb_backup(
+    dest: Path = typer.Argument(..., dir_okay=False, help="The backup file to write (must not exist)."),
+    kb: Optional[Path] = KbOption,
+) -> None:
+    """A consistent copy of the whole store (SQLite online backup; safe while serving). PostgreSQL: use pg_dump."""
+    from knowledge_base.backup import BackupError, backup
+
+    try:
+        info = backup(open_kb(kb), dest)
+    except BackupError as e:
+        fail(str(e))
+    console.print(f"wrote {info.path} ({info.bytes / 1024 / 1024:.1f} MB): generation {info.generation}, "
+                  f"{info.documents} documents, {info.faqs} FAQ entries", highlight=False)
+
+
+@app.command("restore")
+def kb_restore(
+    source: Path = typer.Argument(..., dir_okay=False, help="A file written by `policyqa kb backup`."),
+    kb: Path = typer.Option(..., "--kb", help="Directory to restore into (empty, unless --force)."),
+    force: bool = typer.Option(False, "--force", help="Replace the knowledge base already in --kb."),
+) -> None:
+    """Restore a backup into a knowledge-base directory and rebuild its indexes from the stored vectors."""
+    from knowledge_base.backup import BackupError, restore
+
+    try:
+        restored = restore(source, kb, force=force)
+    except BackupError as e:
+        fail(str(e))
+    counts = restored.counts()
+    console.print(f"restored {source} into {restored.directory}: generation {restored.state().generation}, "
+                  f"{counts['documents']} documents, {counts['chunks']} chunks, {counts['faqs']} FAQ entries", highlight=False)

@@ -26,9 +26,25 @@ def serve(
 
     kbase = open_kb(kb, seed_demo=True)
     console.print(f"serving {kbase.directory} on http://{host}:{port}  (API docs: /docs, widget demo: /demo)")
+    _json_access_log()
     # proxy_headers=False: uvicorn would otherwise rewrite the client address from X-Forwarded-For for any request
     # from 127.0.0.1; the app believes that header only from POLICYQA_TRUSTED_PROXIES (qa_service/auth.py).
-    uvicorn.run(create_app(kb=kbase), host=host, port=port, log_level="info", proxy_headers=False)
+    # access_log=False: uvicorn's line carries the query string (a /v1/search question); ours does not.
+    uvicorn.run(create_app(kb=kbase), host=host, port=port, log_level="info", proxy_headers=False, access_log=False)
+
+
+def _json_access_log() -> None:
+    """One JSON object a line on stderr (qa_service/metrics.py writes them)."""
+    import logging
+    import sys
+
+    access = logging.getLogger("policyqa.access")
+    if not access.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    access.propagate = False
 
 
 def settings_rows() -> list[tuple[str, str, str]]:
