@@ -43,8 +43,9 @@ def main(
 ) -> None:
     from knowledge_base.config import AnswerConfig, ComposeConfig
     from knowledge_base.settings import get_settings
-    from qa_service.cli_model import DEFAULT_FAQ_SHEETS, DEFAULT_FIT, DEFAULT_LAYPERSON, DEFAULT_SELECT, _existing
-    from qa_service.judge_train import JudgeTrainer, TrainingSources
+    from qa_service.judge_train import (DEFAULT_FAQ_SHEETS, DEFAULT_FIT, DEFAULT_LAYPERSON, DEFAULT_SELECT,
+                                        JudgeTrainer, TrainingSources)
+    from qa_service.judge_train import existing as _existing
 
     from .gold import load_gold
     from .runner import InProcessBackend, run_eval

@@ -246,7 +246,7 @@ def main(
     from rich.table import Table
 
     from knowledge_base.settings import get_settings
-    from qa_service.cli import open_kb
+    from qa_service.demo import open_kb
     from qa_service.engine import QAEngine
 
     from .benchutil import finish, fmt_lat, machine_info, rss_mb

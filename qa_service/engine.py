@@ -3,7 +3,7 @@ render(channel) → log.
 
     engine = QAEngine(KnowledgeBase.open(Path("kb")), get_settings())
     answer = engine.ask("失业保险金能领多长时间？", channel="hotline")
-    answer.answered, answer.citations[0].title, answer.script["answer"]
+    answer.answered, answer.citations[0].title, answer.script.answer
 
 The engine serves one immutable `ServingState` (retriever over a snapshot, normalizer, FAQ matcher) and
 keeps it current: at the start of a request, at most every `settings.reload_interval` seconds, it reads
@@ -25,11 +25,12 @@ import numpy as np
 from sqlalchemy import select
 
 from knowledge_base.config import AnswerConfig, AnswerMode, RetrievalMode
-from knowledge_base.db import ChunkRow, QueryLogRow
+from knowledge_base.db import ChunkRow
 from knowledge_base.encoder import EmbeddingModelError, get_embedder
 from knowledge_base.faqs import FaqService
 from knowledge_base.judge import Judge, JudgeConfig, JudgeQuery, Passage, judge_record, load_judge, passage_features, question_features
-from knowledge_base.models import Answer, Citation, Disclosure, FaqEntry, StoredDocument, Validity
+from knowledge_base.models import MAX_QUESTION_CHARS, Answer, Citation, Disclosure, FaqEntry, StoredDocument, Validity
+from knowledge_base.query_log import LoggedCitation, QueryLogEntry, QueryLogRepository
 from knowledge_base.retrieval import (
     Candidates,
     ChunkText,
@@ -54,7 +55,6 @@ from .normalize import NormalizedQuery, QueryNormalizer
 log = logging.getLogger(__name__)
 
 MODES = tuple(m.value for m in AnswerMode)
-MAX_QUESTION_CHARS = 500
 # Without a judge, another level's rule counts as on the same point when it covers at least this share of what the
 # top passage covers of the question, and its cosine is within this margin (the 产假 example: 0.93 / 0.01 apart).
 LAYER_COVERAGE_SHARE = 0.8
@@ -140,6 +140,7 @@ class QAEngine:
             )
         self.composer = AnswerComposer(settings, self.config.compose, self.config.confidence)
         self.chunk_texts = ChunkTexts(kb)
+        self.query_log = QueryLogRepository(kb)
         self._reload_lock = threading.Lock()
         self._last_check = time.monotonic()
         self._faq_sources: dict[tuple, list[Evidence]] = {}
@@ -569,7 +570,7 @@ class QAEngine:
     def _log(self, answer: Answer, nq: NormalizedQuery, channel: str, latency: float, session_id: str | None,
              vector: np.ndarray | None) -> None:
         top = next((c for c in answer.citations if c.kind == "document"), None)
-        row = QueryLogRow(
+        entry = QueryLogEntry(
             query_id=answer.query_id,
             question=nq.original,
             normalized=nq.text,
@@ -580,13 +581,11 @@ class QAEngine:
             confidence=float(answer.confidence),
             latency_ms=float(latency),
             session_id=session_id,
-            citations=[{"doc_id": c.doc_id, "title": c.title, "section": c.section, "anchor": c.anchor} for c in answer.citations],
+            citations=[LoggedCitation(c.doc_id, c.title, c.section, c.anchor) for c in answer.citations],
             embedding=np.ascontiguousarray(vector, dtype=np.float32).tobytes() if vector is not None else None,
         )
         try:
-            with self.kb.session() as s:
-                s.add(row)
-                s.commit()
+            self.query_log.add(entry)  # masks personal information before writing
         except Exception:  # the answer matters more than its log line
             log.exception("could not log query %s", answer.query_id)
 

@@ -52,6 +52,18 @@ from .compose import Evidence
 log = logging.getLogger(__name__)
 _WS = re.compile(r"\s+")
 
+# The training data a checkout has: this repository's labelled questions and the shared data beside it.
+PROJECT = Path(__file__).resolve().parents[1]
+SHARED = PROJECT.parent / "shared"
+DEFAULT_FIT = (PROJECT / "eval/questions/train_national.jsonl", PROJECT / "eval/questions/train_local.jsonl")
+DEFAULT_SELECT = (PROJECT / "eval/questions/tune.jsonl", SHARED / "eval/dev.jsonl")
+DEFAULT_LAYPERSON = SHARED / "train/layperson_statutes.jsonl"
+DEFAULT_FAQ_SHEETS = (SHARED / "faq/sample_faq.csv",)
+
+
+def existing(paths) -> list[Path]:
+    return [Path(p) for p in paths if Path(p).exists()]
+
 
 def squash(text: str | None) -> str:
     return _WS.sub("", text or "")
