@@ -4,6 +4,9 @@
     policyqa eval --gold eval/questions/tune.jsonl --kb KB --sweep                # + refusal threshold sweep
     policyqa eval --gold ../shared/eval/dev.jsonl --url http://127.0.0.1:8000     # a running server, public API
     policyqa bench ingest|query|scale …                                           # = python -m eval.bench_…
+
+`qa_service.cli` mounts `eval_command` and `bench_app`; this module imports nothing from the CLI (the knowledge
+base is opened by `qa_service.demo.open_kb`, the public API).
 """
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+
+from . import bench_ingest, bench_query, bench_scale
 
 console = Console()
 err = Console(stderr=True)
@@ -87,8 +92,8 @@ def eval_command(
             _fail("--refusal-threshold needs the in-process engine (the server uses its own setting)")
         backend = HttpBackend(url, api_key=api_key)
     else:
-        from qa_service.cli import open_kb
         from knowledge_base.store import KnowledgeBaseError
+        from qa_service.demo import open_kb
 
         kbase = open_kb(kb, seed_demo=True)
         try:
@@ -121,12 +126,7 @@ def eval_command(
         _fail("every ask failed (see the errors above)", code=1)
 
 
-def register(app: typer.Typer) -> None:
-    app.command("eval")(eval_command)
-    bench = typer.Typer(help="Benchmarks (each prints figures beside a floor measured in the same run).", no_args_is_help=True)
-    from . import bench_ingest, bench_query, bench_scale
-
-    bench.command("ingest")(bench_ingest.main)
-    bench.command("query")(bench_query.main)
-    bench.command("scale")(bench_scale.main)
-    app.add_typer(bench, name="bench")
+bench_app = typer.Typer(help="Benchmarks (each prints figures beside a floor measured in the same run).", no_args_is_help=True)
+bench_app.command("ingest")(bench_ingest.main)
+bench_app.command("query")(bench_query.main)
+bench_app.command("scale")(bench_scale.main)

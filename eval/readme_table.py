@@ -33,7 +33,7 @@ def result_path(label: str, gold: Path) -> Path:
 
 
 def evaluate(label: str, kb_dir: Optional[Path], gold: Path, demo_subset: bool) -> Path:
-    from qa_service.cli import open_kb
+    from qa_service.demo import open_kb
 
     from .gold import load_gold, select_questions
     from .report import run_to_dict, write_json

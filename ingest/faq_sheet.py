@@ -15,12 +15,14 @@ from __future__ import annotations
 import csv
 import io
 import re
+import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import PurePath
 
 from ingest.errors import IngestError
 from ingest.loaders import decode_bytes
+from knowledge_base.faqs import strip_control_characters
 from knowledge_base.models import FaqEntry, FaqStatus
 
 # Column header → FaqEntry field, in the order write_faq_xlsx writes them.
@@ -36,6 +38,10 @@ COLUMNS: dict[str, str] = {
     "简短答复": "short_answer",
 }
 REQUIRED = ("编号", "问题", "答案")
+# Bounds checked before parsing: an upload limit on the compressed file says nothing about what it inflates to
+# (1.6 MB of XLSX can hold 107 MB of XML). The sample sheet is 10 rows and 8 kB; a city's whole FAQ is hundreds.
+MAX_SHEET_ROWS = 10_000
+MAX_SHEET_UNCOMPRESSED_BYTES = 50 * 1024 * 1024
 # Other spellings staff use for the same columns; field names are accepted too.
 _ALIASES = {
     "相似问题": "相似问法",
@@ -102,7 +108,8 @@ def write_faq_xlsx(entries: list[FaqEntry]) -> bytes:
         row = []
         for name in COLUMNS.values():
             value = getattr(entry, name)
-            row.append("|".join(value) if isinstance(value, list) else (value or ""))
+            # Entries stored before control characters were cleaned on write must still export.
+            row.append(strip_control_characters("|".join(value) if isinstance(value, list) else (value or "")))
         ws.append(row)
     for cell in ws[1]:
         cell.font = Font(bold=True)
@@ -121,21 +128,50 @@ def write_faq_xlsx(entries: list[FaqEntry]) -> bytes:
 # ------------------------------------------------------------------------------------------------ internals
 
 
+def _bounded(rows, filename: str) -> list[tuple[int, list[str]]]:
+    """Numbered rows (header = 1), refusing a sheet longer than MAX_SHEET_ROWS entries without reading the rest."""
+    out = []
+    for n, row in enumerate(rows, start=1):
+        if n > MAX_SHEET_ROWS + 1:
+            raise IngestError(filename, f"表格超过{MAX_SHEET_ROWS}行 / the sheet has more than {MAX_SHEET_ROWS} rows; split it")
+        out.append((n, row))
+    return out
+
+
 def _csv_rows(data: bytes, filename: str) -> list[tuple[int, list[str]]]:
     text, _ = decode_bytes(data, filename)
     # csv.reader yields one record per spreadsheet row even when a quoted cell spans several lines.
-    return [(n, row) for n, row in enumerate(csv.reader(io.StringIO(text, newline="")), start=1)]
+    return _bounded(csv.reader(io.StringIO(text, newline="")), filename)
+
+
+def _check_inflated_size(data: bytes, filename: str) -> None:
+    """Read the zip directory (not the contents): refuse a workbook that inflates beyond the limit."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            inflated = sum(i.file_size for i in z.infolist())
+    except zipfile.BadZipFile as e:
+        raise IngestError(filename, f"not a valid .xlsx workbook ({e})") from e
+    if inflated > MAX_SHEET_UNCOMPRESSED_BYTES:
+        limit = MAX_SHEET_UNCOMPRESSED_BYTES // (1024 * 1024)
+        raise IngestError(
+            filename,
+            f"表格解压后超过{limit}MB / the workbook inflates to {inflated / 1024 / 1024:.0f} MB, more than {limit} MB",
+        )
 
 
 def _xlsx_rows(data: bytes, filename: str) -> list[tuple[int, list[str]]]:
+    _check_inflated_size(data, filename)
     try:
         from openpyxl import load_workbook
 
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        ws = wb.worksheets[0]
-        rows = [(n, [_cell(v) for v in row]) for n, row in enumerate(ws.iter_rows(values_only=True), start=1)]
-        wb.close()
-        return rows
+        try:
+            ws = wb.worksheets[0]
+            return _bounded(([_cell(v) for v in row] for row in ws.iter_rows(values_only=True)), filename)
+        finally:
+            wb.close()
+    except IngestError:
+        raise
     except Exception as e:  # zipfile / KeyError / openpyxl errors on a damaged workbook
         detail = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise IngestError(filename, f"not a valid .xlsx workbook ({detail})") from e

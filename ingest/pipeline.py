@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from knowledge_base.models import FaqEntry
+from knowledge_base.models import Chunk, FaqEntry, ParsedDocument
 from knowledge_base.settings import get_settings
 from knowledge_base.store import EncoderIdentity, KnowledgeBase, NewVersion, doc_id_for
 from knowledge_base.text import tokenize
@@ -62,6 +62,26 @@ class IngestReport:
         return {k: c.get(k, 0) for k in ("added", "new_version", "unchanged", "failed", "faq")}
 
 
+@dataclass(frozen=True)
+class ParsedFile:
+    """A new or changed file, parsed."""
+
+    path: Path
+    digest: str  # content_hash: the file and its sidecars
+    document: ParsedDocument
+
+
+@dataclass(frozen=True)
+class PlannedVersion:
+    """A parsed file with its doc_id and chunks, waiting for vectors."""
+
+    path: Path
+    digest: str
+    document: ParsedDocument
+    doc_id: str
+    chunks: list[Chunk]
+
+
 def discover(paths: list[Path]) -> tuple[list[Path], list[FileOutcome]]:
     """Expand directories; unknown suffixes are reported as failed (named, not silently skipped)."""
     files: list[Path] = []
@@ -100,11 +120,13 @@ class IngestPipeline:
         chunker: Chunker | None = None,
         embedder_factory: Callable[[], object] | None = None,
         batch_size: int = 32,
+        max_file_bytes: int | None = None,
     ):
         self.kb = kb
         self.chunker = chunker or Chunker()
         self._embedder_factory = embedder_factory
         self.batch_size = batch_size
+        self.max_file_bytes = max_file_bytes if max_file_bytes is not None else int(get_settings().max_file_mb * 1024 * 1024)
 
     def encoder_choice(self) -> tuple[str, str]:
         """(model spec, backend): the one the knowledge base was built with, else the settings' choice,
@@ -132,7 +154,6 @@ class IngestPipeline:
         """Ingest files; failures are recorded per file and never stop the batch."""
         t_start = time.perf_counter()
         report = IngestReport()
-        stage = report.stage_seconds
 
         def emit(outcome: FileOutcome) -> None:
             report.outcomes.append(outcome)
@@ -142,12 +163,40 @@ class IngestPipeline:
         files, problems = discover([Path(p) for p in paths])
         for p in problems:
             emit(p)
+        parsed = self._parse_changed(files, report, emit)
+        planned = self._plan(parsed, report.stage_seconds)
+        n_chunks = sum(len(p.chunks) for p in planned)
+        if on_plan:
+            on_plan(len(planned), n_chunks)
+        vectors, encoder = self._embed(planned, report, on_embedded)
+        new_versions, outcomes = self._versions(planned, vectors, report.stage_seconds)
+        if new_versions:
+            t0 = time.perf_counter()
+            report.generation = self.kb.commit_ingest(new_versions, encoder=encoder)
+            report.stage_seconds["index"] += time.perf_counter() - t0
+        for o in outcomes:
+            emit(o)
+        if report.faq_entries:
+            from knowledge_base.faqs import FaqService
+
+            FaqService(self.kb).import_entries(report.faq_entries, actor="ingest")
+        report.seconds = time.perf_counter() - t_start
+        return report
+
+    # ------------------------------------------------------------------ stages of run()
+    def _parse_changed(self, files: list[Path], report: IngestReport, emit: Callable[[FileOutcome], None]) -> list[ParsedFile]:
+        """Hash every file; parse the new and changed ones (FAQ sheets are read aside, unchanged files reported)."""
+        stage = report.stage_seconds
         known = self.kb.known_hashes()
-        pending: list[tuple[Path, str, object]] = []
+        pending: list[ParsedFile] = []
         seen_hashes: set[str] = set()
         for f in files:
             if f.suffix.lower() in FAQ_SUFFIXES:
                 self._read_faq(f, report, emit)
+                continue
+            too_large = self._too_large(f)
+            if too_large:
+                emit(FileOutcome(f, "failed", error=too_large))
                 continue
             t0 = time.perf_counter()
             try:
@@ -161,70 +210,74 @@ class IngestPipeline:
                 continue
             t0 = time.perf_counter()
             try:
-                parsed = parse_document(f)
+                document = parse_document(f)
             except IngestError as e:
-                stage["parse"] += time.perf_counter() - t0
                 emit(FileOutcome(f, "failed", error=str(e)))
                 continue
             except Exception as e:  # a parser bug must not lose the batch; name the file
-                stage["parse"] += time.perf_counter() - t0
                 emit(FileOutcome(f, "failed", error=f"{f}: {type(e).__name__}: {e}"))
                 continue
-            stage["parse"] += time.perf_counter() - t0
-            parsed.meta.source_path = str(f.resolve())
+            finally:
+                stage["parse"] += time.perf_counter() - t0
+            document.meta.source_path = str(f.resolve())
             seen_hashes.add(digest)
-            pending.append((f, digest, parsed))
+            pending.append(ParsedFile(f, digest, document))
+        return pending
 
+    def _too_large(self, f: Path) -> str | None:
+        """Why `f` is refused for its size, or None."""
+        try:
+            size = f.stat().st_size
+        except OSError:
+            return None  # content_hash reports the unreadable file
+        if size <= self.max_file_bytes:
+            return None
+        limit = self.max_file_bytes / (1024 * 1024)
+        return (f"{f.name}: 文件过大 / the file is {size / 1024 / 1024:.1f} MB, more than the {limit:g} MB limit "
+                f"(POLICYQA_MAX_FILE_MB); split it or raise the limit")
+
+    def _plan(self, parsed: list[ParsedFile], stage: Counter) -> list[PlannedVersion]:
         t0 = time.perf_counter()
         planned = []
-        for f, digest, parsed in pending:
-            doc_id = doc_id_for(normalize_title(parsed.meta.title), digest)
-            chunks = self.chunker.run(parsed, doc_id)
-            planned.append((f, digest, parsed, doc_id, chunks))
+        for p in parsed:
+            doc_id = doc_id_for(normalize_title(p.document.meta.title), p.digest)
+            planned.append(PlannedVersion(p.path, p.digest, p.document, doc_id, self.chunker.run(p.document, doc_id)))
         stage["chunk"] += time.perf_counter() - t0
-        n_chunks = sum(len(p[4]) for p in planned)
-        if on_plan:
-            on_plan(len(planned), n_chunks)
+        return planned
 
-        vectors = np.zeros((0, 0), np.float32)
-        encoder = None
-        if n_chunks:
-            t0 = time.perf_counter()
-            embedder = self._embedder()
-            stage["load_model"] += time.perf_counter() - t0
-            t0 = time.perf_counter()
-            texts = [c.embed_text for p in planned for c in p[4]]
-            vectors = embedder.embed_passages(texts, batch_size=self.batch_size, progress=on_embedded)
-            stage["embed"] += time.perf_counter() - t0
-            report.chunks_embedded = n_chunks
-            spec, backend = self.encoder_choice()
-            encoder = EncoderIdentity(embedder.model_id, spec, backend, embedder.dim)
-
+    def _embed(self, planned: list[PlannedVersion], report: IngestReport,
+               on_embedded: Callable[[int], None] | None) -> tuple[np.ndarray, EncoderIdentity | None]:
+        """One matrix of passage vectors, in the planned chunks' order (empty when nothing is new)."""
+        texts = [c.embed_text for p in planned for c in p.chunks]
+        if not texts:
+            return np.zeros((0, 0), np.float32), None
+        stage = report.stage_seconds
         t0 = time.perf_counter()
-        new_versions = []
+        embedder = self._embedder()
+        stage["load_model"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        vectors = embedder.embed_passages(texts, batch_size=self.batch_size, progress=on_embedded)
+        stage["embed"] += time.perf_counter() - t0
+        report.chunks_embedded = len(texts)
+        spec, backend = self.encoder_choice()
+        return vectors, EncoderIdentity(embedder.model_id, spec, backend, embedder.dim)
+
+    def _versions(self, planned: list[PlannedVersion], vectors: np.ndarray,
+                  stage: Counter) -> tuple[list[NewVersion], list[FileOutcome]]:
+        """Tokenize each planned version and pair it with its rows of `vectors`."""
+        t0 = time.perf_counter()
+        new_versions, outcomes = [], []
         offset = 0
-        outcomes = []
-        for f, digest, parsed, doc_id, chunks in planned:
-            n = len(chunks)
-            toks = [tokenize(c.embed_text) for c in chunks]
-            new_versions.append(NewVersion(parsed, digest, chunks, toks, vectors[offset : offset + n]))
+        for p in planned:
+            n = len(p.chunks)
+            toks = [tokenize(c.embed_text) for c in p.chunks]
+            new_versions.append(NewVersion(p.document, p.digest, p.chunks, toks, vectors[offset : offset + n]))
             offset += n
-            is_version = bool(self.kb.docs_at_path(parsed.meta.source_path)) or self.kb.work_exists(parsed.meta.title)
-            outcomes.append(FileOutcome(f, "new_version" if is_version else "added", doc_id=doc_id, chunks=n))
+            meta = p.document.meta
+            is_version = bool(self.kb.docs_at_path(meta.source_path)) or self.kb.work_exists(meta.title)
+            outcomes.append(FileOutcome(p.path, "new_version" if is_version else "added", doc_id=p.doc_id, chunks=n))
         stage["tokenize"] += time.perf_counter() - t0
-
-        if new_versions:
-            t0 = time.perf_counter()
-            report.generation = self.kb.commit_ingest(new_versions, encoder=encoder)
-            stage["index"] += time.perf_counter() - t0
-        for o in outcomes:
-            emit(o)
-        if report.faq_entries:
-            from knowledge_base.faqs import FaqService
-
-            FaqService(self.kb).import_entries(report.faq_entries, actor="ingest")
-        report.seconds = time.perf_counter() - t_start
-        return report
+        return new_versions, outcomes
 
     def _read_faq(self, f: Path, report: IngestReport, emit) -> None:
         try:

@@ -28,7 +28,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from .db import FaqAuditRow, FaqRow, utcnow
-from .models import FaqEntry, FaqStatus
+from .models import MAX_QUESTION_CHARS, FaqEntry, FaqStatus
 from .store import KnowledgeBase
 
 
@@ -64,7 +64,7 @@ CONTENT_ACTIONS = ("create", "import", "import-update", "edit", "promote")
 
 # 编号 appears in URLs and spreadsheets: letters, digits, CJK, '-', '_', '.'; no spaces or slashes.
 FAQ_ID_RE = re.compile(r"^[\w][\w.\-]{0,79}$")
-MAX_QUESTION = 500  # what /v1/ask accepts
+MAX_QUESTION = MAX_QUESTION_CHARS  # what /v1/ask accepts
 MAX_ANSWER = 5000
 MAX_SHORT_ANSWER = 300  # the new-media rendering's whole budget
 MAX_VARIANTS = 50
@@ -104,8 +104,18 @@ def _text_hash(texts: list[str]) -> str:
     return hashlib.sha256("\n".join(texts).encode()).hexdigest()
 
 
+# C0 control characters other than tab, line feed and carriage return, and DEL: never meaningful in an answer, and a
+# spreadsheet (XLSX) cannot hold them, so one stored \u0007 would break every export.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def strip_control_characters(text: str) -> str:
+    return CONTROL_CHARACTERS.sub("", text)
+
+
 def clean_content(values: dict) -> dict:
-    """Strip text, drop empty and repeated list items, turn empty optional text into None; raise on bad values."""
+    """Strip text and control characters, drop empty and repeated list items, turn empty optional text into None;
+    raise on bad values."""
     out: dict = {}
     for f, v in values.items():
         if f not in CONTENT_FIELDS:
@@ -117,11 +127,12 @@ def clean_content(values: dict) -> dict:
                 v = [v]
             if not isinstance(v, (list, tuple)) or not all(isinstance(x, str) for x in v):
                 raise FaqError(f"{f} must be a list of strings / {f} 应为文本列表", 422)
-            v = list(dict.fromkeys(x.strip() for x in v if x and x.strip()))
+            v = [strip_control_characters(x).strip() for x in v if x]
+            v = list(dict.fromkeys(x for x in v if x))
         else:
             if v is not None and not isinstance(v, str):
                 raise FaqError(f"{f} must be text / {f} 应为文本", 422)
-            v = (v or "").strip()
+            v = strip_control_characters(v or "").strip()
             if f not in ("question", "answer"):
                 v = v or None
         out[f] = v

@@ -27,6 +27,27 @@ class Validity(str, enum.Enum):
     UNKNOWN = "unknown"
 
 
+# The longest question any channel accepts (the web widget, the 12345 console, new media, the CLI, FAQ entries).
+MAX_QUESTION_CHARS = 500
+
+
+class ChannelName(str, enum.Enum):
+    """Where an answer is shown; each has its own rendering (qa_service/channels.py)."""
+
+    WEB = "web"  # the website chat widget
+    HOTLINE = "hotline"  # the 12345 operators' console: a script to read out
+    NEWMEDIA = "newmedia"  # 新媒体 (WeChat and similar): plain text, at most 300 characters
+
+    @classmethod
+    def parse(cls, value: "str | ChannelName") -> "ChannelName":
+        """The channel named `value`; ValueError with the allowed names otherwise."""
+        try:
+            return cls(value)
+        except ValueError:
+            names = ", ".join(c.value for c in cls)
+            raise ValueError(f"未知渠道，可选 {'/'.join(c.value for c in cls)} / unknown channel {value!r}, expected one of {names}") from None
+
+
 class DocType(str, enum.Enum):
     REGULATION = "regulation"  # 法律、行政法规、地方性法规: 章/节/条 structure
     PLAN = "plan"  # 政务公开实施方案 and other 公文: 一、/（一）/1. outline
@@ -149,6 +170,38 @@ class Answer:
     faq_id: str | None
     citations: list[Citation]
     related_questions: list[str] = field(default_factory=list)
-    script: dict | None = None
+    script: HotlineScript | None = None  # hotline channel only
     understood_question: str | None = None  # a follow-up completed from the conversation (您是问：…), issue 10
     choices: list[str] = field(default_factory=list)  # clarifying choices instead of a guess (您想了解的是：1. … 2. …)
+
+
+
+@dataclass(frozen=True)
+class HotlineScript:
+    """What a 12345 operator reads out, in order. `notice` when the cited rule is not in force; `suggestion` (how to
+    hand the call on) on a refusal."""
+
+    opening: str
+    answer: str
+    key_points: list[str]
+    sources: list[str]
+    related_questions: list[str]
+    closing: str
+    notice: str | None = None
+    suggestion: str | None = None
+
+    def to_json(self) -> dict:
+        """The HTTP contract's `script` object: `notice` and `suggestion` only when present."""
+        out = {
+            "opening": self.opening,
+            "answer": self.answer,
+            "key_points": list(self.key_points),
+            "sources": list(self.sources),
+            "related_questions": list(self.related_questions),
+        }
+        if self.suggestion is not None:
+            out["suggestion"] = self.suggestion
+        out["closing"] = self.closing
+        if self.notice is not None:
+            out["notice"] = self.notice
+        return out

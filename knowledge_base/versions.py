@@ -2,6 +2,10 @@
 
     normalize_title("中华人民共和国 劳动合同法（2012年修正）")  # -> "中华人民共和国劳动合同法"
     assign_validity(versions)  # -> {doc_id: (Validity, superseded_by)}
+
+A public (主动公开) version's chain is built from public versions only: a newer version that is withheld (不予公开,
+依申请公开) neither supersedes it nor appears as its `superseded_by`, so no public route reveals that it exists.
+A non-public version is placed among all versions (only staff see it).
 """
 from __future__ import annotations
 
@@ -33,10 +37,20 @@ class VersionInfo:
     version_date: date | None
     ingested_at: datetime
     validity_text: str | None
+    public: bool = True  # 主动公开
 
 
 def assign_validity(versions: list[VersionInfo]) -> dict[str, tuple[Validity, str | None]]:
-    """The newest version is in force unless marked 失效/废止; older ones are superseded by it."""
+    """The newest version is in force unless marked 失效/废止; older ones are superseded by it. Public versions are
+    ranked among the public ones only."""
+    public = [v for v in versions if v.public]
+    out = _chain(versions)
+    if public:
+        out.update(_chain(public))
+    return out
+
+
+def _chain(versions: list[VersionInfo]) -> dict[str, tuple[Validity, str | None]]:
     ordered = sorted(versions, key=lambda v: (v.version_date or date.min, v.ingested_at))
     newest = ordered[-1]
     out: dict[str, tuple[Validity, str | None]] = {}

@@ -9,39 +9,85 @@ lifecycle, analytics, feedback, keys), pages.py (widget, document viewer, consol
 """
 from __future__ import annotations
 
+import asyncio
+import logging
+from contextlib import asynccontextmanager, suppress
+from typing import AsyncIterator
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from knowledge_base.query_log import QueryLogRepository
 from knowledge_base.settings import Settings, get_settings
 from knowledge_base.store import KnowledgeBase, KnowledgeBaseError
 
-from .api import chat, curation, pages, public, staff_pages
-from .auth import KeyService, RateLimitMiddleware
+from .api import chat, curation, ops, pages, public, staff_pages
+from .api.errors import http_exception
+from .auth import RateLimitMiddleware, StaffIdentity
+from .metrics import ObservabilityMiddleware, ServiceMetrics
 from .services import Services
+
+log = logging.getLogger(__name__)
+RETENTION_CHECK_SECONDS = 3600.0
+
+
+async def enforce_retention(kb: KnowledgeBase, days: int, every: float = RETENTION_CHECK_SECONDS) -> None:
+    """Delete query-log rows older than `days` now and then every `every` seconds (个人信息保护法: no longer than
+    needed). Runs beside the server; a failure is logged and retried next time."""
+    repository = QueryLogRepository(kb)
+    while True:
+        try:
+            deleted = await asyncio.to_thread(repository.delete_older_than, days)
+            if deleted:
+                log.info("retention: deleted %d logged questions older than %d days", deleted, days)
+        except Exception:
+            log.exception("retention: could not prune the query log")
+        await asyncio.sleep(every)
 
 
 def create_app(kb: KnowledgeBase | None = None, settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     kb = kb or KnowledgeBase.open()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = app.state.services = Services.build(kb=kb, settings=settings)
+        metrics.track_serving(lambda: engine.health() if (engine := services.engine_if_loaded()) else None)
+        retention = (asyncio.create_task(enforce_retention(kb, settings.log_retention_days))
+                     if settings.log_retention_days > 0 else None)
+        yield
+        if retention is not None:
+            retention.cancel()
+            with suppress(asyncio.CancelledError):
+                await retention
+
     app = FastAPI(
         title="policyqa",
         description="一库多平台: citizens' policy questions answered from one curated knowledge base, with cited sources.",
         version="0.1.0",
+        lifespan=lifespan,
     )
-    app.state.services = Services(kb=kb, settings=settings)
+
+    metrics = app.state.metrics = ServiceMetrics()
+
+    def verify_key(token: str) -> StaffIdentity | None:
+        return app.state.services.keys.verify(token)
+
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     # Added before CORS, so CORS is outermost and a 429 still carries the CORS headers the widget needs.
-    app.add_middleware(
-        RateLimitMiddleware, per_minute=settings.rate_limit_per_minute, verify_key=KeyService(kb).verify
-    )
+    app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute, verify_key=verify_key,
+                       trusted_proxies=settings.trusted_proxy_networks())
     app.add_middleware(
         CORSMiddleware,
         allow_origins=origins,
         allow_methods=["GET", "POST", "PATCH", "OPTIONS"],
         allow_headers=["Content-Type", "Authorization"],
     )
+    # Outermost: counts and logs every request, including 429s and CORS preflights.
+    app.add_middleware(ObservabilityMiddleware, metrics=metrics, log_questions=settings.access_log_questions)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -60,8 +106,10 @@ def create_app(kb: KnowledgeBase | None = None, settings: Settings | None = None
             content={"error": "knowledge_base_unavailable", "message": f"知识库暂不可用 / knowledge base unavailable: {exc}"},
         )
 
+    app.add_exception_handler(StarletteHTTPException, http_exception)
     curation.register_error_handlers(app)
     app.include_router(public.router)
+    app.include_router(ops.router)
     app.include_router(chat.router)  # issue 10: OpenAI-compatible chat
     app.include_router(curation.router)
     app.include_router(pages.router)

@@ -3,7 +3,7 @@
     keys = KeyService(kb)
     token = keys.create(name="李审核", role=Role.REVIEWER).token      # shown once; only its hash is stored
     @router.post("/v1/faqs/{faq_id}/publish")
-    def publish(staff: StaffIdentity = Depends(require_role(Role.REVIEWER))): ...
+    def publish(staff: StaffDep(Role.REVIEWER)): ...                  # qa_service/api/deps.py
 
 Roles are hierarchical: operator < editor < reviewer < admin, and each role may do everything the roles
 below it may. The issue's roles describe growing responsibility (an editor also reads analytics, a
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import ipaddress
 import json
 import math
 import secrets
@@ -27,15 +28,15 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
+from typing import Callable, Sequence, Union
 
 from fastapi import Depends, Request
-from sqlalchemy import select
 
-from knowledge_base.db import ApiKeyRow
+from knowledge_base.api_keys import ApiKeyRecord, ApiKeyRepository
 from knowledge_base.store import KnowledgeBase
 
 KEY_PREFIX = "pqa_"
+IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
 
 class Role(str, enum.Enum):
@@ -111,47 +112,39 @@ class KeyService:
     """Create, list, revoke and verify staff API keys."""
 
     def __init__(self, kb: KnowledgeBase):
-        self.kb = kb
+        self.repository = ApiKeyRepository(kb)
 
     def create(self, name: str, role: Role) -> NewApiKey:
         name = (name or "").strip()
         if not name or len(name) > 200:
             raise ApiError(422, "invalid_name", "名称不能为空且不超过200字 / name must be 1–200 characters")
         token = KEY_PREFIX + secrets.token_urlsafe(32)
-        with self.kb.session() as s:
-            row = ApiKeyRow(name=name, role=Role(role).value, key_hash=hash_key(token), revoked=False)
-            s.add(row)
-            s.commit()
-            return NewApiKey(_info(row), token)
+        record = self.repository.add(name=name, role=Role(role).value, key_hash=hash_key(token))
+        return NewApiKey(_info(record), token)
 
     def list(self) -> list[ApiKeyInfo]:
-        with self.kb.session() as s:
-            return [_info(r) for r in s.scalars(select(ApiKeyRow).order_by(ApiKeyRow.id))]
+        return [_info(r) for r in self.repository.list()]
 
     def revoke(self, key_id: int) -> ApiKeyInfo:
-        with self.kb.session() as s:
-            row = s.get(ApiKeyRow, key_id)
-            if row is None:
-                raise ApiError(404, "not_found", f"未找到该密钥 / no API key {key_id}")
-            row.revoked = True
-            s.commit()
-            return _info(row)
+        record = self.repository.revoke(key_id)
+        if record is None:
+            raise ApiError(404, "not_found", f"未找到该密钥 / no API key {key_id}")
+        return _info(record)
 
     def verify(self, token: str) -> StaffIdentity | None:
         if not token or not token.startswith(KEY_PREFIX) or len(token) > 200:
             return None
-        with self.kb.session() as s:
-            row = s.scalar(select(ApiKeyRow).where(ApiKeyRow.key_hash == hash_key(token)))
-            if row is None or row.revoked:
-                return None
-            try:
-                return StaffIdentity(row.id, row.name, Role(row.role))
-            except ValueError:  # a role this version does not know grants nothing
-                return None
+        record = self.repository.by_hash(hash_key(token))
+        if record is None or record.revoked:
+            return None
+        try:
+            return StaffIdentity(record.key_id, record.name, Role(record.role))
+        except ValueError:  # a role this version does not know grants nothing
+            return None
 
 
-def _info(row: ApiKeyRow) -> ApiKeyInfo:
-    return ApiKeyInfo(row.id, row.name, Role(row.role), row.created_at, bool(row.revoked))
+def _info(record: ApiKeyRecord) -> ApiKeyInfo:
+    return ApiKeyInfo(record.key_id, record.name, Role(record.role), record.created_at, record.revoked)
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -193,11 +186,7 @@ def require_role(role: Role) -> Callable[..., StaffIdentity]:
 
 
 def _keys(request: Request) -> KeyService:
-    services = request.app.state.services
-    keys = getattr(services, "keys", None)
-    if keys is None:
-        keys = services.keys = KeyService(services.kb)
-    return keys
+    return request.app.state.services.keys
 
 
 # ------------------------------------------------------------------------------------------ rate limiting
@@ -251,16 +240,42 @@ class TokenBucketLimiter:
         self._last_sweep = now
 
 
+def client_address(scope, trusted_proxies: Sequence[IPNetwork] = ()) -> str:
+    """The address a request's bucket is keyed on: the connecting peer, unless the peer is a trusted proxy; then the
+    right-most X-Forwarded-For entry that is not itself a trusted proxy (entries left of it are the client's to
+    forge). With no trusted proxies (the default) the header is ignored: anyone can send it."""
+    client = scope.get("client")
+    peer = client[0] if client else "unknown"
+    if not trusted_proxies or not _is_trusted(peer, trusted_proxies):
+        return peer
+    forwarded = b",".join(v for k, v in scope.get("headers", []) if k == b"x-forwarded-for").decode("latin-1")
+    for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
+        if not _is_trusted(hop, trusted_proxies):
+            return hop
+    return peer
+
+
+def _is_trusted(address: str, networks: Sequence[IPNetwork]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in n for n in networks)
+
+
 class RateLimitMiddleware:
     """ASGI middleware: 429 with a message on public routes once an address exceeds the limit.
 
     Requests carrying a valid staff key are not counted: operators of a 12345 centre share one address.
+    X-Forwarded-For is believed only from `trusted_proxies` (POLICYQA_TRUSTED_PROXIES), see `client_address`.
     """
 
-    def __init__(self, app, per_minute: int, verify_key: Callable[[str], StaffIdentity | None] | None = None):
+    def __init__(self, app, per_minute: int, verify_key: Callable[[str], StaffIdentity | None] | None = None,
+                 trusted_proxies: Sequence[IPNetwork] = ()):
         self.app = app
         self.limiter = TokenBucketLimiter(per_minute) if per_minute > 0 else None
         self.verify_key = verify_key
+        self.trusted_proxies = tuple(trusted_proxies)
         self._staff_cache: dict[str, tuple[bool, float]] = {}
 
     async def __call__(self, scope, receive, send):
@@ -273,9 +288,7 @@ class RateLimitMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        client = scope.get("client")
-        address = client[0] if client else "unknown"
-        wait = self.limiter.hit(address)
+        wait = self.limiter.hit(client_address(scope, self.trusted_proxies))
         if wait <= 0:
             await self.app(scope, receive, send)
             return

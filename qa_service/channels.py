@@ -1,43 +1,42 @@
 """One retrieval, three renderings: the same Draft as a web answer, a hotline script or a new-media post.
 
     answer = render(draft, channel="hotline", settings=settings, query_id="…", related=["春节假期几天"])
-    answer.script["answer"]   # the one sentence an operator reads out first
+    answer.script.answer   # the one sentence an operator reads out first
 
 - web: a short answer with [1] markers; the citation list carries the links to the cited sections.
-- hotline: `answer` is one sentence; `script` = {opening, answer, key_points, sources, related_questions,
-  closing}, plus `notice` when the cited rule is not in force and `suggestion` on a refusal.
+- hotline: `answer` is one sentence; `script` is a HotlineScript (opening, answer, key_points, sources,
+  related_questions, closing, plus `notice` when the cited rule is not in force and `suggestion` on a refusal).
 - newmedia: plain text, no markup or markers, at most 300 characters including a source line and a link.
 """
 from __future__ import annotations
 
 import re
 
-from knowledge_base.models import Answer, Citation
+from knowledge_base.models import Answer, ChannelName, Citation, HotlineScript
 from knowledge_base.settings import Settings
 
 from .compose import Draft, refusal_text, split_sentences
 
-CHANNELS = ("web", "hotline", "newmedia")
+CHANNELS = tuple(c.value for c in ChannelName)
 NEWMEDIA_LIMIT = 300
 _MARKER = re.compile(r"\[\d+\]")
 _MARKUP = re.compile(r"[*_`#>|<\[\]{}]")
 
 
-def render(draft: Draft, channel: str, settings: Settings, query_id: str, related: list[str]) -> Answer:
-    if channel not in CHANNELS:
-        raise ValueError(f"unknown channel {channel!r}; expected one of {', '.join(CHANNELS)}")
+def render(draft: Draft, channel: ChannelName | str, settings: Settings, query_id: str, related: list[str]) -> Answer:
+    channel = ChannelName.parse(channel)
     citations = draft.citations if draft.answered else []
-    text = {"web": _web, "hotline": _hotline_text, "newmedia": _newmedia}[channel](draft, settings)
+    text = _RENDERERS[channel](draft, settings)
     return Answer(
         query_id=query_id,
         answered=draft.answered,
         answer=text,
         confidence=round(float(draft.confidence), 4),
-        channel=channel,
+        channel=channel.value,
         faq_id=draft.faq.faq_id if (draft.faq and draft.answered) else None,
         citations=citations,
         related_questions=list(related),
-        script=hotline_script(draft, settings, related) if channel == "hotline" else None,
+        script=hotline_script(draft, settings, related) if channel is ChannelName.HOTLINE else None,
     )
 
 
@@ -86,33 +85,31 @@ def one_sentence(draft: Draft) -> str:
     return out
 
 
-def hotline_script(draft: Draft, settings: Settings, related: list[str]) -> dict:
+def hotline_script(draft: Draft, settings: Settings, related: list[str]) -> HotlineScript:
     if not draft.answered:
-        return {
-            "opening": "您好，关于您咨询的问题：",
-            "answer": "知识库中暂未找到可以作答的政策依据。",
-            "key_points": [],
-            "sources": [],
-            "related_questions": list(related),
-            "suggestion": (
+        return HotlineScript(
+            opening="您好，关于您咨询的问题：",
+            answer="知识库中暂未找到可以作答的政策依据。",
+            key_points=[],
+            sources=[],
+            related_questions=list(related),
+            suggestion=(
                 f"请如实告知来电人暂无明确依据，按流程登记工单转{draft.department}办理。"
                 if draft.department
                 else "请如实告知来电人暂无明确依据，按流程登记工单转相关部门办理，切勿自行答复。"
             ),
-            "closing": f"感谢您的来电，如有其他问题请再拨打{settings.hotline_number}。",
-        }
+            closing=f"感谢您的来电，如有其他问题请再拨打{settings.hotline_number}。",
+        )
     points = [_MARKER.sub("", p).strip() for p in draft.key_points if p.strip()]
-    script = {
-        "opening": "您好，关于您咨询的问题：",
-        "answer": one_sentence(draft),
-        "key_points": points,
-        "sources": [_source_line(c, draft.article if i == 0 else None) for i, c in enumerate(draft.citations[:3])],
-        "related_questions": list(related),
-        "closing": "以上内容以文件原文为准，如需原文可登录政府网站查阅。",
-    }
-    if draft.notice:
-        script["notice"] = draft.notice
-    return script
+    return HotlineScript(
+        opening="您好，关于您咨询的问题：",
+        answer=one_sentence(draft),
+        key_points=points,
+        sources=[_source_line(c, draft.article if i == 0 else None) for i, c in enumerate(draft.citations[:3])],
+        related_questions=list(related),
+        closing="以上内容以文件原文为准，如需原文可登录政府网站查阅。",
+        notice=draft.notice or None,
+    )
 
 
 def _source_name(c: Citation) -> str:
@@ -175,6 +172,9 @@ def fit(text: str, limit: int) -> str:
     return out.rstrip("，,；;、") + "…"
 
 
+_RENDERERS = {ChannelName.WEB: _web, ChannelName.HOTLINE: _hotline_text, ChannelName.NEWMEDIA: _newmedia}
+
+
 # ---------------------------------------------------------------------- issue 10: clarifying choices
 def choices_text(choices: list[str]) -> str:
     """您想了解的是：1. … 2. … 3. …"""
@@ -189,16 +189,16 @@ def with_choices(answer: Answer, choices: list[str]) -> Answer:
     answer.citations = []
     answer.faq_id = None
     answer.choices = list(choices)
-    answer.answer = plain(text)[:NEWMEDIA_LIMIT] if answer.channel == "newmedia" else text
-    if answer.channel == "hotline":
-        answer.script = {
-            "opening": "您好，您咨询的问题涉及不同的政策，请问您想了解的是哪一项：",
-            "answer": "；".join(f"第{_ORDINAL[i]}，{c}" for i, c in enumerate(choices)) + "。",
-            "key_points": list(choices),
-            "sources": [],
-            "related_questions": list(answer.related_questions),
-            "closing": "请来电人说明后，按所选事项再次查询作答。",
-        }
+    answer.answer = plain(text)[:NEWMEDIA_LIMIT] if answer.channel == ChannelName.NEWMEDIA.value else text
+    if answer.channel == ChannelName.HOTLINE.value:
+        answer.script = HotlineScript(
+            opening="您好，您咨询的问题涉及不同的政策，请问您想了解的是哪一项：",
+            answer="；".join(f"第{_ORDINAL[i]}，{c}" for i, c in enumerate(choices)) + "。",
+            key_points=list(choices),
+            sources=[],
+            related_questions=list(answer.related_questions),
+            closing="请来电人说明后，按所选事项再次查询作答。",
+        )
     return answer
 
 

@@ -2,17 +2,21 @@
 
     report = build_demo(KnowledgeBase.open(Path("/tmp/demo-kb")))
     report.counts()   # {"added": 38, "new_version": 2, ...}
+    kb = open_kb(None, seed_demo=True)   # the default knowledge base, seeded with the demo on first use
 
 The sample FAQ entries are published on seeding (audited as reviewed by `demo-seed`), so a newcomer
 sees curated answers at once; a real deployment imports its sheet as drafts and reviews them.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import Callable
 
 from ingest.pipeline import IngestPipeline, IngestReport
 from knowledge_base.faqs import FaqService
 from knowledge_base.models import FaqStatus
+from knowledge_base.settings import get_settings
 from knowledge_base.store import KnowledgeBase
 
 DEMO_DIR = Path(__file__).parent / "demo"
@@ -32,3 +36,15 @@ def build_demo(kb: KnowledgeBase, on_file=None) -> IngestReport:
         faqs.review(entry.faq_id, actor=SEED_REVIEWER, confidentiality_checked=True)
         faqs.publish(entry.faq_id, actor=SEED_REVIEWER, embed=embedder.embed_queries)
     return report
+
+
+def open_kb(kb: Path | None = None, seed_demo: bool = False, notify: Callable[[str], None] | None = None) -> KnowledgeBase:
+    """Open the knowledge base at `kb` (default: POLICYQA_KB, else the default one in the cache); with `seed_demo`, the
+    default one is built from the bundled demo corpus on first use, and `notify` hears about it."""
+    kbase = KnowledgeBase.open(kb)
+    if seed_demo and kb is None and get_settings().kb is None and kbase.state().generation == 0:
+        say = notify or (lambda line: print(line, file=sys.stderr))
+        say(f"First run: building the demo knowledge base in {kbase.directory} …")
+        report = build_demo(kbase, on_file=None)
+        say(f"demo knowledge base ready: {report.counts()} in {report.seconds:.0f} s")
+    return kbase

@@ -3,7 +3,7 @@ render(channel) → log.
 
     engine = QAEngine(KnowledgeBase.open(Path("kb")), get_settings())
     answer = engine.ask("失业保险金能领多长时间？", channel="hotline")
-    answer.answered, answer.citations[0].title, answer.script["answer"]
+    answer.answered, answer.citations[0].title, answer.script.answer
 
 The engine serves one immutable `ServingState` (retriever over a snapshot, normalizer, FAQ matcher) and
 keeps it current: at the start of a request, at most every `settings.reload_interval` seconds, it reads
@@ -25,11 +25,12 @@ import numpy as np
 from sqlalchemy import select
 
 from knowledge_base.config import AnswerConfig, AnswerMode, RetrievalMode
-from knowledge_base.db import ChunkRow, QueryLogRow
+from knowledge_base.db import ChunkRow
 from knowledge_base.encoder import EmbeddingModelError, get_embedder
 from knowledge_base.faqs import FaqService
 from knowledge_base.judge import Judge, JudgeConfig, JudgeQuery, Passage, judge_record, load_judge, passage_features, question_features
-from knowledge_base.models import Answer, Citation, Disclosure, FaqEntry, StoredDocument, Validity
+from knowledge_base.models import MAX_QUESTION_CHARS, Answer, Citation, Disclosure, FaqEntry, StoredDocument, Validity
+from knowledge_base.query_log import LoggedCitation, QueryLogEntry, QueryLogRepository
 from knowledge_base.retrieval import (
     Candidates,
     ChunkText,
@@ -55,7 +56,6 @@ from .normalize import NormalizedQuery, QueryNormalizer
 log = logging.getLogger(__name__)
 
 MODES = tuple(m.value for m in AnswerMode)
-MAX_QUESTION_CHARS = 500
 # Without a judge, another level's rule counts as on the same point when it covers at least this share of what the
 # top passage covers of the question, and its cosine is within this margin (the 产假 example: 0.93 / 0.01 apart).
 LAYER_COVERAGE_SHARE = 0.8
@@ -141,10 +141,12 @@ class QAEngine:
             )
         self.composer = AnswerComposer(settings, self.config.compose, self.config.confidence)
         self.chunk_texts = ChunkTexts(kb)
+        self.query_log = QueryLogRepository(kb)
         self._reload_lock = threading.Lock()
         self._last_check = time.monotonic()
         self._faq_sources: dict[tuple, list[Evidence]] = {}
         self._generative = None
+        self._pinned_judge = False  # use_judge() fixes the judge (ablations); otherwise the KB's judge is served
         if settings.llm_base_url:
             from .generative import GenerativeAnswerer
 
@@ -177,6 +179,8 @@ class QAEngine:
         return ServingState(retriever, normalizer, faqs, kb_state.faq_generation, judge, judge_id)
 
     def _current_judge(self, previous: ServingState | None) -> tuple[Judge | None, str]:
+        if self._pinned_judge and previous is not None:
+            return previous.judge, previous.judge_id
         if self.settings.judge == "off":
             return None, ""
         record = judge_record(self.kb)
@@ -205,6 +209,13 @@ class QAEngine:
         state = self._state
         self._state = ServingState(state.retriever.with_config(config.retrieval), state.normalizer, state.faqs,
                                    state.faq_generation, state.judge, state.judge_id)
+
+    def use_judge(self, judge: Judge | None) -> None:
+        """Answer from now on with this judge (or none), whatever the knowledge base records (for ablations)."""
+        state = self._state
+        self._state = ServingState(state.retriever, state.normalizer, state.faqs, state.faq_generation, judge,
+                                   judge.judge_id if judge else "")
+        self._pinned_judge = True
 
     def confidence_features(self, question: str) -> tuple[float, float] | None:
         """The two-feature confidence's inputs (best cosine, coverage) for a question, or None when a curated FAQ
@@ -244,7 +255,7 @@ class QAEngine:
         current = self._state
         kb_state = self.kb.state()
         record = judge_record(self.kb) if self.settings.judge != "off" else None
-        same_judge = (record["judge_id"] if record else "") == current.judge_id
+        same_judge = self._pinned_judge or (record["judge_id"] if record else "") == current.judge_id
         if kb_state.generation == current.generation and kb_state.faq_generation == current.faq_generation and same_judge:
             return False
         if kb_state.generation == 0:
@@ -304,34 +315,8 @@ class QAEngine:
             timings["faq"] = _ms(t)
 
         if draft is None:
-            judged = None
-            if state.judge is not None and mode.retrieval is RetrievalMode.HYBRID:
-                result = self._judged(state, nq, vector, top_k, retrieval_filters, timings)
-                evidence, judged, best_dense = result.evidence, result.confidence, math.nan
-                confidence_if_first = result.confidence_if_first
-                threshold = self.refusal_threshold
-                relevant = lambda i: confidence_if_first(i, evidence) >= threshold  # noqa: E731
-                if not self.config.judge_confidence:  # ablation: the judge ranks, the two-feature model refuses
-                    judged, best_dense = None, result.best_dense
-                    relevant = self._similar_to_top(nq, evidence, state.retriever.idf)
-            else:
-                evidence, best_dense = self._retrieve(state, nq, vector, top_k, mode.retrieval, retrieval_filters, timings)
-                relevant = self._similar_to_top(nq, evidence, state.retriever.idf)
-            t = time.perf_counter()
-            evidence, layer = (choose_layer(evidence, nq.region, self._home_region, relevant) if self.config.layered
-                               else (evidence, None))
-            if layer is not None and nq.region and judged is not None:
-                judged = confidence_if_first(0, evidence)  # the named place's rule now leads: its own confidence
-            draft = self.composer.extractive(nq, evidence, idf=state.retriever.idf, best_dense=best_dense,
-                                             judged=judged,
-                                             threshold=self.refusal_threshold if judged is not None
-                                             else self.settings.refusal_threshold, layer=layer)
-            choices = self.conversations.clarify(completion, nq, evidence)  # issue 10: ask back instead of guessing
-            if draft.answered and self._generative is not None:
-                generated = self._generative.run(nq.original, evidence, draft)
-                if generated is not None:
-                    draft = generated
-            timings["compose"] = _ms(t)
+            draft, choices = self._document_draft(state, nq, vector, top_k, mode, retrieval_filters, timings,
+                                                  completion)  # issue 10: completion → clarifying choices
 
         draft = self.conversations.vet(completion, draft, state)  # issue 10: a follow-up answered on its own words
         t = time.perf_counter()
@@ -351,6 +336,39 @@ class QAEngine:
             return self.conversations.complete(state, question, session_id, history)
         except ValueError as e:  # a malformed history
             raise QuestionError(str(e)) from e
+
+    def _document_draft(self, state: ServingState, nq: NormalizedQuery, vector, top_k: int, mode: AnswerMode,
+                        filters: RetrievalFilters, timings: dict, completion: Completion) -> tuple[Draft, list[str]]:
+        """Rank the passages (the judge, or fused retrieval), pick a second level's rule, compose; and the clarifying
+        choices when the candidates split (issue 10)."""
+        judged, confidence_if_first, threshold = None, None, self.settings.refusal_threshold
+        if state.judge is not None and mode.retrieval is RetrievalMode.HYBRID:
+            result = self._judged(state, nq, vector, top_k, filters, timings)
+            evidence, best_dense = result.evidence, result.best_dense
+            if self.config.judge_confidence:
+                judged, confidence_if_first, threshold = result.confidence, result.confidence_if_first, self.refusal_threshold
+        else:
+            evidence, best_dense = self._retrieve(state, nq, vector, top_k, mode.retrieval, filters, timings)
+        t = time.perf_counter()
+        layer = None
+        if self.config.layered:
+            if confidence_if_first is not None:
+                relevant = lambda i: confidence_if_first(i, evidence) >= threshold  # noqa: E731
+            else:
+                relevant = self._similar_to_top(nq, evidence, state.retriever.idf)
+            evidence, layer = choose_layer(evidence, nq.region, self._home_region, relevant)
+            if layer is not None and nq.region and confidence_if_first is not None:
+                judged = confidence_if_first(0, evidence)  # the named place's rule now leads: its own confidence
+        draft = self.composer.extractive(nq, evidence, idf=state.retriever.idf,
+                                         best_dense=math.nan if judged is not None else best_dense,
+                                         judged=judged, threshold=threshold, layer=layer)
+        choices = self.conversations.clarify(completion, nq, evidence)  # issue 10: ask back instead of guessing
+        if draft.answered and self._generative is not None:
+            generated = self._generative.run(nq.original, evidence, draft)
+            if generated is not None:
+                draft = generated
+        timings["compose"] = _ms(t)
+        return draft, choices
 
     def search(self, q: str, k: int = 10, filters: dict | None = None, timings: dict | None = None) -> list[Citation]:
         """The operator's 精确查找: the best passages (documents only), without composing an answer."""
@@ -570,7 +588,7 @@ class QAEngine:
     def _log(self, answer: Answer, nq: NormalizedQuery, channel: str, latency: float, session_id: str | None,
              vector: np.ndarray | None) -> None:
         top = next((c for c in answer.citations if c.kind == "document"), None)
-        row = QueryLogRow(
+        entry = QueryLogEntry(
             query_id=answer.query_id,
             question=nq.original,
             normalized=nq.text,
@@ -581,13 +599,11 @@ class QAEngine:
             confidence=float(answer.confidence),
             latency_ms=float(latency),
             session_id=session_id,
-            citations=[{"doc_id": c.doc_id, "title": c.title, "section": c.section, "anchor": c.anchor} for c in answer.citations],
+            citations=[LoggedCitation(c.doc_id, c.title, c.section, c.anchor) for c in answer.citations],
             embedding=np.ascontiguousarray(vector, dtype=np.float32).tobytes() if vector is not None else None,
         )
         try:
-            with self.kb.session() as s:
-                s.add(row)
-                s.commit()
+            self.query_log.add(entry)  # masks personal information before writing
         except Exception:  # the answer matters more than its log line
             log.exception("could not log query %s", answer.query_id)
 

@@ -52,6 +52,18 @@ from .compose import Evidence
 log = logging.getLogger(__name__)
 _WS = re.compile(r"\s+")
 
+# The training data a checkout has: this repository's labelled questions and the shared data beside it.
+PROJECT = Path(__file__).resolve().parents[1]
+SHARED = PROJECT.parent / "shared"
+DEFAULT_FIT = (PROJECT / "eval/questions/train_national.jsonl", PROJECT / "eval/questions/train_local.jsonl")
+DEFAULT_SELECT = (PROJECT / "eval/questions/tune.jsonl", SHARED / "eval/dev.jsonl")
+DEFAULT_LAYPERSON = SHARED / "train/layperson_statutes.jsonl"
+DEFAULT_FAQ_SHEETS = (SHARED / "faq/sample_faq.csv",)
+
+
+def existing(paths) -> list[Path]:
+    return [Path(p) for p in paths if Path(p).exists()]
+
 
 def squash(text: str | None) -> str:
     return _WS.sub("", text or "")
@@ -108,6 +120,7 @@ class Example:
     y: np.ndarray  # 1: answers the question
     answerable: bool  # False for unanswerable questions and leave-the-document-out copies
     rankable: bool = True  # used by the ranker (has a positive)
+    left_out: bool = False  # a leave-the-document-out copy
 
 
 @dataclass
@@ -119,6 +132,7 @@ class TrainingSources:
     use_curation: bool = True  # the knowledge base's FAQ entries and 没帮助 feedback
     leave_document_out: bool = True
     layperson_limit: int = 0  # 0: all
+    layperson_answerability: bool = False  # also fit the answerability model on the layperson questions
 
 
 @dataclass
@@ -130,6 +144,7 @@ class TrainingReport:
     calibration: list[dict]
     threshold: float
     seconds: dict[str, float]
+    judge: Judge | None = field(default=None, repr=False)
 
 
 def _progress_noop(stage: str, done: int, total: int) -> None:
@@ -177,7 +192,7 @@ class JudgeTrainer:
                     x2 = passage_features(jq2, cands2, [_passage(ev) for ev in ev2])
                     # another document may answer too (a local rule beside a national one): those stay positives
                     y2 = np.array([q.is_positive(ev) for ev in ev2], np.int8)
-                    out.append(Example(q, jq2, cands2, x2, y2, bool(y2.any()), rankable=False))
+                    out.append(Example(q, jq2, cands2, x2, y2, bool(y2.any()), rankable=False, left_out=True))
         self.progress(stage, len(questions), len(questions))
         return out
 
@@ -302,7 +317,8 @@ class JudgeTrainer:
         return Answerability(mean, scale, model.coef_[0].astype(np.float32), float(model.intercept_[0]))
 
     # ---------------------------------------------------------------- the whole run
-    def run(self) -> TrainingReport:
+    def collect(self) -> tuple[list[Example], list[Example], dict[str, float]]:
+        """(fit examples from every source, selection examples, seconds per stage)."""
         import time
 
         times: dict[str, float] = {}
@@ -313,34 +329,52 @@ class JudgeTrainer:
         ids = {q.id for q in select_q}
         if any(q.id in ids for q in fit_q):
             raise ValueError("a question is both in the fit and the selection set")
-        faq_q, feedback_q = self.faq_questions(), self.feedback_questions()
-        fit = self.examples(engine, fit_q, "gold questions", leave_out=self.sources.leave_document_out)
-        fit += self.examples(engine, faq_q, "FAQ questions", leave_out=self.sources.leave_document_out)
-        fit += self.examples(engine, feedback_q, "feedback")
+        leave_out = self.sources.leave_document_out
+        fit = self.examples(engine, fit_q, "gold questions", leave_out=leave_out)
+        fit += self.examples(engine, self.faq_questions(), "FAQ questions", leave_out=leave_out)
+        fit += self.examples(engine, self.feedback_questions(), "feedback")
         times["collect"] = time.perf_counter() - t
         t = time.perf_counter()
         fit += self.layperson_examples()
         times["layperson"] = time.perf_counter() - t
-        if not any(e.rankable for e in fit):
-            raise ValueError("no training question has a positive passage in this knowledge base")
-        t = time.perf_counter()
-        answerability = self._fit_answerability(fit)
-        booster = self._fit_ranker(fit)
-        times["fit"] = time.perf_counter() - t
         t = time.perf_counter()
         selection = self.examples(engine, select_q, "selection questions") if select_q else []
+        times["select_collect"] = time.perf_counter() - t
+        return fit, selection, times
+
+    def fit(self, fit: list[Example], selection: list[Example]) -> tuple[Judge, list[dict], dict]:
+        """Fit both models on `fit`, choose the threshold on `selection`: (judge, calibration table, summary)."""
+        if not any(e.rankable for e in fit):
+            raise ValueError("no training question has a positive passage in this knowledge base")
+        # Layperson questions are asked of a side knowledge base of ~700 passages: they teach the ranker how citizens
+        # word a question against statute text, but their lists' shape (scores, margins) is not this knowledge
+        # base's, so the answerability model learns from this knowledge base's questions only.
+        answerability_examples = [e for e in fit if e.question.origin != "layperson" or self.sources.layperson_answerability]
+        answerability = self._fit_answerability(answerability_examples)
+        booster = self._fit_ranker(fit)
         judge = Judge(booster, answerability, threshold=0.5, config=self.config)
         calibration, threshold, summary = self.choose_threshold(judge, selection)
         judge.threshold = threshold
-        times["select"] = time.perf_counter() - t
+        return judge, calibration, summary
+
+    def run(self, store: bool = True) -> TrainingReport:
+        import time
+
+        fit, selection, times = self.collect()
+        t = time.perf_counter()
+        judge, calibration, summary = self.fit(fit, selection)
+        times["fit"] = time.perf_counter() - t
         sizes = _sizes(fit)
         data_hash = _data_hash(fit)
         judge.info.update({"sizes": sizes, "data_hash": data_hash, "selection": summary, "seed": self.config.seed,
                            "fit_files": [str(p) for p in self.sources.fit],
                            "select_files": [str(p) for p in self.sources.select]})
-        judge_id = store_judge(self.kb, judge, data_hash)
-        judge.save(self.cache_dir / "judges" / judge_id)
-        return TrainingReport(judge_id, data_hash, sizes, summary, calibration, threshold, times)
+        if store:
+            judge_id = store_judge(self.kb, judge, data_hash)
+            judge.save(self.cache_dir / "judges" / judge_id)
+        else:
+            judge.serialize()
+        return TrainingReport(judge.judge_id, data_hash, sizes, summary, calibration, judge.threshold, times, judge)
 
     def choose_threshold(self, judge: Judge, selection: list[Example]) -> tuple[list[dict], float, dict]:
         """Refusal vs false refusal per threshold on the selection questions; the chosen operating point."""
@@ -352,7 +386,7 @@ class JudgeTrainer:
         unanswerable = ~answerable
         correct = labels.astype(bool)
         table = []
-        for t in np.round(np.arange(0.05, 0.96, 0.05), 2):
+        for t in np.round(np.arange(0.01, 0.96, 0.01), 2):
             answered = conf >= t
             table.append({
                 "threshold": float(t),

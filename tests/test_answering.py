@@ -173,12 +173,12 @@ def test_newmedia_is_plain_text_within_300_characters_with_source_and_link(engin
 def test_hotline_gives_a_script_to_read_out(engine):
     answer = ask(engine, "失业保险金的标准由谁确定？", channel="hotline")
     script = answer.script
-    assert set(script) >= {"opening", "answer", "key_points", "sources", "related_questions", "closing"}
-    assert script["answer"].startswith("根据《失业保险条例》第十八条")
-    assert script["answer"].count("。") == 1  # one sentence
-    assert any("国务院令第258号" in s and "第十八条" in s for s in script["sources"])
+    assert script.opening and script.closing and script.key_points
+    assert script.answer.startswith("根据《失业保险条例》第十八条")
+    assert script.answer.count("。") == 1  # one sentence
+    assert any("国务院令第258号" in s and "第十八条" in s for s in script.sources)
     refused = ask(engine, "今天股市行情怎么样？", channel="hotline")
-    assert refused.script["sources"] == [] and "suggestion" in refused.script
+    assert refused.script.sources == [] and refused.script.suggestion
     assert ask(engine, "失业保险金的标准由谁确定？").script is None
 
 

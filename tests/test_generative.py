@@ -94,7 +94,7 @@ def test_grounded_generative_answer_is_used(engine, chat_server):
     sent = chat_server.requests[-1]["messages"]
     assert "[1]" in sent[-1]["content"] and QUESTION in sent[-1]["content"]
     hotline = engine.ask(QUESTION, channel="hotline", record=False)
-    assert "[1]" not in hotline.answer and "[1]" not in hotline.script["answer"]
+    assert "[1]" not in hotline.answer and "[1]" not in hotline.script.answer
 
 
 @pytest.mark.parametrize("scenario", ["missing_passage", "made_up_number", "slow"])

@@ -157,7 +157,7 @@ def test_widget_script_is_served_as_javascript_with_the_configured_hotline(clien
     r = client.get("/widget.js")
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("application/javascript")
-    assert 'const SERVER_CONFIG = {"hotline": "12345"};' in r.text
+    assert 'const SERVER_CONFIG = {"hotline": "12345", "max_question": 500};' in r.text
     assert "attachShadow" in r.text
     css = client.get("/widget.css")
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")

@@ -108,7 +108,7 @@ def reply_text(answer: Answer) -> str:
     if answer.understood_question:
         parts.append(f"您是问：{answer.understood_question}")
     if answer.channel == "hotline" and answer.script:
-        s = answer.script
+        s = answer.script.to_json()
         lines = [s.get("opening", ""), s.get("answer", "")]
         lines += [f"· {p}" for p in s.get("key_points") or [] if p not in (s.get("answer"),)]
         for key in ("notice", "suggestion", "closing"):
@@ -133,7 +133,7 @@ def policyqa_extra(answer: Answer) -> dict:
         "citations": [citation_json(c) for c in answer.citations],
         "understood_question": answer.understood_question,
         "choices": list(answer.choices),
-        "script": answer.script,
+        "script": answer.script.to_json() if answer.script is not None else None,
     }
 
 

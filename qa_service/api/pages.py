@@ -22,7 +22,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from knowledge_base.models import StoredDocument, Validity
+from knowledge_base.models import MAX_QUESTION_CHARS, StoredDocument, Validity
 from knowledge_base.settings import Settings
 
 from ..engine import DocumentCatalog
@@ -31,6 +31,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent
 STATIC_DIR = PACKAGE_DIR / "static"
 templates = Jinja2Templates(directory=str(PACKAGE_DIR / "templates"))
 templates.env.trim_blocks = templates.env.lstrip_blocks = True
+templates.env.globals["max_question_chars"] = MAX_QUESTION_CHARS
 
 router = APIRouter(include_in_schema=False)
 
@@ -178,12 +179,16 @@ def page(request: Request, template: str, context: dict | None = None, status_co
     )
 
 
+# widget.js's first line as shipped: the defaults it uses when served statically.
+STATIC_SERVER_CONFIG = 'const SERVER_CONFIG = {"hotline": "12345", "max_question": 500};'
+
+
 @lru_cache(maxsize=8)
 def widget_script(hotline: str) -> str:
     """widget.js with the server's settings in its first line (the file works unchanged when served statically)."""
     source = (STATIC_DIR / "widget.js").read_text(encoding="utf-8")
-    config = json.dumps({"hotline": hotline}, ensure_ascii=False)
-    return source.replace('const SERVER_CONFIG = {"hotline": "12345"};', f"const SERVER_CONFIG = {config};", 1)
+    config = json.dumps({"hotline": hotline, "max_question": MAX_QUESTION_CHARS}, ensure_ascii=False)
+    return source.replace(STATIC_SERVER_CONFIG, f"const SERVER_CONFIG = {config};", 1)
 
 
 @router.get("/widget.js")

@@ -9,42 +9,41 @@ Bad input gets 422 with a message in Chinese and English; an empty knowledge bas
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import BaseModel, Field, StrictBool, field_validator
 
-from knowledge_base.models import Answer, Citation, StoredDocument
+from knowledge_base.models import MAX_QUESTION_CHARS, Answer, ChannelName, Citation, StoredDocument
+from knowledge_base.settings import Settings
 from knowledge_base.store import KnowledgeBaseError
 
-from ..channels import CHANNELS
 from ..compose import display_date, document_url
-from ..engine import MAX_QUESTION_CHARS, DocumentCatalog, QuestionError
+from ..engine import DocumentCatalog, QuestionError
+from .deps import EngineDep, KbDep, MetricsDep, SettingsDep
+from .errors import errors_for
+from .validation import ApiRequest
 
-router = APIRouter(tags=["public"])
+router = APIRouter(tags=["public"], responses=errors_for(422, 429, 503))
 
 
 # ---------------------------------------------------------------------- request / response models
-class AskFilters(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AskFilters(ApiRequest):
     publisher: str | None = Field(None, max_length=200, description="发布机构 (substring), e.g. 济南市司法局")
     region: str | None = Field(None, max_length=50, description="地区, e.g. 济南 / 淄博 / 台州 / 山东")
     include_superseded: StrictBool | None = Field(False, description="also cite superseded versions (历史版本)")
 
 
-class HistoryTurn(BaseModel):
+class HistoryTurn(ApiRequest):
     """One earlier turn a stateless client sends back (issue 10)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     question: str = Field(..., min_length=1, max_length=MAX_QUESTION_CHARS)
     answer: str = Field("", max_length=4000)
 
 
-class AskRequest(BaseModel):
-    question: str = Field(..., description=f"the citizen's question, 1–{MAX_QUESTION_CHARS} characters")
+class AskRequest(ApiRequest):
+    question: str = Field(..., min_length=1, description=f"the citizen's question, 1–{MAX_QUESTION_CHARS} characters")
     channel: str = Field("web", description="web | hotline | newmedia")
     top_k: int = Field(5, description="citations wanted, 1–20")
     filters: AskFilters | None = None
@@ -65,9 +64,7 @@ class AskRequest(BaseModel):
     @field_validator("channel")
     @classmethod
     def _channel(cls, v: str) -> str:
-        if v not in CHANNELS:
-            raise ValueError(f"未知渠道，可选 {'/'.join(CHANNELS)} / unknown channel, expected one of {', '.join(CHANNELS)}")
-        return v
+        return ChannelName.parse(v).value
 
     @field_validator("top_k")
     @classmethod
@@ -111,19 +108,85 @@ class SearchResponse(BaseModel):
     results: list[CitationOut]
 
 
+class DocumentOut(BaseModel):
+    doc_id: str
+    work_id: str
+    title: str
+    doc_number: str | None
+    index_number: str | None
+    publisher: str | None
+    region: str | None
+    topic: str | None
+    doc_type: str
+    written_date: str | None
+    published_date: str | None
+    version_date: str | None
+    validity: str
+    validity_text: str | None
+    superseded_by: str | None
+    url: str
+
+
+class VersionOut(BaseModel):
+    doc_id: str
+    title: str
+    date: str | None
+    validity: str
+    superseded_by: str | None
+    url: str
+
+
+class DocumentWithVersions(DocumentOut):
+    versions: list[VersionOut]
+
+
+class DocumentList(BaseModel):
+    documents: list[DocumentWithVersions]
+
+
+class SectionOut(BaseModel):
+    path: list[str]
+    section: str
+    anchor: str | None
+    text: str
+
+
+class DocumentDetail(DocumentOut):
+    revision_notes: list[str]
+    text: str
+    sections: list[SectionOut]
+    versions: list[VersionOut]
+
+
+class HealthOut(BaseModel):
+    status: str
+    generation: int
+    documents: int
+    in_force: int
+    chunks: int
+    faqs: int
+    model: str | None
+
+
+def public_catalog(kb: KbDep) -> DocumentCatalog:
+    """Public documents; 503 (app-level handler) while the knowledge base is empty."""
+    if kb.state().generation == 0:
+        raise KnowledgeBaseError(f"the knowledge base in {kb.directory} is empty: run `policyqa ingest` first")
+    return DocumentCatalog(kb)
+
+
+CatalogDep = Annotated[DocumentCatalog, Depends(public_catalog)]
+DocId = Annotated[str, Path(min_length=1, max_length=40, description="a document version's id")]
+
+
 # ---------------------------------------------------------------------- routes
-def _services(request: Request):
-    return request.app.state.services
-
-
 def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse(status_code=status, content={"error": code, "message": message})
 
 
 @router.post("/v1/ask", response_model=AskResponse, response_model_exclude_unset=True)
-def ask(body: AskRequest, request: Request, response: Response):
+def ask(body: AskRequest, engine: EngineDep, metrics: MetricsDep, response: Response):
     """Answer a citizen's question for one channel, with citations (or an honest refusal)."""
-    engine = _services(request).engine
     timings: dict[str, float] = {}
     try:
         answer = engine.ask(
@@ -138,14 +201,15 @@ def ask(body: AskRequest, request: Request, response: Response):
     except QuestionError as e:
         return _error(422, "invalid_request", str(e))
     response.headers["Server-Timing"] = server_timing(timings)
+    metrics.observe_answer(answer, timings)
     return answer_json(answer)
 
 
 @router.get("/v1/search", response_model=SearchResponse)
 def search(
-    request: Request,
+    engine: EngineDep,
     response: Response,
-    q: str = Query(..., max_length=MAX_QUESTION_CHARS, description="what to look for"),
+    q: str = Query(..., min_length=1, max_length=MAX_QUESTION_CHARS, description="what to look for"),
     k: int = Query(10, ge=1, le=50, description="results wanted"),
     publisher: str | None = Query(None, max_length=200),
     region: str | None = Query(None, max_length=50),
@@ -156,7 +220,7 @@ def search(
         return _error(422, "invalid_request", "查询内容不能为空 / the query must not be empty")
     timings: dict[str, float] = {}
     try:
-        results = _services(request).engine.search(
+        results = engine.search(
             q, k=k, filters={"publisher": publisher, "region": region, "include_superseded": include_superseded},
             timings=timings,
         )
@@ -166,37 +230,31 @@ def search(
     return {"results": [citation_json(c) for c in results]}
 
 
-@router.get("/v1/documents")
+@router.get("/v1/documents", response_model=DocumentList)
 def list_documents(
-    request: Request,
+    catalog: CatalogDep,
+    settings: SettingsDep,
     title: str | None = Query(None, max_length=200, description="part of the title"),
     limit: int = Query(50, ge=1, le=200),
 ):
     """Public documents' metadata, each with its versions (历次修订)."""
-    services = _services(request)
-    _require_kb(services.kb)
-    catalog = DocumentCatalog(services.kb)
-    settings = services.settings
     return {
         "documents": [
-            {**document_json(settings, d), "versions": [version_json(settings, v) for v in versions]}
+            {**document_json(settings, d, versions), "versions": [version_json(settings, v, versions) for v in versions]}
             for d, versions in catalog.find(title, limit=limit)
         ]
     }
 
 
-@router.get("/v1/documents/{doc_id}")
-def get_document(doc_id: str, request: Request):
+@router.get("/v1/documents/{doc_id}", response_model=DocumentDetail, responses=errors_for(404))
+def get_document(doc_id: DocId, catalog: CatalogDep, settings: SettingsDep):
     """One public document: metadata, full text with section anchors, version history."""
-    services = _services(request)
-    _require_kb(services.kb)
-    found = DocumentCatalog(services.kb).get(doc_id)
+    found = catalog.get(doc_id)
     if found is None:
         return _error(404, "not_found", f"未找到该文件 / no public document {doc_id}")
     doc, sections, versions = found
-    settings = services.settings
     return {
-        **document_json(settings, doc),
+        **document_json(settings, doc, versions),
         "revision_notes": list(doc.meta.revision_notes),
         "text": doc.text,
         "sections": [
@@ -204,14 +262,14 @@ def get_document(doc_id: str, request: Request):
              "text": s.get("text", "")}
             for s in sections
         ],
-        "versions": [version_json(settings, v) for v in versions],
+        "versions": [version_json(settings, v, versions) for v in versions],
     }
 
 
-@router.get("/healthz")
-def healthz(request: Request):
+@router.get("/healthz", response_model=HealthOut)
+def healthz(engine: EngineDep):
     """Serving status with document, chunk and FAQ counts (503 while the knowledge base is empty)."""
-    return _services(request).engine.health()
+    return engine.health()
 
 
 # ---------------------------------------------------------------------- JSON at the edge
@@ -237,12 +295,18 @@ def answer_json(a: Answer) -> dict:
         out["understood_question"] = a.understood_question  # the follow-up as completed (widget: 您是问：…)
     if a.choices:
         out["choices"] = list(a.choices)  # ask back: each is a question to send again
-    if a.channel == "hotline":
-        out["script"] = a.script
+    if a.channel == ChannelName.HOTLINE.value:
+        out["script"] = a.script.to_json() if a.script is not None else None
     return out
 
 
-def document_json(settings, d: StoredDocument) -> dict:
+def public_successor(d: StoredDocument, public_versions: list[StoredDocument]) -> str | None:
+    """`superseded_by` as citizens may see it: only the id of another public version (a knowledge base built before
+    chains were public-only may still point at a withheld one)."""
+    return d.superseded_by if any(v.doc_id == d.superseded_by for v in public_versions) else None
+
+
+def document_json(settings: Settings, d: StoredDocument, public_versions: list[StoredDocument]) -> dict:
     m = d.meta
     return {
         "doc_id": d.doc_id,
@@ -259,18 +323,18 @@ def document_json(settings, d: StoredDocument) -> dict:
         "version_date": m.version_date.isoformat() if m.version_date else None,
         "validity": d.validity.value,
         "validity_text": m.validity_text,
-        "superseded_by": d.superseded_by,
+        "superseded_by": public_successor(d, public_versions),
         "url": document_url(settings, d.doc_id, None),
     }
 
 
-def version_json(settings, v: StoredDocument) -> dict:
+def version_json(settings: Settings, v: StoredDocument, public_versions: list[StoredDocument]) -> dict:
     return {
         "doc_id": v.doc_id,
         "title": v.meta.title,
         "date": (v.meta.version_date and v.meta.version_date.isoformat()) or display_date(v),
         "validity": v.validity.value,
-        "superseded_by": v.superseded_by,
+        "superseded_by": public_successor(v, public_versions),
         "url": document_url(settings, v.doc_id, None),
     }
 
@@ -278,8 +342,3 @@ def version_json(settings, v: StoredDocument) -> dict:
 def server_timing(timings: dict[str, float]) -> str:
     """Per-stage milliseconds in the standard Server-Timing header, for the HTTP latency benchmark."""
     return ", ".join(f"{name};dur={ms:.2f}" for name, ms in timings.items())
-
-
-def _require_kb(kb) -> None:
-    if kb.state().generation == 0:
-        raise KnowledgeBaseError(f"the knowledge base in {kb.directory} is empty: run `policyqa ingest` first")

@@ -11,7 +11,7 @@
  */
 (function () {
   "use strict";
-  const SERVER_CONFIG = {"hotline": "12345"};
+  const SERVER_CONFIG = {"hotline": "12345", "max_question": 500};
 
   if (window.policyqaWidget) return; // the tag was included twice
 
@@ -32,7 +32,7 @@
       .slice(0, 4),
     left: data.position === "left",
   };
-  const MAX_QUESTION = 500; // the API's limit
+  const MAX_QUESTION = SERVER_CONFIG.max_question || 500; // the API's limit (MAX_QUESTION_CHARS)
   const TIMEOUT_MS = 30000;
   const LARGE_TEXT_KEY = "policyqa-large-text";
 
@@ -215,6 +215,7 @@
     el("header", { class: "pq-header" }, title, el("div", { class: "pq-header-tools" }, largeToggle, closeButton)),
     log,
     form,
+    el("p", { class: "pq-disclaimer pq-privacy", text: "请勿输入身份证号、手机号、银行卡号等个人信息。" }),
     el("p", { class: "pq-disclaimer", text: "回答摘自公开的政策文件，仅供参考，请以原文为准。" })
   );
   root.append(launcher, panel);

@@ -12,22 +12,13 @@ from typing import Optional
 
 import typer
 
-PROJECT = Path(__file__).resolve().parents[1]
-SHARED = PROJECT.parent / "shared"
-DEFAULT_FIT = (PROJECT / "eval/questions/train_national.jsonl", PROJECT / "eval/questions/train_local.jsonl")
-DEFAULT_SELECT = (PROJECT / "eval/questions/tune.jsonl", SHARED / "eval/dev.jsonl")
-DEFAULT_LAYPERSON = SHARED / "train/layperson_statutes.jsonl"
-DEFAULT_FAQ_SHEETS = (SHARED / "faq/sample_faq.csv",)
+from ..judge_train import DEFAULT_FAQ_SHEETS, DEFAULT_FIT, DEFAULT_LAYPERSON, DEFAULT_SELECT, existing as _existing
 
-model_app = typer.Typer(help="The learned answer judge (ranking and refusal), trained on this knowledge base.",
+app = typer.Typer(help="The learned answer judge (ranking and refusal), trained on this knowledge base.",
                         no_args_is_help=True)
 
 
-def _existing(paths) -> list[Path]:
-    return [Path(p) for p in paths if Path(p).exists()]
-
-
-@model_app.command("train-judge")
+@app.command("train-judge")
 def train_judge(
     kb: Optional[Path] = typer.Option(None, "--kb", help="Knowledge-base directory."),
     fit: list[Path] = typer.Option(None, "--fit", help="Labelled questions to fit on (gold JSONL); default eval/questions/train_*.jsonl."),
@@ -47,8 +38,8 @@ def train_judge(
     from knowledge_base.judge import JudgeConfig
     from knowledge_base.settings import get_settings
 
-    from .cli import console, err, fail, open_kb
-    from .judge_train import JudgeTrainer, TrainingSources
+    from .common import console, err, fail, open_kb
+    from ..judge_train import JudgeTrainer, TrainingSources
 
     fit_files = _existing(fit or DEFAULT_FIT)
     select_files = _existing(select or DEFAULT_SELECT)
@@ -92,20 +83,21 @@ def train_judge(
                       f"refusal (U) {s['refusal_u']:.3f}, false refusal (A) {s['false_refusal_a']:.3f}, "
                       f"answered with a wrong first passage {s['wrong_top']:.3f}", highlight=False)
         console.print("  threshold  refusal(U)  false-refusal(A)  wrong-top", highlight=False)
-        for r in report.calibration:
+        for r in report.calibration[4::5]:
             console.print(f"  {r['threshold']:>9.2f}  {r['refusal_u']:>10.3f}  {r['false_refusal_a']:>16.3f}  {r['wrong_top']:>9.3f}",
                           highlight=False)
     console.print("seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in report.seconds.items()), highlight=False)
     if json_out:
-        json_out.write_text(json.dumps(dataclasses.asdict(report), ensure_ascii=False, indent=1), "utf-8")
+        body = {f.name: getattr(report, f.name) for f in dataclasses.fields(report) if f.name != "judge"}
+        json_out.write_text(json.dumps(body, ensure_ascii=False, indent=1), "utf-8")
 
 
-@model_app.command("show")
+@app.command("show")
 def show(kb: Optional[Path] = typer.Option(None, "--kb", help="Knowledge-base directory.")) -> None:
     """The knowledge base's judge: identity, training data hash and sizes, chosen threshold."""
     from knowledge_base.judge import judge_record, load_judge
 
-    from .cli import console, open_kb
+    from .common import console, open_kb
 
     kbase = open_kb(kb)
     record = judge_record(kbase)
@@ -116,15 +108,11 @@ def show(kb: Optional[Path] = typer.Option(None, "--kb", help="Knowledge-base di
     console.print_json(json.dumps({**record, "threshold": judge.threshold, "info": judge.info}, ensure_ascii=False))
 
 
-@model_app.command("remove-judge")
+@app.command("remove-judge")
 def remove(kb: Optional[Path] = typer.Option(None, "--kb", help="Knowledge-base directory.")) -> None:
     """Forget the judge: answering goes back to the fused ranking and two-feature confidence."""
     from knowledge_base.judge import remove_judge
 
-    from .cli import console, open_kb
+    from .common import console, open_kb
 
     console.print("judge removed" if remove_judge(open_kb(kb)) else "there was no judge")
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(model_app, name="model")

@@ -1,0 +1,4 @@
+"""`python -m qa_service.cli …` is `policyqa …`."""
+from . import app
+
+app()

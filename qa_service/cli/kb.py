@@ -1,0 +1,86 @@
+"""`policyqa kb …`: knowledge-base inspection.
+
+    policyqa kb stats --kb kb
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from .common import KbOption, console, fail, open_kb
+
+app = typer.Typer(help="Knowledge-base inspection.", no_args_is_help=True)
+
+
+@app.command("stats")
+def kb_stats(kb: Optional[Path] = KbOption) -> None:
+    """Counts of works, versions, chunks and FAQ entries; validity and region breakdowns."""
+    from knowledge_base.stats import kb_breakdown
+
+    kbase = open_kb(kb)
+    b = kb_breakdown(kbase)
+    table = Table(title=f"knowledge base {kbase.directory}", show_header=False)
+    table.add_row("works", str(b.works))
+    table.add_row("works with more than one version", str(b.works_with_versions))
+    table.add_row("documents (versions)", str(b.documents))
+    table.add_row("chunks", str(b.chunks))
+    table.add_row("FAQ entries (published)", f"{b.faqs} ({b.faqs_published})")
+    table.add_row("validity", ", ".join(f"{k}: {v}" for k, v in sorted(b.validity.items())))
+    table.add_row("disclosure", ", ".join(f"{k}: {v}" for k, v in sorted(b.disclosure.items())))
+    table.add_row("regions", ", ".join(f"{k or '—'}: {v}" for k, v in b.regions.most_common()))
+    table.add_row("generation", str(b.generation))
+    table.add_row("encoder", f"{b.model_id or '—'} ({b.model_backend or '—'}, dim {b.dim or '—'})")
+    console.print(table)
+
+
+@app.command("prune-log")
+def kb_prune_log(
+    days: Optional[int] = typer.Option(None, "--days", min=1, help="Keep this many days (default: POLICYQA_LOG_RETENTION_DAYS)."),
+    kb: Optional[Path] = KbOption,
+) -> None:
+    """Delete logged questions (and their feedback) older than the retention period."""
+    from knowledge_base.query_log import QueryLogRepository
+    from knowledge_base.settings import get_settings
+
+    keep = days or get_settings().log_retention_days
+    if keep <= 0:
+        fail("retention is off (POLICYQA_LOG_RETENTION_DAYS=0); give --days N")
+    deleted = QueryLogRepository(open_kb(kb)).delete_older_than(keep)
+    console.print(f"deleted {deleted} logged question(s) older than {keep} days")
+
+
+@app.command("backup")
+def kb_backup(
+    dest: Path = typer.Argument(..., dir_okay=False, help="The backup file to write (must not exist)."),
+    kb: Optional[Path] = KbOption,
+) -> None:
+    """A consistent copy of the whole store (SQLite online backup; safe while serving). PostgreSQL: use pg_dump."""
+    from knowledge_base.backup import BackupError, backup
+
+    try:
+        info = backup(open_kb(kb), dest)
+    except BackupError as e:
+        fail(str(e))
+    console.print(f"wrote {info.path} ({info.bytes / 1024 / 1024:.1f} MB): generation {info.generation}, "
+                  f"{info.documents} documents, {info.faqs} FAQ entries", highlight=False)
+
+
+@app.command("restore")
+def kb_restore(
+    source: Path = typer.Argument(..., dir_okay=False, help="A file written by `policyqa kb backup`."),
+    kb: Path = typer.Option(..., "--kb", help="Directory to restore into (empty, unless --force)."),
+    force: bool = typer.Option(False, "--force", help="Replace the knowledge base already in --kb."),
+) -> None:
+    """Restore a backup into a knowledge-base directory and rebuild its indexes from the stored vectors."""
+    from knowledge_base.backup import BackupError, restore
+
+    try:
+        restored = restore(source, kb, force=force)
+    except BackupError as e:
+        fail(str(e))
+    counts = restored.counts()
+    console.print(f"restored {source} into {restored.directory}: generation {restored.state().generation}, "
+                  f"{counts['documents']} documents, {counts['chunks']} chunks, {counts['faqs']} FAQ entries", highlight=False)

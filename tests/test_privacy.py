@@ -1,0 +1,157 @@
+"""Personal information is masked before a question is logged or shown (个人信息保护法), keeping enough to group."""
+from __future__ import annotations
+
+import pytest
+
+from knowledge_base.privacy import PersonalInfoKind, find_personal_info, is_valid_id_card, mask_personal_info
+
+# (what the citizen typed, what the log keeps)
+MASKED = [
+    # 身份证号: 18 digits with a valid check character (digit or X), the 15-digit form
+    ("身份证370102199003071238丢了怎么补办", "身份证370102************丢了怎么补办"),
+    ("我的身份证号是11010519491231002X", "我的身份证号是110105************"),
+    ("身份证号11010519491231002x能办吗", "身份证号110105************能办吗"),
+    ("老身份证370102900307123还能用吗", "老身份证370102*********还能用吗"),
+    # mobile numbers, with or without separators and +86
+    ("我的手机13812345678，请回电", "我的手机1381234****，请回电"),
+    ("电话 138-1234-5678 或 +86 139 8765 4321", "电话 1381234**** 或 1398765****"),
+    ("手机１３８１２３４５６７８", "手机1381234****"),
+    # landlines
+    ("单位电话0531-86081234", "单位电话0531-8608****"),
+    ("打（0576）88812345咨询", "打0576-8881****咨询"),
+    # bank cards (Luhn-valid), plain or in groups of four
+    ("卡号6222021000112233449能领失业金吗", "卡号622202*********3449能领失业金吗"),
+    ("6217 0012 3456 7893 这张卡", "621700******7893 这张卡"),
+    # e-mail and plates
+    ("发到zhang.san@example.com.cn", "发到z***@example.com.cn"),
+    ("车牌鲁A12345被贴条", "车牌鲁A*****被贴条"),
+    ("新能源车浙JD12345充电补贴", "新能源车浙J******充电补贴"),
+    ("鲁A·B1234年检", "鲁A*****年检"),
+]
+
+# Not personal information: these stay as typed.
+KEPT = [
+    "身份证370102199003071235丢了",  # 18 digits, wrong check character (and no valid card): not an ID number
+    "身份证370102199013071238",  # month 13
+    "卡号6222021000112233440",  # fails the Luhn check
+    "失业保险金领取期限最长24个月",
+    "济政办发〔2024〕12号文件",
+    "索引号11370100004188346K/2025-00123",
+    "拨打12345热线",
+    "2024年1月1日起施行",
+    "补贴标准为每人每月1800元",
+]
+
+
+@pytest.mark.parametrize("typed,logged", MASKED)
+def test_personal_information_is_masked_keeping_enough_to_group(typed: str, logged: str) -> None:
+    assert mask_personal_info(typed) == logged
+
+
+@pytest.mark.parametrize("typed", KEPT)
+def test_policy_text_and_invalid_numbers_are_not_masked(typed: str) -> None:
+    assert mask_personal_info(typed) == typed
+
+
+@pytest.mark.parametrize(
+    "number,valid",
+    [("370102199003071238", True), ("11010519491231002X", True), ("370102199003071235", False),
+     ("370102900307123", True), ("370102901307123", False), ("37010219900307123", False)],
+)
+def test_id_card_check_character(number: str, valid: bool) -> None:
+    assert is_valid_id_card(number) is valid
+
+
+def test_each_match_names_its_kind() -> None:
+    kinds = [m.kind for m in find_personal_info("13812345678 370102199003071238 a@b.cn 鲁A12345 6217001234567893")]
+    assert kinds == [PersonalInfoKind.MOBILE, PersonalInfoKind.ID_CARD, PersonalInfoKind.EMAIL,
+                     PersonalInfoKind.LICENSE_PLATE, PersonalInfoKind.BANK_CARD]
+
+
+def test_empty_text_stays_empty() -> None:
+    assert mask_personal_info("") == "" and mask_personal_info(None) is None
+
+
+# ------------------------------------------------------------------ the query log keeps masked text only
+@pytest.fixture(scope="module")
+def served(small_kb, tmp_path_factory):
+    import shutil
+
+    from fastapi.testclient import TestClient
+
+    from knowledge_base.settings import Settings
+    from knowledge_base.store import KnowledgeBase
+    from qa_service.app import create_app
+    from qa_service.auth import KeyService, Role
+
+    kb_dir = shutil.copytree(small_kb, tmp_path_factory.mktemp("privacy") / "kb")
+    kb = KnowledgeBase(kb_dir)
+    operator = KeyService(kb).create("周话务", Role.OPERATOR).token
+    with TestClient(create_app(kb=kb, settings=Settings(rate_limit_per_minute=0))) as client:
+        yield client, kb, {"Authorization": f"Bearer {operator}"}
+
+
+def test_answers_use_the_text_as_typed_but_the_log_and_analytics_keep_it_masked(served):
+    from knowledge_base.query_log import QueryLogRepository
+
+    client, kb, staff = served
+    typed = "失业保险金能领多久？我的手机13812345678，身份证370102199003071238"
+    r = client.post("/v1/ask", json={"question": typed})
+    assert r.status_code == 200
+    answer = r.json()
+    logged = QueryLogRepository(kb).get(answer["query_id"])
+    assert "13812345678" not in logged.question and "1381234****" in logged.question
+    assert "370102199003071238" not in logged.question + logged.normalized and "370102************" in logged.question
+    groups = client.get("/v1/analytics/questions", params={"kind": "top", "days": 1}, headers=staff).json()["groups"]
+    shown = " ".join(g["representative"] + " ".join(g["examples"]) for g in groups)
+    assert "1381234****" in shown and "13812345678" not in shown
+
+
+def test_the_widget_asks_citizens_not_to_type_personal_information(served):
+    client, _, _ = served
+    assert "请勿输入身份证号、手机号" in client.get("/widget.js").text
+
+
+def test_retention_deletes_old_questions_and_their_feedback_only(tmp_path):
+    from datetime import timedelta
+
+    from knowledge_base.db import FeedbackRow, utcnow
+    from knowledge_base.query_log import QueryLogEntry, QueryLogRepository
+    from knowledge_base.store import KnowledgeBase
+
+    kb = KnowledgeBase(tmp_path / "kb")
+    log = QueryLogRepository(kb)
+    now = utcnow()
+    for query_id, age in (("old", 181), ("recent", 179)):
+        log.add(QueryLogEntry(query_id=query_id, question="春节放几天假", normalized="春节放几天假", channel="web",
+                              answered=True, confidence=0.9, latency_ms=20.0, at=now - timedelta(days=age)))
+    with kb.session() as s:
+        s.add(FeedbackRow(query_id="old", helpful=False))
+        s.commit()
+    assert log.delete_older_than(180) == 1
+    assert log.get("old") is None and log.get("recent") is not None
+    with kb.session() as s:
+        assert s.query(FeedbackRow).count() == 0
+
+
+def test_the_server_prunes_the_log_when_it_starts(tmp_path):
+    import time
+    from datetime import timedelta
+
+    from fastapi.testclient import TestClient
+
+    from knowledge_base.db import utcnow
+    from knowledge_base.query_log import QueryLogEntry, QueryLogRepository
+    from knowledge_base.settings import Settings
+    from knowledge_base.store import KnowledgeBase
+    from qa_service.app import create_app
+
+    kb = KnowledgeBase(tmp_path / "kb")
+    log = QueryLogRepository(kb)
+    log.add(QueryLogEntry(query_id="ancient", question="旧问题", normalized="旧问题", channel="web", answered=False,
+                          confidence=0.1, latency_ms=20.0, at=utcnow() - timedelta(days=400)))
+    with TestClient(create_app(kb=kb, settings=Settings(rate_limit_per_minute=0, log_retention_days=180))):
+        deadline = time.monotonic() + 10
+        while log.get("ancient") is not None and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert log.get("ancient") is None
