@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 
 from .db import ConversationTurnRow, utcnow
+from .privacy import mask_personal_info
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,9 @@ class SessionRepository:
                keep_turns: int = 10, max_age_seconds: float = 1800.0) -> None:
         """Add a turn, then drop this session's turns beyond `keep_turns` and every session's expired turns."""
         with self.kb.session() as s:
-            s.add(ConversationTurnRow(session_id=session_id, question=question, understood=understood, answer=answer,
+            # Stored like the query log: personal information (ID-card, phone, bank-card numbers …) masked.
+            s.add(ConversationTurnRow(session_id=session_id, question=mask_personal_info(question),
+                                      understood=mask_personal_info(understood), answer=mask_personal_info(answer),
                                       query_id=query_id))
             s.flush()
             keep = select(ConversationTurnRow.id).where(ConversationTurnRow.session_id == session_id).order_by(
