@@ -28,8 +28,8 @@ def test_a_vague_question_gets_choices_instead_of_a_guess(engine):
 
 def test_the_hotline_script_reads_the_choices_out(engine):
     a = engine.ask(VAGUE, channel="hotline", record=False)
-    assert a.script["answer"].startswith("第一，") and "第二，" in a.script["answer"]
-    assert a.script["key_points"] == a.choices
+    assert a.script.answer.startswith("第一，") and "第二，" in a.script.answer
+    assert a.script.key_points == a.choices
 
 
 def test_a_choice_asked_again_is_answered_from_its_document(engine):
