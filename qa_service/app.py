@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from knowledge_base.settings import Settings, get_settings
 from knowledge_base.store import KnowledgeBase, KnowledgeBaseError
 
-from .api import curation, pages, public, staff_pages
+from .api import curation, insight, pages, public, staff_pages
 from .auth import KeyService, RateLimitMiddleware
 from .services import Services
 
@@ -65,4 +65,5 @@ def create_app(kb: KnowledgeBase | None = None, settings: Settings | None = None
     app.include_router(curation.router)
     app.include_router(pages.router)
     app.include_router(staff_pages.router)
+    app.include_router(insight.router)
     return app

@@ -203,9 +203,9 @@ def _register_stage_commands() -> None:
     """Commands owned by later stages live beside their code (ask/search, keys/faq, eval/bench)."""
     from eval import cli as eval_cli
 
-    from . import cli_answer, cli_curation
+    from . import cli_answer, cli_curation, cli_report
 
-    for module in (cli_answer, cli_curation, eval_cli):
+    for module in (cli_answer, cli_curation, cli_report, eval_cli):
         module.register(app)
 
 
