@@ -17,6 +17,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ingest.progress import ProgressLines
+
 app = typer.Typer(help="policyqa: 一库多平台 policy Q&A with cited sources.", no_args_is_help=True, add_completion=False)
 kb_app = typer.Typer(help="Knowledge-base inspection.", no_args_is_help=True)
 app.add_typer(kb_app, name="kb")
@@ -33,11 +35,14 @@ def open_kb(kb: Optional[Path], seed_demo: bool = False):
 
     kbase = KnowledgeBase.open(kb)
     if seed_demo and kb is None and get_settings().kb is None and kbase.state().generation == 0:
-        from .demo import build_demo
+        from .demo import build_demo_in_child
 
-        err.print(f"[bold]First run:[/] building the demo knowledge base in {kbase.directory} …")
-        report = build_demo(kbase, on_file=None)
-        err.print(f"demo knowledge base ready: {report.counts()} in {report.seconds:.0f} s")
+        err.print(f"[bold]First run:[/] building the demo knowledge base in {kbase.directory} (a few minutes) …")
+        try:
+            build_demo_in_child(kbase.directory)
+        except RuntimeError as e:
+            fail(str(e))
+        err.print(f"demo knowledge base ready: {kbase.counts()['chunks']} chunks")
     return kbase
 
 
@@ -57,6 +62,8 @@ def ingest(
     from knowledge_base.store import KnowledgeBaseError
 
     kbase = open_kb(kb)
+    # Not on a terminal (a log, a pipe, CI) the bar cannot draw: plain lines every few seconds instead.
+    lines = None if err.is_terminal else ProgressLines(write=lambda line: err.print(line, highlight=False, soft_wrap=True))
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
         TimeElapsedColumn(), console=err, transient=False,
@@ -67,17 +74,23 @@ def ingest(
 
         def on_file(outcome):
             progress.advance(files_task)
-            if outcome.status == "failed":
+            if lines:
+                lines.file(outcome)
+            elif outcome.status == "failed":
                 progress.console.print(f"[red]failed:[/] {outcome.error}", highlight=False)
 
         def on_plan(n_docs: int, n_chunks: int):
             progress.update(embed_task, total=n_chunks, visible=n_chunks > 0)
             state["t0"] = __import__("time").perf_counter()
+            if lines:
+                lines.plan(n_docs, n_chunks)
 
         def on_embedded(n: int):
             state["done"] += n
             elapsed = __import__("time").perf_counter() - state["t0"]
             progress.update(embed_task, advance=n, rate=f"{state['done'] / max(elapsed, 1e-6):.1f} chunks/s")
+            if lines:
+                lines.embedded(n)
 
         try:
             report = IngestPipeline(kbase, batch_size=batch_size).run(
