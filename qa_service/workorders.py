@@ -6,7 +6,7 @@ the question analytics groups with the chat questions ("网站 120，热线工�
     report.added, report.duplicates, report.errors      # 212, 0, [RowError(row=7, error="诉求内容为空")]
 
 Per row: the mapped columns are read (defaults are the usual Chinese headers, see DEFAULT_COLUMNS; staff can
-change them and the last mapping used is remembered), ID and phone numbers are masked in every text field, the
+change them and the mapping that last read an export is remembered), ID and phone numbers are masked in every text field, the
 ask is cut out of the hotline's narrative ("来电人反映……咨询失业保险金最长可以领多久。" → "失业保险金最长可以领多久"),
 normalized and embedded like a chat question, and asked of the knowledge base without logging it, so a cluster
 can say whether the knowledge base answers what the tickets ask. A ticket number already stored is skipped.
@@ -155,8 +155,9 @@ def read_rows(data: bytes, filename: str) -> tuple[list[str], list[list[object]]
     return headers, rows[1:]
 
 
-def resolve_mapping(headers: list[str], mapping: dict[str, str] | None) -> dict[str, str]:
-    """field -> header present in the sheet: the given mapping where it names a header, else the defaults."""
+def resolve_mapping(headers: list[str], mapping: dict[str, str] | None, remembered: dict[str, str] | None = None) -> dict[str, str]:
+    """field -> header present in the sheet: the given mapping (its headers must exist), else the remembered
+    one where its header exists, else the first default header found."""
     resolved: dict[str, str] = {}
     for name, candidates in DEFAULT_COLUMNS.items():
         wanted = (mapping or {}).get(name)
@@ -165,7 +166,8 @@ def resolve_mapping(headers: list[str], mapping: dict[str, str] | None) -> dict[
                 raise WorkOrderError(f"表头中没有列“{wanted}”（{FIELD_LABELS[name]}）/ no column {wanted!r} for {name}")
             resolved[name] = wanted
             continue
-        found = next((c for c in candidates if c in headers), None)
+        before = (remembered or {}).get(name)
+        found = before if before in headers else next((c for c in candidates if c in headers), None)
         if found:
             resolved[name] = found
     missing = [FIELD_LABELS[f] for f in REQUIRED if f not in resolved]
@@ -224,7 +226,7 @@ class WorkOrderImporter:
 
     def run(self, data: bytes, filename: str, mapping: dict[str, str] | None = None, actor: str | None = None) -> ImportReport:
         headers, rows = read_rows(data, filename)
-        resolved = resolve_mapping(headers, mapping or self.store.mapping())
+        resolved = resolve_mapping(headers, mapping, self.store.mapping())
         report = ImportReport(rows=len(rows), mapping=resolved, headers=headers)
         orders: list[WorkOrder] = []
         for offset, row in enumerate(rows):
@@ -237,7 +239,7 @@ class WorkOrderImporter:
         self._enrich(fresh)
         added, skipped = self.store.add(fresh)
         report.added, report.duplicates = added, len(orders) - added
-        if mapping:
+        if orders:  # the mapping that read this export is the one staff see and reuse next time
             self.store.save_mapping(resolved, actor)
         return report
 

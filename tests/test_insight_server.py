@@ -10,8 +10,9 @@ import re
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 from browser_support import DESKTOP, PHONE, requires_chromium, screenshot
-from workorder_sheet import chat_questions, ticket_rows, write_xlsx
+from workorder_sheet import chat_questions, ticket_rows, write_csv, write_xlsx
 
 ID_OR_PHONE = re.compile(r"(?<!\d)(?:\d{17}[\dXx]|1[3-9]\d{9}|0\d{2,3}-\d{7,8})(?![\dXx])")
 CHARTS = ("asks", "rates", "feedback", "topics", "unanswered")
@@ -114,7 +115,7 @@ def staff_page(chromium, server, path: str, key: str, viewport=DESKTOP, **extra)
 @requires_chromium
 def test_dashboard_charts_have_data_and_table_alternatives(chromium, insight_server):
     context, page, errors = staff_page(chromium, insight_server, "/staff/analytics", insight_server.keys["editor"])
-    page.wait_for_function("document.getElementById('dashboard-status').textContent.includes('共')", timeout=120_000)
+    page.locator("#dashboard-status").filter(has_text="次提问").wait_for(timeout=120_000)
     page.locator("#group-rows tr").first.wait_for(timeout=120_000)
     for chart in CHARTS:
         # ECharts drew it (SVG renderer: one <path> per bar or line) and it has a text alternative and a table.
@@ -123,9 +124,9 @@ def test_dashboard_charts_have_data_and_table_alternatives(chromium, insight_ser
         assert alt and re.search(r"\d", alt), (chart, alt)
         assert page.locator(f"#table-{chart} tbody tr").count() > 0, chart
     assert "共 231 次提问" in page.locator("#alt-asks").inner_text()
-    topics = page.locator("#table-topics tbody").inner_text()
+    topics = page.locator("#table-topics tbody").text_content()  # inside a closed <details>: not rendered text
     assert "55" in topics
-    assert "建议主动公开" in page.locator("#table-unanswered tbody").inner_text()
+    assert "建议主动公开" in page.locator("#table-unanswered tbody").text_content()
     screenshot(page, "dashboard-desktop", full_page=True)
 
     # Keyboard: Tab reaches a chart's "以表格查看", Enter opens the table.
@@ -145,7 +146,7 @@ def test_dashboard_charts_have_data_and_table_alternatives(chromium, insight_ser
     page.select_option("#a-department", "市住房公积金管理中心")
     with page.expect_response(lambda r: "/v1/analytics/dashboard" in r.url):
         page.locator("#analytics-form button[type=submit]").click()
-    page.wait_for_function("document.getElementById('alt-asks').textContent.includes('共 110 次提问')")
+    page.locator("#alt-asks").filter(has_text="共 110 次提问").wait_for(state="attached")
 
     # The 社保卡 group is flagged and lists its (masked) tickets.
     page.select_option("#a-channel", "")
@@ -167,15 +168,21 @@ def test_dashboard_charts_have_data_and_table_alternatives(chromium, insight_ser
 @requires_chromium
 def test_dashboard_on_a_phone_and_the_work_order_import_form(chromium, insight_server, tmp_path):
     context, page, errors = staff_page(chromium, insight_server, "/staff/analytics", insight_server.keys["editor"], viewport=PHONE)
-    page.wait_for_function("document.getElementById('dashboard-status').textContent.includes('共')", timeout=120_000)
-    assert page.locator("#wo-map-content").input_value() in ("诉求内容", "来电内容")
+    page.locator("#dashboard-status").filter(has_text="次提问").wait_for(timeout=120_000)
+    # The mapping that read the first export (found under the usual headers: 来电内容) is remembered and shown.
+    expect(page.locator("#wo-map-content")).to_have_value("来电内容")
+    assert "诉求内容" in page.locator("#wo-hint-content").inner_text()
+    # This system calls the column 群众诉求: staff type it in, and the import reads it.
     rows, _ = ticket_rows(seed=11)
-    sheet = write_xlsx(rows[:30], tmp_path / "新导出.xlsx")
+    headers = ["工单编号", "受理时间", "群众诉求", "诉求类型", "承办单位", "办理结果"]
+    sheet = write_csv(rows[:30], tmp_path / "新系统导出.csv", encoding="gbk", headers=headers)
+    page.locator("#wo-map-content").fill("群众诉求")
     page.locator("#wo-file").set_input_files(str(sheet))
     with page.expect_response(lambda r: "/v1/workorders/import" in r.url, timeout=120_000):
         page.locator("#wo-form button[type=submit]").click()
     page.locator("#wo-result").filter(has_text="新增").wait_for()
-    assert "第 7 行" in page.locator("#wo-result").inner_text()  # seed 11's sheet has its bad row 7 too
+    assert "第 7 行" in page.locator("#wo-result").inner_text()  # the sheet's row 7 has no content
+    expect(page.locator("#wo-map-content")).to_have_value("群众诉求")
     screenshot(page, "dashboard-phone-import", full_page=True)
     assert errors == [], errors
     context.close()

@@ -192,7 +192,7 @@ def _check_mapping(mapping: dict[str, str]) -> dict[str, str]:
 def get_mapping(request: Request, staff: StaffIdentity = Depends(require_role(Role.OPERATOR))):
     store = WorkOrderStore(_services(request).kb)
     return {
-        "mapping": store.mapping() or {f: c[0] for f, c in DEFAULT_COLUMNS.items()},
+        "mapping": store.mapping() or {},  # empty: each field is looked for under its default headers, in order
         "defaults": {f: list(c) for f, c in DEFAULT_COLUMNS.items()},
         "labels": FIELD_LABELS,
         "tickets": store.count(),

@@ -2,7 +2,7 @@
  * (CSV export); question groups with their 12345 tickets and the 建议主动公开 flag; work-order import with a
  * remembered column mapping; the weekly report. staff.js logs in and hands over its API helpers:
  *
- *   window.PolicyQA.staffAnalytics({ call, may, message, toast, formatTime, download });
+ *   window.PolicyQAStaffAnalytics({ call, may, message, toast, formatTime, download });
  *
  * Server data is only ever set as text (textContent / ECharts series data), never as HTML.
  */
@@ -118,9 +118,9 @@
       {
         tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
         legend: { top: 0 },
-        grid: { left: 8, right: 24, top: 36, bottom: 8, containLabel: true },
+        grid: { left: 190, right: 24, top: 36, bottom: 24 },
         xAxis: { type: "value", minInterval: 1 },
-        yAxis: { type: "category", data: shown.map((g) => (g.representative.length > 16 ? g.representative.slice(0, 16) + "…" : g.representative)) },
+        yAxis: { type: "category", data: shown.map((g) => g.representative), axisLabel: { width: 180, overflow: "truncate" } },
         series: channels.map((c) => ({ name: CHANNEL_LABELS[c], type: "bar", stack: "n", data: shown.map((g) => (g.channels || {})[c] || 0), itemStyle: { color: COLOURS[c] } })),
       },
       groups.length
@@ -255,9 +255,12 @@
     labels = result.data.labels;
     $("wo-mapping").replaceChildren(
       ...Object.keys(labels).map((field) => {
-        const input = el("input", { id: "wo-map-" + field, name: field, type: "text", autocomplete: "off" });
+        const hint = "wo-hint-" + field;
+        const input = el("input", { id: "wo-map-" + field, name: field, type: "text", autocomplete: "off", "aria-describedby": hint,
+          placeholder: (result.data.defaults[field] || [])[0] || "" });
         input.value = result.data.mapping[field] || "";
-        return el("div", { class: "field" }, el("label", { for: "wo-map-" + field, text: labels[field] + " 列" }), input);
+        return el("div", { class: "field" }, el("label", { for: "wo-map-" + field, text: labels[field] + " 列" }), input,
+          el("span", { class: "muted", id: hint, text: "留空则自动识别：" + (result.data.defaults[field] || []).join("、") }));
       })
     );
   }
@@ -289,7 +292,10 @@
       lines.push(el("ul", { class: "import-errors" }, data.errors.slice(0, 50).map((e) => el("li", { text: "第 " + e.row + " 行：" + e.error }))));
     }
     box.replaceChildren(...lines);
-    if (result.ok) refresh();
+    if (result.ok) {
+      loadMapping();
+      refresh();
+    }
   }
 
   // ------------------------------------------------------------------------------------------ report
@@ -308,7 +314,8 @@
     loadGroups();
   }
 
-  window.PolicyQA.staffAnalytics = function (helpers) {
+  // pages.js freezes window.PolicyQA, so this page's entry point is a global of its own.
+  window.PolicyQAStaffAnalytics = function (helpers) {
     api = helpers;
     $("analytics-form").addEventListener("submit", (event) => {
       event.preventDefault();

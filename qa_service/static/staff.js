@@ -378,7 +378,7 @@
   // -------------------------------------------------------------------------------------------- analytics
   // The dashboard, groups, work-order import and report live in staff.dashboard.js (loaded by that page only).
   function initAnalytics() {
-    window.PolicyQA.staffAnalytics({ call, may, message, toast, formatTime, download });
+    window.PolicyQAStaffAnalytics({ call, may, message, toast, formatTime, download });
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
