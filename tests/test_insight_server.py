@@ -115,8 +115,8 @@ def staff_page(chromium, server, path: str, key: str, viewport=DESKTOP, **extra)
 @requires_chromium
 def test_dashboard_charts_have_data_and_table_alternatives(chromium, insight_server):
     context, page, errors = staff_page(chromium, insight_server, "/staff/analytics", insight_server.keys["editor"])
-    page.locator("#dashboard-status").filter(has_text="次提问").wait_for(timeout=120_000)
-    page.locator("#group-rows tr").first.wait_for(timeout=120_000)
+    page.locator("#dashboard-status").filter(has_text="次提问").wait_for(timeout=300_000)
+    page.locator("#group-rows tr").first.wait_for(timeout=300_000)
     for chart in CHARTS:
         # ECharts drew it (SVG renderer: one <path> per bar or line) and it has a text alternative and a table.
         assert page.locator(f"#chart-{chart} svg path").count() > 3, chart
@@ -168,7 +168,7 @@ def test_dashboard_charts_have_data_and_table_alternatives(chromium, insight_ser
 @requires_chromium
 def test_dashboard_on_a_phone_and_the_work_order_import_form(chromium, insight_server, tmp_path):
     context, page, errors = staff_page(chromium, insight_server, "/staff/analytics", insight_server.keys["editor"], viewport=PHONE)
-    page.locator("#dashboard-status").filter(has_text="次提问").wait_for(timeout=120_000)
+    page.locator("#dashboard-status").filter(has_text="次提问").wait_for(timeout=300_000)
     # The mapping that read the first export (found under the usual headers: 来电内容) is remembered and shown.
     expect(page.locator("#wo-map-content")).to_have_value("来电内容")
     assert "诉求内容" in page.locator("#wo-hint-content").inner_text()
@@ -178,7 +178,7 @@ def test_dashboard_on_a_phone_and_the_work_order_import_form(chromium, insight_s
     sheet = write_csv(rows[:30], tmp_path / "新系统导出.csv", encoding="gbk", headers=headers)
     page.locator("#wo-map-content").fill("群众诉求")
     page.locator("#wo-file").set_input_files(str(sheet))
-    with page.expect_response(lambda r: "/v1/workorders/import" in r.url, timeout=120_000):
+    with page.expect_response(lambda r: "/v1/workorders/import" in r.url, timeout=300_000):
         page.locator("#wo-form button[type=submit]").click()
     page.locator("#wo-result").filter(has_text="新增").wait_for()
     assert "第 7 行" in page.locator("#wo-result").inner_text()  # the sheet's row 7 has no content

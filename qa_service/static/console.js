@@ -145,7 +145,7 @@
       {
         type: "button",
         class: "button-copy",
-        "aria-label": "复制" + label,
+        "aria-label": "复制 " + label, // the visible "复制" as a word of the name (axe label-content-name-mismatch)
         "aria-keyshortcuts": shortcut || null,
         onclick: () => copy(text, label),
       },
