@@ -37,7 +37,9 @@ def register(app: typer.Typer) -> None:
         """Write the weekly report (figures, top and unanswered questions, FAQ and knowledge-base changes)."""
         from .report import WeeklyReport, write_html, write_xlsx
 
-        today = (datetime.utcnow() + timedelta(hours=8)).date()  # report days are China Standard Time
+        from knowledge_base.db import utcnow
+
+        today = (utcnow() + timedelta(hours=8)).date()  # report days are China Standard Time
         last = _day(until, "--to") if until else today - timedelta(days=1)
         first = _day(since, "--from") if since else last - timedelta(days=6)
         if first > last:

@@ -4,19 +4,16 @@ number, re-import adds nothing; grouping of 220 tickets on 4 intents with the ch
 """
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
 import uuid
-from collections import Counter
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
-from workorder_sheet import HEADERS, INTENTS, chat_questions, ticket_rows, write_csv, write_xlsx
+from workorder_sheet import chat_questions, ticket_rows, write_csv, write_xlsx
 
 from knowledge_base.db import QueryLogRow, utcnow
 from knowledge_base.store import KnowledgeBase

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict
 from knowledge_base.store import KnowledgeBaseError
 from knowledge_base.workorders import WorkOrderStore
 
-from ..analytics import KINDS, TICKET_CHANNEL, QuestionAnalytics, QuestionFilter, QuestionGroup
+from ..analytics import KINDS, QuestionAnalytics, QuestionFilter, QuestionGroup
 from ..auth import ApiError, Role, StaffIdentity, require_role
 from ..dashboard import CHANNEL_LABELS, CHANNELS, DashboardService
 from ..report import WeeklyReport, html_text, xlsx_bytes
