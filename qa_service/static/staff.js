@@ -378,7 +378,9 @@
   // -------------------------------------------------------------------------------------------- analytics
   // The dashboard, groups, work-order import and report live in staff.dashboard.js (loaded by that page only).
   function initAnalytics() {
-    window.PolicyQAStaffAnalytics({ call, may, message, toast, formatTime, download });
+    const run = () => window.PolicyQAStaffAnalytics({ call, may, message, toast, formatTime, download });
+    if (typeof window.PolicyQAStaffAnalytics === "function") run();
+    else window.addEventListener("load", run, { once: true }); // its script is still loading
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);

@@ -589,7 +589,7 @@
       el("p", { class: "pq-answer-text", text: text }),
       el(
         "a",
-        { class: "pq-hotline", href: "tel:" + hotline.replace(/[^0-9+]/g, ""), "aria-label": "拨打政务服务便民热线 " + hotline },
+        { class: "pq-hotline", href: "tel:" + hotline.replace(/[^0-9+]/g, "") }, // named by its visible text
         svgIcon("phone"),
         el("span", { text: "拨打 " + hotline + " 政务服务便民热线" })
       ),
