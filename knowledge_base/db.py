@@ -174,6 +174,39 @@ class KbStateRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
+# ------------------------------------------------------------------------------------------ 12345 work orders
+class WorkOrderRow(Base):
+    """One 12345 hotline ticket imported from the hotline system's export; text masked before it is stored."""
+
+    __tablename__ = "work_orders"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # 工单编号, or a hash of 受理时间 + 诉求内容 when the sheet has none: re-importing a file adds nothing.
+    ticket_no: Mapped[str] = mapped_column(String(120), unique=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime, index=True)  # naive UTC, like the query log
+    content: Mapped[str] = mapped_column(Text)  # 诉求内容, masked
+    question: Mapped[str] = mapped_column(Text)  # the ask inside it, masked ("失业保险金最长可以领多久")
+    normalized: Mapped[str] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(String(200))  # 诉求类型
+    department: Mapped[str | None] = mapped_column(String(200), index=True)  # 承办单位
+    result: Mapped[str | None] = mapped_column(Text)  # 办理结果, masked
+    kb_answered: Mapped[bool] = mapped_column(Boolean, default=False)  # the knowledge base answers the ask
+    top_doc_id: Mapped[str | None] = mapped_column(String(40))
+    source_file: Mapped[str | None] = mapped_column(String(400))
+    imported_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    imported_by: Mapped[str | None] = mapped_column(String(200))
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary)  # query vector of `normalized`
+
+
+class WorkOrderMappingRow(Base):
+    """The column mapping staff last used for their hotline system's export (one row)."""
+
+    __tablename__ = "work_order_mapping"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mapping: Mapped[dict] = mapped_column(JSON, default=dict)  # field -> column header
+    updated_by: Mapped[str | None] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
 def open_engine(url: str) -> Engine:
     """Create the engine, and the schema if it is missing."""
     is_sqlite = url.startswith("sqlite")

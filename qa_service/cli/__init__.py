@@ -18,7 +18,7 @@ import typer
 
 from eval import cli as eval_cli
 
-from . import answer, faq, ingest, keys, kb, model, serve
+from . import answer, faq, ingest, keys, kb, model, report, serve
 from .common import KbOption, console, err, fail, open_kb
 
 __all__ = ["app", "main", "KbOption", "console", "err", "fail", "open_kb"]
@@ -42,6 +42,7 @@ SUB_APPS: tuple[tuple[str, typer.Typer], ...] = (
 )
 for name, sub_app in SUB_APPS:
     app.add_typer(sub_app, name=name)
+report.register(app)  # policyqa report, policyqa workorders …
 
 
 def main() -> None:  # pragma: no cover - console-script entry

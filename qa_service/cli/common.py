@@ -19,7 +19,10 @@ def open_kb(kb: Optional[Path], seed_demo: bool = False) -> KnowledgeBase:
     """Open the knowledge base; the default one is seeded with the bundled demo corpus on first use."""
     from ..demo import open_kb as open_or_seed
 
-    return open_or_seed(kb, seed_demo=seed_demo, notify=lambda line: err.print(line, highlight=False))
+    try:
+        return open_or_seed(kb, seed_demo=seed_demo, notify=lambda line: err.print(line, highlight=False))
+    except RuntimeError as e:  # the first-run demo build failed
+        fail(str(e))
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -19,10 +19,15 @@ SUMMARY_COLUMNS = ("added", "new version", "unchanged", "failed", "faq sheets", 
 
 
 class IngestProgress:
-    """Two bars on stderr: files seen, chunks embedded (with the embedding rate)."""
+    """Two bars on stderr: files seen, chunks embedded (with the embedding rate). Not on a terminal (a log, a pipe,
+    CI) the bars cannot draw: plain lines every few seconds instead (ingest.progress.ProgressLines)."""
 
     def __init__(self, progress: Progress):
+        from ingest.progress import ProgressLines
+
         self.progress = progress
+        self.lines = None if err.is_terminal else ProgressLines(
+            write=lambda line: err.print(line, highlight=False, soft_wrap=True))
         self.files = progress.add_task("files", total=None, rate="")
         self.embedded = progress.add_task("chunks embedded", total=None, rate="", visible=False)
         self.done = 0
@@ -30,17 +35,23 @@ class IngestProgress:
 
     def on_file(self, outcome) -> None:
         self.progress.advance(self.files)
-        if outcome.status == "failed":
+        if self.lines:
+            self.lines.file(outcome)
+        elif outcome.status == "failed":
             self.progress.console.print(f"[red]failed:[/] {outcome.error}", highlight=False)
 
     def on_plan(self, n_docs: int, n_chunks: int) -> None:
         self.progress.update(self.embedded, total=n_chunks, visible=n_chunks > 0)
         self.t0 = time.perf_counter()
+        if self.lines:
+            self.lines.plan(n_docs, n_chunks)
 
     def on_embedded(self, n: int) -> None:
         self.done += n
         elapsed = time.perf_counter() - self.t0
         self.progress.update(self.embedded, advance=n, rate=f"{self.done / max(elapsed, 1e-6):.1f} chunks/s")
+        if self.lines:
+            self.lines.embedded(n)
 
 
 def _progress_bars() -> Progress:

@@ -147,12 +147,12 @@
       {
         type: "button",
         class: "button-copy",
-        "aria-label": "复制" + label,
+        "aria-label": "复制 " + label, // starts with the visible "复制" (axe label-content-name-mismatch)
         "aria-keyshortcuts": shortcut || null,
         onclick: () => copy(text, label),
       },
       "复制",
-      shortcut ? el("kbd", { text: shortcut }) : null
+      shortcut ? el("kbd", { text: shortcut, "aria-hidden": "true" }) : null // announced by aria-keyshortcuts
     );
   }
 

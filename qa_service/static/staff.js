@@ -1,5 +1,5 @@
 /* Staff curation pages: login with a staff key (GET /v1/me; the key stays in this tab's sessionStorage),
- * FAQ list / edit / review / publish, import and export, question analytics with promote-to-draft.
+ * FAQ list / edit / review / publish, import and export; the analytics page's own script is staff.dashboard.js.
  * Server data is only ever set as text (textContent, input values), never as HTML.
  */
 (function () {
@@ -20,7 +20,6 @@
     question: "问题", answer: "答案", variants: "相似问法", source_titles: "来源文件", source_articles: "条款",
     topic: "主题", publisher: "发布机构", short_answer: "简短答复", status: "状态", reviewer: "审核人",
   };
-  const CHANNEL_LABELS = { web: "网站", hotline: "热线", newmedia: "新媒体" };
   const CONTENT_FIELDS = ["question", "answer", "variants", "source_titles", "source_articles", "topic", "publisher", "short_answer"];
   const LIST_FIELDS = ["variants", "source_titles", "source_articles"];
 
@@ -377,73 +376,11 @@
   }
 
   // -------------------------------------------------------------------------------------------- analytics
-  function analyticsQuery() {
-    const qs = new URLSearchParams();
-    qs.set("kind", $("a-kind").value);
-    const days = $("a-days").value;
-    const from = $("a-from").value;
-    const to = $("a-to").value;
-    if (from) qs.set("from", from);
-    else if (days) qs.set("days", days);
-    if (to) qs.set("to", to);
-    if ($("a-channel").value) qs.set("channel", $("a-channel").value);
-    return qs;
-  }
-
-  async function loadGroups() {
-    const qs = analyticsQuery();
-    $("analytics-status").textContent = "加载中……";
-    const result = await call("GET", "/v1/analytics/questions?" + qs);
-    if (!result.ok) {
-      $("analytics-status").textContent = message(result, "加载失败");
-      return;
-    }
-    const groups = result.data.groups;
-    $("analytics-status").textContent = groups.length ? "共 " + groups.length + " 组" : "该时间范围内没有记录。";
-    const rows = groups.map((g) => {
-      const others = g.examples.filter((e) => e !== g.representative);
-      const channels = Object.entries(g.channels || {}).map(([c, n]) => (CHANNEL_LABELS[c] || c) + " " + n).join("，");
-      const promote = el("button", { type: "button", class: "button-quiet", text: "转为FAQ草稿" });
-      promote.addEventListener("click", () => promoteGroup(g, qs, promote));
-      return el(
-        "tr",
-        {},
-        el("td", {}, el("strong", { text: g.representative }), g.faq_ids && g.faq_ids.length ? el("div", { class: "muted", text: "已由 " + g.faq_ids.join("、") + " 回答" }) : null),
-        el("td", { text: String(g.count) }),
-        el("td", { text: Math.round(g.answered_rate * 100) + "%" }),
-        el("td", {}, others.length ? el("ul", { class: "examples" }, others.map((e) => el("li", { text: e }))) : el("span", { class: "muted", text: "—" })),
-        el("td", { text: channels }),
-        el("td", {}, may("editor") ? promote : null)
-      );
-    });
-    $("group-rows").replaceChildren(...rows);
-  }
-
-  async function promoteGroup(group, qs, button) {
-    button.disabled = true;
-    const body = { kind: qs.get("kind") };
-    if (qs.get("days")) body.days = Number(qs.get("days"));
-    if (qs.get("from")) body.from = qs.get("from");
-    if (qs.get("to")) body.to = qs.get("to");
-    if (qs.get("channel")) body.channel = qs.get("channel");
-    const result = await call("POST", "/v1/analytics/groups/" + encodeURIComponent(group.id) + "/promote", body);
-    if (!result.ok) {
-      button.disabled = false;
-      toast(message(result, "生成草稿失败"));
-      return;
-    }
-    window.location.assign("/staff/faqs/" + encodeURIComponent(result.data.faq.faq_id));
-  }
-
+  // The dashboard, groups, work-order import and report live in staff.dashboard.js (loaded by that page only).
   function initAnalytics() {
-    $("analytics-form").addEventListener("submit", (event) => {
-      event.preventDefault();
-      loadGroups();
-    });
-    $("a-days").addEventListener("change", () => {
-      if ($("a-days").value) $("a-from").value = "";
-    });
-    loadGroups();
+    const run = () => window.PolicyQAStaffAnalytics({ call, may, message, toast, formatTime, download });
+    if (typeof window.PolicyQAStaffAnalytics === "function") run();
+    else window.addEventListener("load", run, { once: true }); // its script is still loading
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);

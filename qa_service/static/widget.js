@@ -236,7 +236,7 @@
     for (const link of root.querySelectorAll(".pq-doc-link")) link.href = docHref(link.dataset.url) || link.href;
     largeToggle.setAttribute("aria-pressed", on ? "true" : "false");
     largeToggle.textContent = on ? "标准字" : "大字";
-    largeToggle.setAttribute("aria-label", on ? "恢复标准字号" : "大字模式（放大文字）");
+    // No aria-label: the visible word is the name (axe label-content-name-mismatch); aria-pressed says the state.
     storageSet(LARGE_TEXT_KEY, on ? "1" : "0");
   }
   setLargeText(storageGet(LARGE_TEXT_KEY) === "1");
@@ -608,7 +608,7 @@
       el("p", { class: "pq-answer-text", text: text }),
       el(
         "a",
-        { class: "pq-hotline", href: "tel:" + hotline.replace(/[^0-9+]/g, ""), "aria-label": "拨打政务服务便民热线 " + hotline },
+        { class: "pq-hotline", href: "tel:" + hotline.replace(/[^0-9+]/g, "") }, // named by its visible text
         svgIcon("phone"),
         el("span", { text: "拨打 " + hotline + " 政务服务便民热线" })
       ),

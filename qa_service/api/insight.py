@@ -1,0 +1,249 @@
+"""Routes: staff insight — the dashboard's figures, question groups with 12345 tickets, work-order import, the
+weekly report.
+
+    GET  /v1/analytics/dashboard?days=30&from=…&to=…&channel=web|hotline|newmedia|ticket&department=…
+    GET  /v1/analytics/groups?kind=top|unanswered&…  (as /v1/analytics/questions, plus tickets and the suggestion)
+    GET  /v1/analytics/groups/{id}/tickets?…          the tickets of one group (masked)
+    GET  /v1/analytics/report?from=…&to=…&format=xlsx|html
+    GET  /v1/workorders/mapping · POST /v1/workorders/mapping {"mapping": {field: header}}
+    POST /v1/workorders/import (multipart file, optional "mapping" JSON) → {"rows", "added", "duplicates", "errors"}
+
+Operators read; editors import and change the column mapping.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date, datetime
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict
+
+from knowledge_base.store import KnowledgeBaseError
+from knowledge_base.workorders import WorkOrderStore
+
+from ..analytics import KINDS, QuestionAnalytics, QuestionFilter, QuestionGroup
+from ..auth import ApiError, Role, StaffIdentity, require_role
+from ..dashboard import CHANNEL_LABELS, CHANNELS, DashboardService
+from ..report import WeeklyReport, html_text, xlsx_bytes
+from ..workorders import DEFAULT_COLUMNS, FIELD_LABELS, WorkOrderError, WorkOrderImporter
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+MAX_SHEET_BYTES = 20 * 1024 * 1024
+MAX_TICKETS_LISTED = 200
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _services(request: Request):
+    return request.app.state.services
+
+
+def _analytics(request: Request) -> QuestionAnalytics:
+    services = _services(request)
+    if getattr(services, "analytics", None) is None:
+        services.analytics = QuestionAnalytics(services.kb)
+    return services.analytics
+
+
+def _filter(kind: str, days: int | None, channel: str | None, since: date | None, until: date | None,
+            department: str | None, limit: int = 50) -> QuestionFilter:
+    if kind not in KINDS:
+        raise ApiError(422, "invalid_request", f"kind 须为 {'/'.join(KINDS)} / kind must be one of {', '.join(KINDS)}")
+    if channel is not None and channel not in CHANNELS:
+        raise ApiError(422, "invalid_request", f"未知渠道 / unknown channel {channel!r}: one of {', '.join(CHANNELS)}")
+    if since and until and since > until:
+        raise ApiError(422, "invalid_request", "开始日期晚于结束日期 / 'from' is after 'to'")
+    return QuestionFilter(kind=kind, days=days, channel=channel or None, department=department or None,
+                          since=since, until=until, limit=limit)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() + "Z" if value else None
+
+
+def group_out(g: QuestionGroup) -> dict:
+    return {
+        "id": g.group_id, "representative": g.representative, "count": g.count, "examples": g.examples,
+        "answered_rate": g.answered_rate, "asked": g.asked, "channels": g.channels, "tickets": g.tickets,
+        "faq_ids": g.faq_ids, "last_asked": _iso(g.last_asked), "suggestion": g.suggestion,
+    }
+
+
+# ---------------------------------------------------------------------------------------------- dashboard
+@router.get("/v1/analytics/dashboard", tags=["analytics"])
+def dashboard(
+    request: Request,
+    days: int | None = Query(30, ge=1, le=366),
+    channel: str | None = Query(None, description="web | hotline | newmedia | ticket"),
+    department: str | None = Query(None, max_length=200, description="承办单位 / publisher of the answering document"),
+    since: date | None = Query(None, alias="from"),
+    until: date | None = Query(None, alias="to"),
+    staff: StaffIdentity = Depends(require_role(Role.OPERATOR)),
+):
+    flt = _filter("top", days, channel, since, until, department)
+    try:
+        board = DashboardService(_services(request).kb, _analytics(request)).run(flt)
+    except ValueError as e:
+        raise ApiError(422, "invalid_request", str(e)) from e
+    return {
+        "from": board.since.isoformat(), "to": board.until.isoformat(), "channel": channel, "department": department,
+        "channels": {c: CHANNEL_LABELS[c] for c in CHANNELS},
+        "departments": _departments(request),
+        "days": board.days, "asks": board.asks, "answer_rate": board.answer_rate, "refusal_rate": board.refusal_rate,
+        "helpful": board.helpful, "unhelpful": board.unhelpful, "totals": board.totals,
+        "top": [group_out(g) for g in board.top], "unanswered": [group_out(g) for g in board.unanswered],
+    }
+
+
+def _departments(request: Request) -> list[str]:
+    from knowledge_base.activity import Activity
+
+    return Activity(_services(request).kb).departments()
+
+
+@router.get("/v1/analytics/groups", tags=["analytics"])
+def question_groups(
+    request: Request,
+    kind: str = Query("top"),
+    days: int | None = Query(30, ge=1, le=3660),
+    channel: str | None = Query(None),
+    department: str | None = Query(None, max_length=200),
+    since: date | None = Query(None, alias="from"),
+    until: date | None = Query(None, alias="to"),
+    limit: int = Query(50, ge=1, le=500),
+    staff: StaffIdentity = Depends(require_role(Role.OPERATOR)),
+):
+    flt = _filter(kind, days, channel, since, until, department, limit)
+    return {"kind": kind, "groups": [group_out(g) for g in _analytics(request).run(flt)]}
+
+
+@router.get("/v1/analytics/groups/{group_id}/tickets", tags=["analytics"])
+def group_tickets(
+    request: Request,
+    group_id: str,
+    kind: str = Query("top"),
+    days: int | None = Query(30, ge=1, le=3660),
+    channel: str | None = Query(None),
+    department: str | None = Query(None, max_length=200),
+    since: date | None = Query(None, alias="from"),
+    until: date | None = Query(None, alias="to"),
+    staff: StaffIdentity = Depends(require_role(Role.OPERATOR)),
+):
+    flt = _filter(kind, days, channel, since, until, department, limit=0)
+    group = _analytics(request).find_group(group_id, flt)
+    if group is None:
+        raise ApiError(404, "not_found", f"未找到该问题分组（请刷新列表）/ no question group {group_id}")
+    wanted = set(group.ticket_ids)
+    start, end = flt.window()
+    tickets = [t for t in WorkOrderStore(_services(request).kb).window(start, end, flt.department, with_vectors=False) if t.id in wanted]
+    return {
+        "group": group_out(group),
+        "tickets": [
+            {"ticket_no": t.ticket_no, "received_at": _iso(t.received_at), "question": t.question, "content": t.content,
+             "category": t.category, "department": t.department, "result": t.result}
+            for t in tickets[:MAX_TICKETS_LISTED]
+        ],
+        "total": len(tickets),
+    }
+
+
+# ---------------------------------------------------------------------------------------------- report
+@router.get("/v1/analytics/report", tags=["analytics"])
+def weekly_report(
+    request: Request,
+    since: date = Query(..., alias="from"),
+    until: date = Query(..., alias="to"),
+    format: str = Query("xlsx", description="xlsx | html"),
+    staff: StaffIdentity = Depends(require_role(Role.OPERATOR)),
+):
+    if format not in ("xlsx", "html"):
+        raise ApiError(422, "invalid_request", "format 须为 xlsx 或 html / format must be xlsx or html")
+    if since > until:
+        raise ApiError(422, "invalid_request", "开始日期晚于结束日期 / 'from' is after 'to'")
+    if (until - since).days > 366:
+        raise ApiError(422, "invalid_request", "时间范围最多 366 天 / at most 366 days")
+    data = WeeklyReport(_services(request).kb).build(since, until)
+    name = f"政策问答周报-{since.isoformat()}-{until.isoformat()}.{format}"
+    disposition = f"attachment; filename=\"report-{since.isoformat()}.{format}\"; filename*=UTF-8''{quote(name)}"
+    if format == "html":
+        return Response(html_text(data), media_type="text/html; charset=utf-8", headers={"Content-Disposition": disposition})
+    return Response(xlsx_bytes(data), media_type=XLSX, headers={"Content-Disposition": disposition})
+
+
+# ---------------------------------------------------------------------------------------------- work orders
+class MappingBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mapping: dict[str, str]
+
+
+def _check_mapping(mapping: dict[str, str]) -> dict[str, str]:
+    unknown = sorted(set(mapping) - set(DEFAULT_COLUMNS))
+    if unknown:
+        raise ApiError(422, "invalid_request", f"未知字段 / unknown fields: {', '.join(unknown)}")
+    return {k: v.strip()[:200] for k, v in mapping.items() if v and v.strip()}
+
+
+@router.get("/v1/workorders/mapping", tags=["workorders"])
+def get_mapping(request: Request, staff: StaffIdentity = Depends(require_role(Role.OPERATOR))):
+    store = WorkOrderStore(_services(request).kb)
+    return {
+        "mapping": store.mapping() or {},  # empty: each field is looked for under its default headers, in order
+        "defaults": {f: list(c) for f, c in DEFAULT_COLUMNS.items()},
+        "labels": FIELD_LABELS,
+        "tickets": store.count(),
+    }
+
+
+@router.post("/v1/workorders/mapping", tags=["workorders"])
+def save_mapping(request: Request, body: MappingBody, staff: StaffIdentity = Depends(require_role(Role.EDITOR))):
+    mapping = _check_mapping(body.mapping)
+    WorkOrderStore(_services(request).kb).save_mapping(mapping, staff.name)
+    return {"mapping": mapping}
+
+
+def _encoder(request: Request):
+    """(embed, answers) from the serving engine; (None, None) when it cannot start (empty knowledge base)."""
+    try:
+        engine = _services(request).engine
+        return engine.embedder.embed_queries, (lambda q: engine.ask(q, channel="hotline", log=False))
+    except KnowledgeBaseError:
+        return None, None
+    except Exception:  # an import must not fail because the encoder could not load
+        log.exception("no encoder for work orders; tickets are stored without vectors")
+        return None, None
+
+
+@router.post("/v1/workorders/import", tags=["workorders"])
+async def import_workorders(
+    request: Request,
+    file: UploadFile = File(..., description="the 12345 system's export (.csv or .xlsx)"),
+    mapping: str | None = Form(None, description='JSON {"content": "来电内容", …}; omitted: the remembered mapping'),
+    staff: StaffIdentity = Depends(require_role(Role.EDITOR)),
+):
+    data = await file.read(MAX_SHEET_BYTES + 1)
+    if len(data) > MAX_SHEET_BYTES:
+        raise ApiError(413, "too_large", f"文件超过{MAX_SHEET_BYTES // 1024 // 1024}MB / the file is larger than {MAX_SHEET_BYTES // 1024 // 1024} MB")
+    chosen = None
+    if mapping:
+        try:
+            parsed = json.loads(mapping)
+        except ValueError as e:
+            raise ApiError(422, "invalid_request", f"列映射不是有效的 JSON / mapping is not valid JSON: {e}") from e
+        if not isinstance(parsed, dict) or not all(isinstance(v, str) for v in parsed.values()):
+            raise ApiError(422, "invalid_request", "列映射须为 {字段: 表头} / mapping must be an object of strings")
+        chosen = _check_mapping(parsed)
+    embed, answers = _encoder(request)
+    importer = WorkOrderImporter(_services(request).kb, embed=embed, answers=answers)
+    try:
+        report = importer.run(data, file.filename or "upload.csv", mapping=chosen, actor=staff.name)
+    except WorkOrderError as e:
+        raise ApiError(422, "invalid_sheet", str(e)) from e
+    return {
+        "rows": report.rows, "added": report.added, "duplicates": report.duplicates,
+        "errors": [{"row": e.row, "error": e.error} for e in report.errors], "mapping": report.mapping,
+    }
