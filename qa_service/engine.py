@@ -65,13 +65,11 @@ QUANTITY_UNITS = frozenset("天 日 年 月 周 元 钱 岁 次 个 小时".spli
 
 @dataclass
 class Judged:
-    """The judge's verdict on one question: its top passages, its confidence that the first answers, and
-    `confidence_if_first(i, listed)`, its confidence were passage i of `listed` (any order of them) first."""
+    """The judge's verdict on one question: its top passages and its confidence that the first one answers."""
 
     evidence: list[Evidence]
     confidence: float
-    best_dense: float
-    confidence_if_first: Callable[[int, list[Evidence]], float]
+    best_dense: float  # the highest cosine over every allowed passage (for the two-feature confidence ablation)
 
 
 class QuestionError(ValueError):
@@ -341,24 +339,22 @@ class QAEngine:
                         filters: RetrievalFilters, timings: dict, completion: Completion) -> tuple[Draft, list[str]]:
         """Rank the passages (the judge, or fused retrieval), pick a second level's rule, compose; and the clarifying
         choices when the candidates split (issue 10)."""
-        judged, confidence_if_first, threshold = None, None, self.settings.refusal_threshold
+        judged, threshold = None, self.settings.refusal_threshold
         if state.judge is not None and mode.retrieval is RetrievalMode.HYBRID:
             result = self._judged(state, nq, vector, top_k, filters, timings)
             evidence, best_dense = result.evidence, result.best_dense
             if self.config.judge_confidence:
-                judged, confidence_if_first, threshold = result.confidence, result.confidence_if_first, self.refusal_threshold
+                judged, threshold = result.confidence, self.refusal_threshold
         else:
             evidence, best_dense = self._retrieve(state, nq, vector, top_k, mode.retrieval, filters, timings)
         t = time.perf_counter()
         layer = None
         if self.config.layered:
-            if confidence_if_first is not None:
-                relevant = lambda i: confidence_if_first(i, evidence) >= threshold  # noqa: E731
-            else:
-                relevant = self._similar_to_top(nq, evidence, state.retriever.idf)
-            evidence, layer = choose_layer(evidence, nq.region, self._home_region, relevant)
-            if layer is not None and nq.region and confidence_if_first is not None:
-                judged = confidence_if_first(0, evidence)  # the named place's rule now leads: its own confidence
+            # Another level's rule on the same point: among the first passages, and saying about as much of the
+            # question as the first one (coverage, cosine). The answer states both, so its confidence stays the
+            # judge's confidence in the passage it ranked first, whichever of the two leads.
+            evidence, layer = choose_layer(evidence, nq.region, self._home_region,
+                                           self._similar_to_top(nq, evidence, state.retriever.idf))
         draft = self.composer.extractive(nq, evidence, idf=state.retriever.idf,
                                          best_dense=math.nan if judged is not None else best_dense,
                                          judged=judged, threshold=threshold, layer=layer)
@@ -452,8 +448,7 @@ class QAEngine:
 
     def _judged(self, state: ServingState, nq: NormalizedQuery, vector, k: int, filters: RetrievalFilters,
                 timings: dict) -> Judged:
-        """The judge's top k passages, its confidence that the first one answers, and `confidence_if_first(i, listed)`:
-        its confidence were passage i of `listed` (the returned passages, in any order) first."""
+        """The judge's top k passages and its confidence that the first one answers."""
         judge = state.judge
         query = self._retrieval_query(nq, vector, k, RetrievalMode.HYBRID, filters)
         cands = state.retriever.candidates(query, judge.config.depth, timings=timings)
@@ -461,7 +456,7 @@ class QAEngine:
         evidence = self._candidate_evidence(state, cands)
         timings["fetch"] = _ms(t)
         if not evidence:
-            return Judged([], 0.0, math.nan, lambda i, listed: 0.0)
+            return Judged([], 0.0, math.nan)
         t = time.perf_counter()
         jq = self._judge_query(state, nq)
         x = passage_features(jq, cands, [_passage(ev) for ev in evidence])
@@ -473,16 +468,8 @@ class QAEngine:
             ev = evidence[int(i)]
             ev.hit.score = float(scores[int(i)])
             ranked.append(ev)
-        index_of = {id(evidence[int(i)]): int(i) for i in order}
-
-        def confidence_if_first(i: int, listed_evidence: list[Evidence]) -> float:
-            listed = [index_of[id(ev)] for ev in listed_evidence]
-            rest = [int(j) for j in order if int(j) not in listed]
-            new = np.array([listed[i]] + [j for j in listed if j != listed[i]] + rest)
-            return judge.confidence(question_features(jq, cands.take(new), x[new], scores[new]))
-
         timings["judge"] = _ms(t)
-        return Judged(ranked, confidence, cands.best_dense, confidence_if_first)
+        return Judged(ranked, confidence, cands.best_dense)
 
     @staticmethod
     def _similar_to_top(nq: NormalizedQuery, evidence: list[Evidence], idf):
