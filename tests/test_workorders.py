@@ -97,7 +97,7 @@ def _log_chat(kb: KnowledgeBase, question: str, vector: np.ndarray, normalized: 
 @pytest.fixture(scope="module")
 def grouped_kb(tmp_path_factory):
     """220 tickets imported with the real encoder; each intent's chat questions logged 3 times as the engine logs them."""
-    from ingest.embedding import get_embedder
+    from knowledge_base.encoder import get_embedder
     from knowledge_base.settings import get_settings
     from qa_service.normalize import QueryNormalizer
 

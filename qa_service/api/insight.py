@@ -210,7 +210,7 @@ def _encoder(request: Request):
     """(embed, answers) from the serving engine; (None, None) when it cannot start (empty knowledge base)."""
     try:
         engine = _services(request).engine
-        return engine.embedder.embed_queries, (lambda q: engine.ask(q, channel="hotline", log=False))
+        return engine.embedder.embed_queries, (lambda q: engine.ask(q, channel="hotline", record=False))
     except KnowledgeBaseError:
         return None, None
     except Exception:  # an import must not fail because the encoder could not load

@@ -80,7 +80,7 @@ def register(app: typer.Typer) -> None:
 
         engine = QAEngine(kbase, get_settings())
         importer = WorkOrderImporter(kbase, embed=engine.embedder.embed_queries,
-                                     answers=lambda q: engine.ask(q, channel="hotline", log=False))
+                                     answers=lambda q: engine.ask(q, channel="hotline", record=False))
         try:
             result = importer.run(file.read_bytes(), file.name, mapping=chosen or None, actor="cli")
         except WorkOrderError as e:
