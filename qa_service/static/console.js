@@ -147,11 +147,12 @@
       {
         type: "button",
         class: "button-copy",
-        "aria-label": "复制 " + label, // starts with the visible "复制" (axe label-content-name-mismatch)
         "aria-keyshortcuts": shortcut || null,
         onclick: () => copy(text, label),
       },
+      // Named by its content, "复制依据 1": an aria-label that differs from the visible "复制" fails WCAG 2.5.3.
       "复制",
+      el("span", { class: "visually-hidden", text: label }),
       shortcut ? el("kbd", { text: shortcut, "aria-hidden": "true" }) : null // announced by aria-keyshortcuts
     );
   }
