@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
         kb: Optional[Path] = KbOption,
     ) -> None:
         """Write the weekly report (figures, top and unanswered questions, FAQ and knowledge-base changes)."""
-        from .report import WeeklyReport, write_html, write_xlsx
+        from ..report import WeeklyReport, write_html, write_xlsx
 
         from knowledge_base.db import utcnow
 
@@ -64,8 +64,8 @@ def register(app: typer.Typer) -> None:
         mapping: list[str] = typer.Option([], "--map", help="field=header, e.g. content=来电内容 (remembered for next time)."),
     ) -> None:
         """Import 12345 tickets: masked, grouped with the chat questions; re-importing the same file adds nothing."""
-        from .engine import QAEngine
-        from .workorders import DEFAULT_COLUMNS, WorkOrderError, WorkOrderImporter
+        from ..engine import QAEngine
+        from ..workorders import DEFAULT_COLUMNS, WorkOrderError, WorkOrderImporter
 
         if not file.is_file():
             fail(f"no such file: {file}", code=2)
