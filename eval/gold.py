@@ -77,13 +77,18 @@ def parse_gold_line(obj: object, where: str, problems: list[str]) -> GoldQuestio
     return GoldQuestion(qid, question, answerable, sources, evidence, extra)
 
 
+def read_gold_text(path: Path) -> str:
+    """A gold file's text (UTF-8, BOM allowed); GoldFileError when it cannot be read."""
+    try:
+        return Path(path).read_text("utf-8-sig")
+    except OSError as e:
+        raise GoldFileError(f"{path}: cannot read: {e}") from e
+
+
 def load_gold(path: Path) -> list[GoldQuestion]:
     """Read and validate a gold JSONL file (blank lines allowed); raises GoldFileError listing every problem."""
     path = Path(path)
-    try:
-        text = path.read_text("utf-8-sig")
-    except OSError as e:
-        raise GoldFileError(f"{path}: cannot read: {e}") from e
+    text = read_gold_text(path)
     problems: list[str] = []
     questions: list[GoldQuestion] = []
     seen: dict[str, int] = {}

@@ -26,7 +26,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .gold import GoldFileError, GoldQuestion, parse_gold_line
+from .gold import GoldFileError, GoldQuestion, parse_gold_line, read_gold_text
 from .metrics import Returned, ReturnedCitation, score_question
 
 MAX_TURNS = 3
@@ -42,10 +42,7 @@ class GoldConversation:
 def load_conversations(path: Path) -> list[GoldConversation]:
     """Read and validate a multi-turn gold file; GoldFileError lists every problem by line."""
     path = Path(path)
-    try:
-        text = path.read_text("utf-8-sig")
-    except OSError as e:
-        raise GoldFileError(f"{path}: cannot read: {e}") from e
+    text = read_gold_text(path)
     problems: list[str] = []
     out: list[GoldConversation] = []
     seen: set[str] = set()

@@ -24,6 +24,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -31,7 +32,7 @@ import numpy as np
 
 from .models import DocType
 from .retrieval import Candidates
-from .text import ARTICLE_LABEL, asks_quantity, fold, states_quantity, word_weights
+from .text import ARTICLE_LABEL, asks_quantity, coverage, fold, states_quantity, word_weights
 
 JUDGE_FORMAT = 1
 
@@ -90,16 +91,9 @@ class JudgeConfig:
     seed: int = 13
 
 
+@lru_cache(maxsize=16384)
 def _title_key(title: str) -> str:
     return _TITLE_NOISE.sub("", fold(title))
-
-
-def _coverage_by(words: list[str], weights: list[float], text: str) -> float:
-    total = sum(weights)
-    if not total:
-        return 0.0
-    folded = fold(text).lower()
-    return sum(w for t, w in zip(words, weights) if t in folded) / total
 
 
 def passage_features(query: JudgeQuery, cands: Candidates, passages: list[Passage]) -> np.ndarray:
@@ -109,7 +103,6 @@ def passage_features(query: JudgeQuery, cands: Candidates, passages: list[Passag
     if n == 0:
         return x
     words = list(dict.fromkeys(query.words))
-    weights = word_weights(words, query.idf)
     compact = fold(query.text).replace(" ", "")
     asked_article = _ARTICLE_ASKED.search(compact)
     need_quantity = query.asks_quantity
@@ -135,7 +128,7 @@ def passage_features(query: JudgeQuery, cands: Candidates, passages: list[Passag
     x[:, col["fused_rank"]] = np.log1p(np.argsort(np.argsort(-cands.fused, kind="stable"), kind="stable"))
     for i, p in enumerate(passages):
         title_key = _title_key(p.title)
-        x[i, col["title_coverage"]] = _coverage_by(words, weights, p.title)
+        x[i, col["title_coverage"]] = coverage(words, p.title, query.idf)
         x[i, col["title_in_question"]] = bool(title_key) and len(title_key) >= 3 and (
             title_key in compact or title_key.removesuffix("条例") in compact or title_key.removesuffix("法") in compact
             and len(title_key) > 3)

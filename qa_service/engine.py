@@ -18,8 +18,7 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 from sqlalchemy import select
@@ -205,14 +204,12 @@ class QAEngine:
         self.config = config
         self.composer = AnswerComposer(self.settings, config.compose, config.confidence)
         state = self._state
-        self._state = ServingState(state.retriever.with_config(config.retrieval), state.normalizer, state.faqs,
-                                   state.faq_generation, state.judge, state.judge_id)
+        self._state = replace(state, retriever=state.retriever.with_config(config.retrieval))
 
     def use_judge(self, judge: Judge | None) -> None:
         """Answer from now on with this judge (or none), whatever the knowledge base records (for ablations)."""
         state = self._state
-        self._state = ServingState(state.retriever, state.normalizer, state.faqs, state.faq_generation, judge,
-                                   judge.judge_id if judge else "")
+        self._state = replace(state, judge=judge, judge_id=judge.judge_id if judge else "")
         self._pinned_judge = True
 
     def confidence_features(self, question: str) -> tuple[float, float] | None:
@@ -459,7 +456,7 @@ class QAEngine:
             return Judged([], 0.0, math.nan)
         t = time.perf_counter()
         jq = self._judge_query(state, nq)
-        x = passage_features(jq, cands, [_passage(ev) for ev in evidence])
+        x = passage_features(jq, cands, [passage_of(ev) for ev in evidence])
         scores = judge.rank(x)
         order = np.argsort(-scores, kind="stable")
         confidence = judge.confidence(question_features(jq, cands.take(order), x[order], scores[order]))
@@ -477,11 +474,12 @@ class QAEngine:
         Units the question asks in (多少天, 几年) are not what it is about: 六十日 answers 多少天 too."""
         words = [w for w in (nq.content or nq.tokens) if w not in QUANTITY_UNITS] or nq.content or nq.tokens
 
+        cov_top = coverage(words, evidence[0].chunk.embed_text, idf) if evidence else 0.0
+
         def relevant(i: int) -> bool:
             if not evidence or i >= len(evidence):
                 return False
             top, other = evidence[0], evidence[i]
-            cov_top = coverage(words, top.chunk.embed_text, idf)
             cov = coverage(words, other.chunk.embed_text, idf)
             dense_ok = math.isnan(other.hit.dense) or other.hit.dense >= top.hit.dense - LAYER_COSINE_MARGIN
             return cov >= LAYER_COVERAGE_SHARE * cov_top and dense_ok
@@ -682,7 +680,8 @@ def _find_source_document(docs: dict[str, StoredDocument], title: str) -> Stored
     return None
 
 
-def _passage(ev: Evidence) -> Passage:
+def passage_of(ev: Evidence) -> Passage:
+    """What the judge reads of a candidate (its document's title and type, its section and text)."""
     return Passage(ev.document.meta.title, ev.chunk.section_path, ev.chunk.text, ev.document.meta.doc_type)
 
 

@@ -48,6 +48,7 @@ from knowledge_base.store import KnowledgeBase
 from knowledge_base.text import fold
 
 from .compose import Evidence
+from .engine import passage_of
 
 log = logging.getLogger(__name__)
 _WS = re.compile(r"\s+")
@@ -177,9 +178,7 @@ class JudgeTrainer:
             jq, cands, evidence = engine.judge_inputs(q.question, depth=self.config.depth)
             if cands is None or not evidence:
                 continue
-            from .engine import _passage
-
-            x = passage_features(jq, cands, [_passage(ev) for ev in evidence])
+            x = passage_features(jq, cands, [passage_of(ev) for ev in evidence])
             y = np.array([q.answerable and q.is_positive(ev) for ev in evidence], np.int8)
             rejected = np.array([q.is_rejected(ev) for ev in evidence], bool)
             if rejected.any():
@@ -189,7 +188,7 @@ class JudgeTrainer:
                 answering = {ev.document.doc_id for ev, label in zip(evidence, y) if label}
                 jq2, cands2, ev2 = engine.judge_inputs(q.question, exclude_docs=answering, depth=self.config.depth)
                 if cands2 is not None and ev2:
-                    x2 = passage_features(jq2, cands2, [_passage(ev) for ev in ev2])
+                    x2 = passage_features(jq2, cands2, [passage_of(ev) for ev in ev2])
                     # another document may answer too (a local rule beside a national one): those stay positives
                     y2 = np.array([q.is_positive(ev) for ev in ev2], np.int8)
                     out.append(Example(q, jq2, cands2, x2, y2, bool(y2.any()), rankable=False, left_out=True))
