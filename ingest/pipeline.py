@@ -134,8 +134,10 @@ class IngestPipeline:
         known = self.kb.encoder()
         if known is not None and known.spec:
             return known.spec, known.backend
+        from knowledge_base.encoder import resolve_backend
+
         settings = get_settings()
-        return settings.embedding_model, settings.embedding_backend
+        return settings.embedding_model, resolve_backend(settings.embedding_backend)
 
     def _embedder(self):
         if self._embedder_factory is not None:

