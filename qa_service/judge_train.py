@@ -56,7 +56,8 @@ _WS = re.compile(r"\s+")
 # The training data a checkout has: this repository's labelled questions and the shared data beside it.
 PROJECT = Path(__file__).resolve().parents[1]
 SHARED = PROJECT.parent / "shared"
-DEFAULT_FIT = (PROJECT / "eval/questions/train_national.jsonl", PROJECT / "eval/questions/train_local.jsonl")
+DEFAULT_FIT = (PROJECT / "eval/questions/train_national.jsonl", PROJECT / "eval/questions/train_local.jsonl",
+               PROJECT / "eval/questions/train_extra.jsonl")
 DEFAULT_SELECT = (PROJECT / "eval/questions/tune.jsonl", SHARED / "eval/dev.jsonl")
 DEFAULT_LAYPERSON = SHARED / "train/layperson_statutes.jsonl"
 DEFAULT_FAQ_SHEETS = (SHARED / "faq/sample_faq.csv",)
