@@ -352,6 +352,8 @@ class QAEngine:
             # judge's confidence in the passage it ranked first, whichever of the two leads.
             evidence, layer = choose_layer(evidence, nq.region, self._home_region,
                                            self._similar_to_top(nq, evidence, state.retriever.idf))
+        if layer is None:
+            evidence = self.conversations.lead(completion, evidence, state)  # issue 10: what the follow-up adds leads
         draft = self.composer.extractive(nq, evidence, idf=state.retriever.idf,
                                          best_dense=math.nan if judged is not None else best_dense,
                                          judged=judged, threshold=threshold, layer=layer)

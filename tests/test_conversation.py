@@ -202,6 +202,7 @@ def test_a_follow_up_is_judged_on_what_it_adds_to_the_topic():
     assert completion.follow_up and completion.topic == "失业保险金最长能领多久？"
     added = completer.added_words(completion)
     assert "网站" in added and "兼职" in added and not any("失业" in w for w in added)  # the topic is not news
+    assert "去" not in added and "找" not in added  # one character occurs inside any number of words: no evidence
 
 
 def test_a_follow_up_the_topic_article_does_not_speak_to_is_refused(engine):
