@@ -367,9 +367,10 @@ def title_words(titles: Iterable[str]) -> set[str]:
 # idf-weighted; a word the corpus never uses weighs the most): the carried topic steers retrieval, so the old topic's
 # article comes back first and its confidence is the confidence in the topic, not in the follow-up ("那试用期公司团建
 # 费用要自己出吗？" would be answered with the 试用期 article). Chosen on the tuning part of eval/questions/multiturn.jsonl
-# (demo KB, and the demo KB with a judge trained on it): the quoted passages of correct follow-up answers covered at
-# least 0.48 of the added words (领取期间生病 → 患病: the synonym is missing), those of the answered unanswerable ones
-# at most 0.0–0.2; 0.4 sits in the gap. The holdout part was not used to choose it.
+# (demo KB): the quoted passages of correct follow-up answers covered at least 0.48 of the added words (领取期间生病 →
+# 患病: the synonym is missing), those of the answered unanswerable ones 0.0; 0.4 sits in the gap. On the full corpus
+# the three unanswerable follow-ups answered before (the judge was confident in the topic) cover 0.0-0.26. The
+# holdout part was not used to choose it.
 FOLLOW_UP_MIN_COVERAGE = 0.4
 # Passages looked at for one that speaks to the follow-up (`Conversations.lead`): as many as the answer cites at most
 # beside its first (on the full corpus the 试用期工资 article came second behind the 试用期 one).
