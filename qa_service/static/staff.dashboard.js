@@ -259,7 +259,8 @@
       const result = await api.call("GET", "/v1/analytics/conversations/" + encodeURIComponent(sid));
       if (!result.ok) return api.toast(api.message(result, "加载对话失败"));
       for (const t of result.data.turns) {
-        const source = (t.sources[0] && "《" + t.sources[0].title + "》" + (t.sources[0].section || "")) || "";
+        const first = t.sources[0];
+        const source = first ? "《" + first.title + "》" + (first.section || "").split(">").pop().trim() : "";
         rows.push(el("tr", {}, el("td", { text: api.formatTime(t.at) }), el("td", { text: String(t.turn || "") }),
           el("td", { text: t.asked }), el("td", { text: t.understood || "—" }),
           el("td", { text: t.answered ? "已回答" : "未回答" }), el("td", { text: source })));
