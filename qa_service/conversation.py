@@ -48,6 +48,18 @@ class ConversationConfig:
     few_words: int = 2  # a question with at most this many content words of its own cannot be retrieved on alone
     carried_words: int = 3  # topic words carried from the previous turn (rarest first)
     topic_idf: float = 5.0  # a word at least this rare (BM25 idf) names a topic of its own
+    # A follow-up is answered only if the passage its answer quotes speaks to what the follow-up adds (`added_words`,
+    # idf-weighted; a word the corpus never uses weighs the most): the carried topic steers retrieval, so the old
+    # topic's article comes back first and its confidence is the confidence in the topic, not in the follow-up
+    # ("那试用期公司团建费用要自己出吗？" would be answered with the 试用期 article). Chosen on the tuning part of
+    # eval/questions/multiturn.jsonl (demo KB): the quoted passages of correct follow-up answers covered at least 0.48
+    # of the added words (领取期间生病 → 患病: the synonym is missing), those of the answered unanswerable ones 0.0;
+    # 0.4 sits in the gap. On the full corpus the three unanswerable follow-ups answered before (the judge was
+    # confident in the topic) cover 0.0-0.26. The holdout part was not used to choose it.
+    follow_up_min_coverage: float = 0.4
+    # Passages looked at for one that speaks to the follow-up (`Conversations.lead`): as many as the answer cites
+    # beside its first (on the full corpus the 试用期工资 article came second behind the 试用期 one).
+    follow_up_lead_candidates: int = 3
 
 
 @dataclass(frozen=True)
@@ -363,20 +375,6 @@ def title_words(titles: Iterable[str]) -> set[str]:
 
 
 # ---------------------------------------------------------------------- the engine's one entry point
-# A follow-up is answered only if the passage its answer quotes speaks to what the follow-up adds (`added_words`,
-# idf-weighted; a word the corpus never uses weighs the most): the carried topic steers retrieval, so the old topic's
-# article comes back first and its confidence is the confidence in the topic, not in the follow-up ("那试用期公司团建
-# 费用要自己出吗？" would be answered with the 试用期 article). Chosen on the tuning part of eval/questions/multiturn.jsonl
-# (demo KB): the quoted passages of correct follow-up answers covered at least 0.48 of the added words (领取期间生病 →
-# 患病: the synonym is missing), those of the answered unanswerable ones 0.0; 0.4 sits in the gap. On the full corpus
-# the three unanswerable follow-ups answered before (the judge was confident in the topic) cover 0.0-0.26. The
-# holdout part was not used to choose it.
-FOLLOW_UP_MIN_COVERAGE = 0.4
-# Passages looked at for one that speaks to the follow-up (`Conversations.lead`): as many as the answer cites at most
-# beside its first (on the full corpus the 试用期工资 article came second behind the 试用期 one).
-FOLLOW_UP_LEAD_CANDIDATES = 3
-
-
 class Conversations:
     """What the answering engine calls (issue 10): complete a question from the conversation, ask back when the
     candidates split, and remember the turn.
@@ -425,7 +423,7 @@ class Conversations:
 
     def vet(self, completion: Completion, draft, state):
         """A follow-up's answer must speak to what the follow-up adds, not only to the topic carried over: when the
-        quoted passage holds less than FOLLOW_UP_MIN_COVERAGE of the added words' idf mass the answer is refused, its
+        quoted passage holds less than `follow_up_min_coverage` of the added words' idf mass the answer is refused, its
         confidence no more than that share. A follow-up that adds nothing ("满20年呢？") keeps the completed question's
         confidence."""
         if not completion.follow_up or not draft.answered or not draft.citations:
@@ -435,14 +433,14 @@ class Conversations:
             return draft
         quoted = draft.citations[0]
         share = coverage(added, f"{quoted.title} {quoted.section} {quoted.quote}", state.retriever.idf)
-        if share < FOLLOW_UP_MIN_COVERAGE:
+        if share < self.config.follow_up_min_coverage:
             return replace(draft, answered=False, confidence=min(draft.confidence, share))
         return draft
 
     def lead(self, completion: Completion, evidence: list, state) -> list:
         """For a follow-up, the passage that speaks to what it adds leads the answer: the carried topic pulls the
         topic's own article first ("试用期工资" after 试用期 → the 试用期 article, while the 试用期工资 one is second).
-        Among the first FOLLOW_UP_LEAD_CANDIDATES passages, the first that covers FOLLOW_UP_MIN_COVERAGE of the added
+        Among the first `follow_up_lead_candidates` passages, the first that covers `follow_up_min_coverage` of the added
         words moves to the front when the first one does not; otherwise the order stands (and `vet` refuses)."""
         if not completion.follow_up or len(evidence) < 2:
             return evidence
@@ -452,11 +450,11 @@ class Conversations:
 
         def speaks(ev) -> bool:
             text = f"{ev.document.meta.title} {ev.chunk.section_path or ''} {ev.chunk.text}"
-            return coverage(added, text, state.retriever.idf) >= FOLLOW_UP_MIN_COVERAGE
+            return coverage(added, text, state.retriever.idf) >= self.config.follow_up_min_coverage
 
         if speaks(evidence[0]):
             return evidence
-        for i, ev in enumerate(evidence[1:FOLLOW_UP_LEAD_CANDIDATES], start=1):
+        for i, ev in enumerate(evidence[1:self.config.follow_up_lead_candidates], start=1):
             if speaks(ev):
                 return [ev, *evidence[:i], *evidence[i + 1:]]
         return evidence
