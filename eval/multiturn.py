@@ -14,7 +14,9 @@ last turn is scored like a single gold question.
 Format, one conversation a line: {"id", "category", "turns": [turn, …]} with 2–3 turns, each turn in the single-turn
 gold format ({"question", "sources", "evidence_any", "answerable": true} or {"question", "answerable": false}).
 Categories: quantity, condition, exception, holiday, city (follow-ups), switch (a new topic that must not carry over),
-unanswerable (a follow-up the knowledge base cannot answer).
+unanswerable (a follow-up the knowledge base cannot answer). An optional "split": "tune" (the default: what the
+conversation rules' thresholds were chosen on) or "holdout" (written before those thresholds were chosen and never
+used to choose them); the figures are printed for all conversations and for each split.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from .gold import GoldFileError, GoldQuestion, parse_gold_line, read_gold_text
 from .metrics import Returned, ReturnedCitation, score_question
 
 MAX_TURNS = 3
+SPLITS = ("tune", "holdout")
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class GoldConversation:
     id: str
     category: str
     turns: tuple[GoldQuestion, ...]
+    split: str = "tune"
 
 
 def load_conversations(path: Path) -> list[GoldConversation]:
@@ -66,8 +70,12 @@ def load_conversations(path: Path) -> list[GoldConversation]:
                   for i, t in enumerate(turns)]
         if any(p is None for p in parsed):
             continue
+        split = obj.get("split", "tune")
+        if split not in SPLITS:
+            problems.append(f"{where}: 'split' must be one of {', '.join(SPLITS)}")
+            continue
         seen.add(cid)
-        out.append(GoldConversation(cid, str(obj.get("category") or ""), tuple(parsed)))
+        out.append(GoldConversation(cid, str(obj.get("category") or ""), tuple(parsed), split))
     if not out and not problems:
         problems.append(f"{path}: no conversations")
     if problems:
@@ -144,6 +152,7 @@ class TurnRecord:
     understood: str | None
     top: str
     error: str | None = None
+    split: str = "tune"
 
 
 @dataclass
@@ -155,6 +164,12 @@ class MultiturnResult:
         for r in self.records:
             last[r.conversation] = r
         return list(last.values())
+
+    def only(self, split: str) -> "MultiturnResult":
+        return MultiturnResult([r for r in self.records if r.split == split])
+
+    def splits(self) -> list[str]:
+        return [s for s in SPLITS if any(r.split == s for r in self.records)]
 
     @staticmethod
     def _rate(flags: list[bool]) -> float | None:
@@ -214,27 +229,30 @@ def run_conversations(backend, conversations: list[GoldConversation], top_k: int
             result.records.append(TurnRecord(conv.id, conv.category, i, q.question, q.answerable, returned.answered,
                                              s.hit_rank, understood,
                                              f"《{top.title}》{top.section.split('>')[-1].strip()}" if top else "",
-                                             returned.error))
+                                             returned.error, conv.split))
     return result
 
 
 def print_result(console, result: MultiturnResult) -> None:
     from rich.table import Table
 
-    s = result.summary()
+    parts = [("all", result)] + ([(s, result.only(s)) for s in result.splits()] if len(result.splits()) > 1 else [])
+    summaries = [(name, part.summary()) for name, part in parts]
+    s = summaries[0][1]
     table = Table(title=f"multi-turn: {s['conversations']} conversations "
                         f"({s['last_answerable']} answerable / {s['last_unanswerable']} unanswerable last turns)")
-    for col in ("metric", "value"):
-        table.add_column(col)
-    for k, v in s.items():
-        table.add_row(k, f"{v:.3f}" if isinstance(v, float) else str(v))
+    table.add_column("metric")
+    for name, _ in summaries:
+        table.add_column(name)
+    for k in s:
+        table.add_row(k, *(f"{v[k]:.3f}" if isinstance(v[k], float) else str(v[k]) for _, v in summaries))
     console.print(table)
     for r in result._last():
         ok = (r.hit_rank is not None and r.hit_rank <= 5) if r.answerable else r.answered is False
         if r.category == "switch" and r.understood:
             ok = False
         if not ok:
-            console.print(f"[red]✗[/] {r.conversation} ({r.category}) {r.question} → understood={r.understood!r} "
+            console.print(f"[red]✗[/] {r.conversation} ({r.category}, {r.split}) {r.question} → understood={r.understood!r} "
                           f"answered={r.answered} top={r.top} {r.error or ''}", highlight=False)
 
 
@@ -254,6 +272,7 @@ def run_cli(gold: Path, kb: Path | None, url: str | None, top_k: int, json_out: 
     if json_out:
         json_out.write_text(json.dumps({"gold": str(gold), "backend": backend.kind, "url": url, "kb": str(kb) if kb else None,
                                         "summary": result.summary(),
+                                        "splits": {name: result.only(name).summary() for name in result.splits()},
                                         "records": [r.__dict__ for r in result.records]}, ensure_ascii=False, indent=1),
                             "utf-8")
         console.print(f"wrote {json_out}", highlight=False)

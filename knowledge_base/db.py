@@ -139,6 +139,13 @@ class QueryLogRow(Base):
     session_id: Mapped[str | None] = mapped_column(String(100), index=True)
     citations: Mapped[list] = mapped_column(JSON, default=list)  # [{"doc_id","title","section","anchor"}] for promote-to-FAQ
     embedding: Mapped[bytes | None] = mapped_column(LargeBinary)  # query vector, for grouping near-duplicates
+    # Conversations (issue 10): `question` is what was retrieved (a follow-up completed from the conversation),
+    # `asked` the follow-up as typed; a follow-up counts with the topic its conversation opened (`followup_of`, the
+    # query id of the question that opened it, when that one was logged), not as a new frequent question.
+    asked: Mapped[str | None] = mapped_column(Text)
+    turn: Mapped[int | None] = mapped_column(Integer)  # 1-based position in the conversation
+    follow_up: Mapped[bool | None] = mapped_column(Boolean)
+    followup_of: Mapped[str | None] = mapped_column(String(40), index=True)
 
 
 class FeedbackRow(Base):
@@ -222,7 +229,38 @@ def open_engine(url: str) -> Engine:
             cur.close()
 
     Base.metadata.create_all(engine)
+    add_missing_columns(engine)
     return engine
+
+
+def add_missing_columns(engine: Engine) -> list[str]:
+    """Add the nullable columns a newer release declares to tables an older one created (create_all only creates
+    missing tables): the additive migration every release so far has needed. Returns "table.column" for each added."""
+    from sqlalchemy import inspect, text
+    from sqlalchemy.exc import DBAPIError
+
+    inspector = inspect(engine)
+    added = []
+    for table in Base.metadata.sorted_tables:
+        if not inspector.has_table(table.name):
+            continue
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present or not column.nullable:
+                continue
+            ddl = f"ALTER TABLE {table.name} ADD COLUMN {column.name} {column.type.compile(dialect=engine.dialect)}"
+            try:
+                with engine.begin() as conn:
+                    conn.execute(text(ddl))
+                    if column.index:
+                        conn.execute(text(f"CREATE INDEX IF NOT EXISTS ix_{table.name}_{column.name} "
+                                          f"ON {table.name} ({column.name})"))
+            except DBAPIError:  # another process added it first
+                if column.name not in {c["name"] for c in inspect(engine).get_columns(table.name)}:
+                    raise
+                continue
+            added.append(f"{table.name}.{column.name}")
+    return added
 
 
 class JudgeRow(Base):

@@ -12,6 +12,14 @@ issuer number, the e-mail domain, the plate's province and city letter) and noth
 A number is masked as an ID card only when it is one: 18 digits whose ISO 7064 check character matches, or the
 old 15-digit form with a plausible birth date; a bank card only when its Luhn digit matches. Other long numbers
 (发文字号, 索引号, amounts) are policy text and stay readable.
+
+12345 work orders use the same rules through `label_personal_info`, which writes a label per kind instead
+("[身份证号]", "[手机号]" …: the ask is cut out of the narrative around them) and, with `checked=False`, takes a
+number of the right shape as personal even when its check digit fails: a ticket is the operator's note of what the
+caller said, a mistyped ID number is still somebody's, and a ticket quotes no 文号 or 索引号.
+
+    label_personal_info("身份证号370102199003151234，手机13812345678", checked=False)
+    # → "身份证号[身份证号]，手机[手机号]"
 """
 from __future__ import annotations
 
@@ -97,9 +105,24 @@ def is_luhn_valid(number: str) -> bool:
     return bool(digits) and total % 10 == 0
 
 
-def find_personal_info(text: str) -> list[PersonalInfoMatch]:
+LABELS = {
+    PersonalInfoKind.ID_CARD: "[身份证号]", PersonalInfoKind.MOBILE: "[手机号]", PersonalInfoKind.LANDLINE: "[电话]",
+    PersonalInfoKind.BANK_CARD: "[卡号]", PersonalInfoKind.EMAIL: "[邮箱]", PersonalInfoKind.LICENSE_PLATE: "[车牌号]",
+}
+
+
+def _plausible_id(number: str) -> bool:
+    """ID-card shaped: 18 digits (or 17 + X) with a birth date in 1800–2099, or 15 digits with a real month and day."""
+    n = number.translate(_FULLWIDTH).upper()
+    if len(n) == 18:
+        return n[6:8] in ("18", "19", "20") and _plausible_birth(n[10:12], n[12:14])
+    return _plausible_birth(n[8:10], n[10:12])
+
+
+def find_personal_info(text: str, checked: bool = True) -> list[PersonalInfoMatch]:
     """Every piece of personal information in `text`, left to right, without overlaps (the first rule that claims
-    a span keeps it: ID card before bank card before phone numbers)."""
+    a span keeps it: ID card before bank card before phone numbers). `checked=False` drops the check-digit tests
+    (ID card, bank card): a number of the right shape is taken as personal (work orders)."""
     found: list[PersonalInfoMatch] = []
     taken: list[tuple[int, int]] = []
 
@@ -112,12 +135,12 @@ def find_personal_info(text: str) -> list[PersonalInfoMatch]:
 
     for pattern in (_ID_18, _ID_15):
         for m in pattern.finditer(text):
-            if is_valid_id_card(m.group()):
+            if is_valid_id_card(m.group()) or (not checked and m.group()[0] not in "0０" and _plausible_id(m.group())):
                 claim(PersonalInfoKind.ID_CARD, m, m.group()[:6] + MASK * (len(m.group()) - 6))
     for pattern in (_CARD, _CARD_PLAIN):
         for m in pattern.finditer(text):
             digits = _digits(m.group())
-            if 16 <= len(digits) <= 19 and is_luhn_valid(digits):
+            if 16 <= len(digits) <= 19 and (is_luhn_valid(digits) or not checked):
                 claim(PersonalInfoKind.BANK_CARD, m, digits[:6] + MASK * (len(digits) - 10) + digits[-4:])
     for m in _MOBILE.finditer(text):
         claim(PersonalInfoKind.MOBILE, m, _digits("".join(m.groups()))[:7] + MASK * 4)
@@ -131,14 +154,25 @@ def find_personal_info(text: str) -> list[PersonalInfoMatch]:
     return sorted(found, key=lambda f: f.start)
 
 
+def _replaced(text: str, found: list[PersonalInfoMatch], replacement) -> str:
+    out, last = [], 0
+    for f in found:
+        out.append(text[last : f.start])
+        out.append(replacement(f))
+        last = f.end
+    out.append(text[last:])
+    return "".join(out)
+
+
 def mask_personal_info(text: str | None) -> str | None:
     """`text` with every piece of personal information replaced by its masked form (None stays None)."""
     if not text:
         return text
-    out, last = [], 0
-    for f in find_personal_info(text):
-        out.append(text[last : f.start])
-        out.append(f.masked)
-        last = f.end
-    out.append(text[last:])
-    return "".join(out)
+    return _replaced(text, find_personal_info(text), lambda f: f.masked)
+
+
+def label_personal_info(text: str | None, checked: bool = True) -> str | None:
+    """`text` with every piece of personal information replaced by the label of its kind ("[手机号]")."""
+    if not text:
+        return text
+    return _replaced(text, find_personal_info(text, checked), lambda f: LABELS[f.kind])

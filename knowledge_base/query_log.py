@@ -4,6 +4,7 @@
     log.add(QueryLogEntry(query_id="…", question="我的手机13812345678，失业金怎么领", normalized="…", channel="web", …))
     log.get(query_id).question   # "我的手机1381234****，失业金怎么领"
     log.delete_older_than(180)    # the retention rule (个人信息保护法: keep no longer than needed)
+    log.conversation("visit-42")  # a session's turns, oldest first (follow-ups with `asked` and `followup_of`)
 
 Personal information (ID-card, phone, bank-card numbers, e-mail, plates) is masked here, before anything is
 written: the answer was composed from the text as typed, the log never holds it.
@@ -43,6 +44,12 @@ class QueryLogEntry:
     citations: list[LoggedCitation] = field(default_factory=list)
     embedding: bytes | None = None  # the query vector (float32), for grouping near-duplicates
     at: datetime | None = None  # set by the store when None
+    # Conversations: a follow-up is logged completed (`question`) and as typed (`asked`), with the query id of the
+    # question that opened its topic, so analytics count it with that topic and staff can read the conversation.
+    asked: str | None = None
+    turn: int | None = None
+    follow_up: bool = False
+    followup_of: str | None = None
 
 
 class QueryLogRepository:
@@ -64,6 +71,10 @@ class QueryLogRepository:
             session_id=entry.session_id,
             citations=[{"doc_id": c.doc_id, "title": c.title, "section": c.section, "anchor": c.anchor} for c in entry.citations],
             embedding=entry.embedding,
+            asked=mask_personal_info(entry.asked),
+            turn=entry.turn,
+            follow_up=entry.follow_up,
+            followup_of=entry.followup_of,
         )
         if entry.at is not None:
             row.at = entry.at
@@ -75,6 +86,13 @@ class QueryLogRepository:
         with self.kb.session() as s:
             row = s.get(QueryLogRow, query_id)
             return _entry(row) if row is not None else None
+
+    def conversation(self, session_id: str, limit: int = 200) -> list[QueryLogEntry]:
+        """A session's logged turns, oldest first (masked, as stored)."""
+        with self.kb.session() as s:
+            rows = s.scalars(select(QueryLogRow).where(QueryLogRow.session_id == session_id)
+                             .order_by(QueryLogRow.at, QueryLogRow.turn).limit(limit)).all()
+            return [_entry(r) for r in rows]
 
     def delete_older_than(self, days: int, now: datetime | None = None) -> int:
         """Delete questions (and their feedback) asked more than `days` days ago; returns how many questions."""
@@ -104,4 +122,8 @@ def _entry(row: QueryLogRow) -> QueryLogEntry:
         citations=[LoggedCitation(c.get("doc_id"), c.get("title", ""), c.get("section", ""), c.get("anchor")) for c in row.citations or []],
         embedding=row.embedding,
         at=row.at,
+        asked=row.asked,
+        turn=row.turn,
+        follow_up=bool(row.follow_up),
+        followup_of=row.followup_of,
     )

@@ -19,6 +19,11 @@ like a chat question, so "失业保险金最长可以领取多长时间" (a tick
 group that counts "网站 120，热线工单 340". A group the knowledge base does not answer is offered as an FAQ
 draft, or, when tickets keep asking it, flagged 建议主动公开 (依申请公开转主动公开) with those tickets.
 
+Conversations: a follow-up ("那领取期间生病了怎么办？" after "失业保险金最长能领多久？") is not a new frequent
+question. It is logged with the query id of the question that opened its topic, and counts with that question's
+group (`follow_ups`, `follow_up_examples`, and the `conversations` to read turn by turn); a question with a subject
+of its own starts a new topic and counts as an ask of its own.
+
 A group's id is a hash of its representative's normalized text, so an id listed a moment ago still names
 the same group when it is promoted; each member phrasing's hash also finds its group (see `find_group`).
 """
@@ -31,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from knowledge_base.db import DocumentRow, FeedbackRow, QueryLogRow, utcnow
 from knowledge_base.models import FaqEntry, FaqStatus
@@ -123,6 +128,8 @@ class Phrasing:
     faq_ids: Counter = field(default_factory=Counter)
     last_at: datetime | None = None
     ticket_ids: list[int] = field(default_factory=list)
+    follow_ups: Counter = field(default_factory=Counter)  # follow-up as typed -> asks, in conversations it opened
+    sessions: dict[str, datetime] = field(default_factory=dict)  # those conversations -> their last follow-up
 
 
 @dataclass
@@ -139,6 +146,9 @@ class QuestionGroup:
     member_ids: list[str]  # hash of each member phrasing's key
     phrasings: list[Phrasing] = field(default_factory=list, repr=False)
     ticket_ids: list[int] = field(default_factory=list)
+    follow_ups: int = 0  # follow-up turns in the conversations these asks opened (not asks of their own)
+    follow_up_examples: list[str] = field(default_factory=list)
+    conversations: list[str] = field(default_factory=list)  # session ids of those conversations, latest first
 
     @property
     def tickets(self) -> int:
@@ -252,13 +262,7 @@ class QuestionAnalytics:
         start, end = flt.window()
         q = QueryLogRow
 
-        def counted(extra_where=None, join_feedback=False):
-            stmt = select(
-                q.question, func.max(q.normalized), q.channel, q.answered, q.faq_id,
-                func.count(), func.max(q.at), func.max(q.query_id),
-            )
-            if join_feedback:
-                stmt = stmt.join(FeedbackRow, FeedbackRow.query_id == q.query_id).where(FeedbackRow.helpful.is_(False))
+        def windowed(stmt):
             if start is not None:
                 stmt = stmt.where(q.at >= start)
             if end is not None:
@@ -267,6 +271,17 @@ class QuestionAnalytics:
                 stmt = stmt.where(q.channel == flt.channel)
             if flt.department:
                 stmt = stmt.join(DocumentRow, DocumentRow.doc_id == q.top_doc_id).where(DocumentRow.publisher == flt.department)
+            return stmt
+
+        def counted(extra_where=None, join_feedback=False):
+            stmt = select(
+                q.question, func.max(q.normalized), q.channel, q.answered, q.faq_id,
+                func.count(), func.max(q.at), func.max(q.query_id),
+            )
+            if join_feedback:
+                stmt = stmt.join(FeedbackRow, FeedbackRow.query_id == q.query_id).where(FeedbackRow.helpful.is_(False))
+            # A follow-up is not a new question: it counts with the topic its conversation opened (see below).
+            stmt = windowed(stmt).where(or_(q.follow_up.is_(None), q.follow_up.is_(False)))
             if extra_where is not None:
                 stmt = stmt.where(extra_where)
             return stmt.group_by(q.question, q.channel, q.answered, q.faq_id)
@@ -315,6 +330,8 @@ class QuestionAnalytics:
                         v = np.frombuffer(emb, dtype=np.float32)
                         length = float(np.linalg.norm(v))
                         want[qid].vector = v / length if length > 0 else None
+            if chats:
+                self._attach_follow_ups(s, windowed, by_key, key_of_text)
         if flt.channel in (None, TICKET_CHANNEL) and flt.kind != "unhelpful":
             for t in WorkOrderStore(self.kb).window(start, end, flt.department):
                 p = phrasing(t.question, t.normalized)
@@ -331,6 +348,30 @@ class QuestionAnalytics:
                 if p.vector is None and t.vector is not None:
                     p.vector = _unit(np.asarray(t.vector, dtype=np.float32))
         return [p for p in by_key.values() if p.count > 0]
+
+    def _attach_follow_ups(self, s, windowed, by_key: dict[str, Phrasing], key_of_text: dict[str, str]) -> None:
+        """The window's follow-ups, each with the phrasing of the question that opened its conversation's topic
+        (when that question is among the selected asks; a stateless client's follow-ups name no opening)."""
+        q = QueryLogRow
+        rows = s.execute(windowed(select(q.followup_of, q.asked, q.question, q.session_id, q.at))
+                         .where(q.follow_up.is_(True), q.followup_of.is_not(None))).all()
+        opening_ids = list({r[0] for r in rows})
+        opening: dict[str, tuple[str, str]] = {}
+        for i in range(0, len(opening_ids), 500):
+            for qid, question, normalized in s.execute(
+                    select(q.query_id, q.question, q.normalized).where(q.query_id.in_(opening_ids[i : i + 500]))):
+                opening[qid] = (question, normalized)
+        for followup_of, asked, question, session_id, at in rows:
+            if followup_of not in opening:
+                continue
+            text, normalized = opening[followup_of]
+            key = key_of_text.get(text) or phrasing_key(normalized or self.normalizer.run(text).text)
+            p = by_key.get(key)
+            if p is None or p.count == 0:
+                continue
+            p.follow_ups[asked or question] += 1
+            if session_id and (session_id not in p.sessions or at > p.sessions[session_id]):
+                p.sessions[session_id] = at
 
     def _cluster(self, phrasings: list[Phrasing]) -> list[list[Phrasing]]:
         """Average-linkage clusters of phrasings with vectors; phrasings without a vector stand alone."""
@@ -367,7 +408,12 @@ class QuestionAnalytics:
         channels: Counter = Counter()
         faq_ids: Counter = Counter()
         ticket_ids: list[int] = []
+        follow_ups: Counter = Counter()
+        sessions: dict[str, datetime] = {}
         for p in members:
+            follow_ups.update(p.follow_ups)
+            for sid, at in p.sessions.items():
+                sessions[sid] = max(at, sessions.get(sid, at))
             texts.update(p.texts)
             channels.update(p.channels)
             faq_ids.update(p.faq_ids)
@@ -391,6 +437,9 @@ class QuestionAnalytics:
             member_ids=[group_id_for(p.key) for p in members],
             phrasings=members,
             ticket_ids=ticket_ids,
+            follow_ups=sum(follow_ups.values()),
+            follow_up_examples=[t for t, _ in sorted(follow_ups.items(), key=lambda kv: (-kv[1], kv[0]))][:MAX_EXAMPLES],
+            conversations=sorted(sessions, key=lambda sid: sessions[sid], reverse=True)[:MAX_EXAMPLES],
         )
 
 

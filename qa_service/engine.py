@@ -322,7 +322,7 @@ class QAEngine:
         latency = (time.perf_counter() - t_start) * 1000
         timings["total"] = latency
         if record:
-            self._log(answer, nq, channel, latency, session_id, vector)
+            self._log(answer, nq, channel, latency, session_id, vector, completion)
         return answer
 
     def _complete(self, state: ServingState, question: str, session_id: str | None, history: list | None) -> Completion:
@@ -352,6 +352,8 @@ class QAEngine:
             # judge's confidence in the passage it ranked first, whichever of the two leads.
             evidence, layer = choose_layer(evidence, nq.region, self._home_region,
                                            self._similar_to_top(nq, evidence, state.retriever.idf))
+        if layer is None:
+            evidence = self.conversations.lead(completion, evidence, state)  # issue 10: what the follow-up adds leads
         draft = self.composer.extractive(nq, evidence, idf=state.retriever.idf,
                                          best_dense=math.nan if judged is not None else best_dense,
                                          judged=judged, threshold=threshold, layer=layer)
@@ -571,8 +573,9 @@ class QAEngine:
         return ChunkText(best.id, best.doc_id, best.section_path, best.anchor, best.text, best.embed_text)
 
     def _log(self, answer: Answer, nq: NormalizedQuery, channel: str, latency: float, session_id: str | None,
-             vector: np.ndarray | None) -> None:
+             vector: np.ndarray | None, completion: Completion) -> None:
         top = next((c for c in answer.citations if c.kind == "document"), None)
+        turn, opened_by = self._place_in_conversation(completion)
         entry = QueryLogEntry(
             query_id=answer.query_id,
             question=nq.original,
@@ -586,11 +589,34 @@ class QAEngine:
             session_id=session_id,
             citations=[LoggedCitation(c.doc_id, c.title, c.section, c.anchor) for c in answer.citations],
             embedding=np.ascontiguousarray(vector, dtype=np.float32).tobytes() if vector is not None else None,
+            asked=completion.question if completion.follow_up else None,
+            turn=turn,
+            follow_up=completion.follow_up,
+            followup_of=opened_by,
         )
         try:
             self.query_log.add(entry)  # masks personal information before writing
         except Exception:  # the answer matters more than its log line
             log.exception("could not log query %s", answer.query_id)
+
+
+    def _place_in_conversation(self, completion: Completion) -> tuple[int, str | None]:
+        """(the turn's position in its conversation, for a follow-up the query id of the question that opened its
+        topic). The session remembers a few turns only; the previous turn's log line knows the whole chain."""
+        turn, opened_by = completion.turn, None
+        if completion.previous_query_id is None:
+            return turn, None  # no conversation, or a stateless client's history (no logged turns to point at)
+        try:
+            previous = self.query_log.get(completion.previous_query_id)
+        except Exception:  # the answer matters more than its place in the log
+            log.exception("could not read the previous turn %s", completion.previous_query_id)
+            previous = None
+        if previous is not None and previous.turn:
+            turn = previous.turn + 1
+        if completion.follow_up:
+            opened_by = (previous.followup_of or previous.query_id) if previous is not None and previous.follow_up \
+                else completion.previous_query_id
+        return turn, opened_by
 
 
 class DocumentCatalog:

@@ -10,6 +10,7 @@ from datetime import date, datetime
 import httpx
 import numpy as np
 import pytest
+from browser_support import DESKTOP, requires_chromium, screenshot
 
 from knowledge_base.db import FeedbackRow, QueryLogRow, utcnow
 from knowledge_base.store import KnowledgeBase
@@ -297,3 +298,116 @@ def test_promoting_a_group_creates_a_prefilled_draft(staff):
     assert audit[0]["action"] == "promote" and group["id"] in audit[0]["after"]["note"]
     again = client.post(f"/v1/analytics/groups/{group['id']}/promote", json={"kind": "top", "days": 1}, headers=bearer(keys["editor"]))
     assert again.status_code == 409 and "ANA-001" in again.json()["message"]
+
+
+# --------------------------------------------------------------------------------------------- conversations
+def _turn(client, question: str, session_id: str, channel: str = "web") -> dict:
+    r = client.post("/v1/ask", json={"question": question, "session_id": session_id, "channel": channel})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _group_of(groups_: list[dict], question: str) -> dict | None:
+    return next((g for g in groups_ if question in g["examples"]), None)
+
+
+@pytest.mark.model
+def test_a_follow_up_counts_with_its_conversation_topic_not_as_a_new_frequent_question(staff):
+    import uuid
+
+    client, keys = staff
+    # On the new-media channel, which no other test here asks on: the groups of that channel are these asks alone.
+    opening = "失业保险金最长可以领多久？"
+    follow_ups = ["那累计缴费10年以上的呢？", "那领取期间生病了怎么办？我的电话13812345678"]
+    sessions = [uuid.uuid4().hex for _ in range(3)]
+    first = _turn(client, opening, sessions[0], "newmedia")
+    second = _turn(client, follow_ups[0], sessions[0], "newmedia")
+    third = _turn(client, "那满5年的呢？", sessions[0], "newmedia")  # a follow-up of a follow-up: the same topic
+    assert second["understood_question"] and third["understood_question"]
+    _turn(client, opening, sessions[1], "newmedia")
+    assert _turn(client, follow_ups[1], sessions[1], "newmedia")["understood_question"]
+    _turn(client, opening, sessions[2], "newmedia")
+    switched = _turn(client, "住房公积金的缴存比例是多少？", sessions[2], "newmedia")  # a subject of its own
+    assert "understood_question" not in switched
+
+    top = groups(client, keys["operator"], kind="top", channel="newmedia")
+    assert sorted((g["representative"], g["count"], g["follow_ups"]) for g in top) == [
+        ("住房公积金的缴存比例是多少？", 1, 0), (opening, 3, 3)]  # 3 conversations opened the topic; 6 turns asked it
+    group = _group_of(top, opening)
+    assert {follow_ups[0], "那满5年的呢？", "那领取期间生病了怎么办？我的电话1381234****"} == set(group["follow_up_examples"])
+    assert set(sessions[:2]) == set(group["conversations"])  # the third conversation switched topic at once
+    assert group["examples"] == [opening]
+
+    # The staff view of one conversation: each turn as typed and as understood, masked, follow-ups chained.
+    path = f"/v1/analytics/conversations/{sessions[0]}"
+    assert client.get(path).status_code == 401
+    r = client.get(path, headers=bearer(keys["operator"]))
+    assert r.status_code == 200, r.text
+    turns = r.json()["turns"]
+    assert [t["turn"] for t in turns] == [1, 2, 3] and [t["follow_up"] for t in turns] == [False, True, True]
+    assert [t["asked"] for t in turns] == [opening, follow_ups[0], "那满5年的呢？"]
+    assert turns[0]["understood"] is None and "失业保险金" in turns[1]["understood"]
+    assert turns[1]["followup_of"] == turns[2]["followup_of"] == first["query_id"] == turns[0]["query_id"]
+    assert turns[1]["query_id"] == second["query_id"] and turns[1]["answered"] == second["answered"]
+    masked = client.get(f"/v1/analytics/conversations/{sessions[1]}", headers=bearer(keys["operator"])).json()["turns"]
+    assert "13812345678" not in str(masked) and masked[1]["asked"].endswith("1381234****")
+    missing = client.get("/v1/analytics/conversations/no-such-visit", headers=bearer(keys["operator"]))
+    assert missing.status_code == 404 and set(missing.json()) >= {"error", "message"}
+
+
+@pytest.mark.browser
+@pytest.mark.model
+@requires_chromium
+def test_the_analytics_page_shows_follow_ups_with_their_topic_and_the_conversation(chromium, staff, curation_server):
+    import re
+    import uuid
+
+    client, keys = staff
+    opening = "失业保险金最长可以领多久？"
+    sid = uuid.uuid4().hex
+    _turn(client, opening, sid)
+    assert _turn(client, "那累计缴费10年以上的呢？我手机13812345678", sid)["understood_question"]
+    context = chromium.new_context(viewport=DESKTOP, locale="zh-CN")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(curation_server.url + "/staff/analytics")
+    page.locator("#login-key").fill(keys["operator"])
+    page.locator("#login-key").press("Enter")
+    row = page.locator("#group-rows tr").filter(has_text=opening).first
+    row.wait_for(timeout=300_000)
+    assert re.search(r"另有追问 \d+", row.inner_text())
+    row.get_by_role("button", name=re.compile("查看对话")).click()
+    page.locator("#conversation-rows tr").first.wait_for()
+    panel = page.locator("#conversations-panel").inner_text()
+    assert "那累计缴费10年以上的呢？我手机1381234****" in panel and "13812345678" not in panel
+    assert "关于" in panel and "失业保险金" in panel  # the understood question beside the one typed
+    screenshot(page, "analytics-conversations")
+    assert errors == [], errors
+    context.close()
+
+
+
+def test_a_query_log_from_before_conversations_gains_the_new_columns_on_open(tmp_path):
+    import sqlite3
+
+    from knowledge_base.db import add_missing_columns
+    from knowledge_base.query_log import QueryLogEntry, QueryLogRepository
+
+    KnowledgeBase(tmp_path).engine.dispose()
+    with sqlite3.connect(tmp_path / "policyqa.sqlite3") as db:  # the table as the previous release created it
+        db.execute("DROP INDEX ix_query_log_followup_of")
+        for column in ("asked", "turn", "follow_up", "followup_of"):
+            db.execute(f"ALTER TABLE query_log DROP COLUMN {column}")
+        db.execute("INSERT INTO query_log (query_id, at, question, normalized, channel, answered, confidence, latency_ms, "
+                   "citations) VALUES ('old-1', '2026-11-30 08:00:00', '国庆节放几天假', '国庆节放几天假', 'web', 1, 0.9, 5, '[]')")
+    kb = KnowledgeBase(tmp_path)
+    assert add_missing_columns(kb.engine) == []  # opening added them already; a second pass finds nothing to do
+    log = QueryLogRepository(kb)
+    assert log.get("old-1").follow_up is False and log.get("old-1").turn is None
+    log.add(QueryLogEntry(query_id="new-1", question="关于《全国年节及纪念日放假办法》：春节呢？", normalized="春节", channel="web",
+                          answered=True, confidence=0.9, latency_ms=5, session_id="s", asked="那春节呢？", turn=2,
+                          follow_up=True, followup_of="old-1"))
+    assert log.conversation("s")[0].followup_of == "old-1" and log.conversation("s")[0].asked == "那春节呢？"
+    with sqlite3.connect(tmp_path / "policyqa.sqlite3") as db:
+        assert "ix_query_log_followup_of" in {r[1] for r in db.execute("PRAGMA index_list(query_log)")}

@@ -190,3 +190,29 @@ def test_http_oversize_or_malformed_history_is_refused_with_422(server, history,
     assert r.status_code == 422
     body = r.json()
     assert body["error"] == "invalid_request" and where in body["message"]
+
+
+# ---------------------------------------------------------------------- refusal on what the follow-up adds
+def test_a_follow_up_is_judged_on_what_it_adds_to_the_topic():
+    from qa_service.conversation import Conversation, FollowUpCompleter, Turn
+
+    completer = FollowUpCompleter()
+    previous = Conversation((Turn("失业保险金最长能领多久？", "根据《失业保险条例》第十七条：……"),))
+    completion = completer.run("那领失业保险金期间能去哪个网站找兼职？", previous)
+    assert completion.follow_up and completion.topic == "失业保险金最长能领多久？"
+    added = completer.added_words(completion)
+    assert "网站" in added and "兼职" in added and not any("失业" in w for w in added)  # the topic is not news
+    assert "去" not in added and "找" not in added  # one character occurs inside any number of words: no evidence
+
+
+def test_a_follow_up_the_topic_article_does_not_speak_to_is_refused(engine):
+    sid = _sid()
+    first = engine.ask("失业保险金最长能领多久？", session_id=sid, record=False)
+    top = first.citations[0]  # an FAQ entry of small_kb, citing the 条例
+    assert first.answered and "失业保险条例" in [top.title, *top.source_titles]
+    odd = engine.ask("那领失业金期间能去哪个网站找兼职？", session_id=sid, record=False)
+    assert odd.understood_question and not odd.answered and odd.confidence < 0.4
+    sid = _sid()
+    engine.ask("失业保险金最长能领多久？", session_id=sid, record=False)
+    more = engine.ask("那累计缴费10年以上的呢？", session_id=sid, record=False)  # adds words the article states
+    assert more.answered and "24个月" in more.answer

@@ -1,6 +1,8 @@
 """Personal information is masked before a question is logged or shown (个人信息保护法), keeping enough to group."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from knowledge_base.privacy import PersonalInfoKind, find_personal_info, is_valid_id_card, mask_personal_info
@@ -155,3 +157,40 @@ def test_the_server_prunes_the_log_when_it_starts(tmp_path):
         while log.get("ancient") is not None and time.monotonic() < deadline:
             time.sleep(0.1)
     assert log.get("ancient") is None
+
+
+# ------------------------------------------------------------------ 12345 work orders: the same rules, labelled
+POLICY_TEXT = KEPT[3:]  # no number in these is personal under any rule
+
+
+@pytest.mark.parametrize("typed,logged", MASKED)
+def test_work_orders_mask_what_the_query_log_masks(typed: str, logged: str) -> None:
+    from knowledge_base.privacy import LABELS, label_personal_info
+    from qa_service.workorders import mask
+
+    log_spans = [(f.kind, f.start, f.end) for f in find_personal_info(typed)]
+    ticket_spans = [(f.kind, f.start, f.end) for f in find_personal_info(typed, checked=False)]
+    assert ticket_spans == log_spans and log_spans
+    labelled = mask(typed)
+    assert labelled == label_personal_info(typed)
+    kinds = [k for k, _, _ in log_spans]
+    assert [LABELS[k] for k in kinds] == re.findall(r"\[[^\]]+\]", labelled)
+    assert typed[: log_spans[0][1]] == logged[: log_spans[0][1]] == labelled[: log_spans[0][1]]  # the text around stays
+
+
+@pytest.mark.parametrize("typed", POLICY_TEXT)
+def test_work_orders_keep_policy_text_like_the_log(typed: str) -> None:
+    from qa_service.workorders import mask
+
+    assert mask(typed) == mask_personal_info(typed) == typed
+
+
+def test_a_ticket_masks_a_mistyped_number_the_log_would_keep() -> None:
+    from qa_service.workorders import mask
+
+    # The operator typed the caller's ID with a wrong check digit: still somebody's number in a ticket.
+    assert mask("身份证370102199003071235丢了") == "身份证[身份证号]丢了"
+    assert mask_personal_info("身份证370102199003071235丢了") == "身份证370102199003071235丢了"
+    assert mask("卡号6222021000112233440") == "卡号[卡号]"
+    # Month 13 is no birth date, but 16-19 digits in a ticket are taken as a card number all the same.
+    assert mask("身份证370102199013071238") == "身份证[卡号]"

@@ -194,6 +194,9 @@ class GroupOut(BaseModel):
     channels: dict[str, int]
     faq_ids: list[str]
     last_asked: str | None
+    follow_ups: int = Field(0, description="follow-up turns in the conversations these asks opened (not asks of their own)")
+    follow_up_examples: list[str] = []
+    conversations: list[str] = Field([], description="session ids of those conversations: GET /v1/analytics/conversations/{id}")
 
 
 class AnalyticsOut(BaseModel):
@@ -348,6 +351,9 @@ def group_out(g: QuestionGroup) -> GroupOut:
         channels=g.channels,
         faq_ids=g.faq_ids,
         last_asked=_iso(g.last_asked),
+        follow_ups=g.follow_ups,
+        follow_up_examples=g.follow_up_examples,
+        conversations=g.conversations,
     )
 
 

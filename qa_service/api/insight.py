@@ -4,6 +4,7 @@ weekly report.
     GET  /v1/analytics/dashboard?days=30&from=…&to=…&channel=web|hotline|newmedia|ticket&department=…
     GET  /v1/analytics/groups?kind=top|unanswered&…  (as /v1/analytics/questions, plus tickets and the suggestion)
     GET  /v1/analytics/groups/{id}/tickets?…          the tickets of one group (masked)
+    GET  /v1/analytics/conversations/{session_id}     one conversation's turns (masked), follow-ups marked
     GET  /v1/analytics/report?from=…&to=…&format=xlsx|html
     GET  /v1/workorders/mapping · POST /v1/workorders/mapping {"mapping": {field: header}}
     POST /v1/workorders/import (multipart file, optional "mapping" JSON) → {"rows", "added", "duplicates", "errors"}
@@ -21,6 +22,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 
+from knowledge_base.query_log import QueryLogRepository
 from knowledge_base.store import KnowledgeBaseError
 from knowledge_base.workorders import WorkOrderStore
 
@@ -29,6 +31,7 @@ from ..auth import ApiError, Role, StaffIdentity, require_role
 from ..dashboard import CHANNEL_LABELS, CHANNELS, DashboardService
 from ..report import WeeklyReport, html_text, xlsx_bytes
 from ..workorders import DEFAULT_COLUMNS, FIELD_LABELS, WorkOrderError, WorkOrderImporter
+from .curation import group_out as chat_group_out
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -66,11 +69,8 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def group_out(g: QuestionGroup) -> dict:
-    return {
-        "id": g.group_id, "representative": g.representative, "count": g.count, "examples": g.examples,
-        "answered_rate": g.answered_rate, "asked": g.asked, "channels": g.channels, "tickets": g.tickets,
-        "faq_ids": g.faq_ids, "last_asked": _iso(g.last_asked), "suggestion": g.suggestion,
-    }
+    """/v1/analytics/questions' group, plus its tickets and the suggestion."""
+    return {**chat_group_out(g).model_dump(), "tickets": g.tickets, "suggestion": g.suggestion}
 
 
 # ---------------------------------------------------------------------------------------------- dashboard
@@ -148,6 +148,29 @@ def group_tickets(
             for t in tickets[:MAX_TICKETS_LISTED]
         ],
         "total": len(tickets),
+    }
+
+
+# ---------------------------------------------------------------------------------------------- conversations
+@router.get("/v1/analytics/conversations/{session_id}", tags=["analytics"])
+def conversation_turns(request: Request, session_id: str, staff: StaffIdentity = Depends(require_role(Role.OPERATOR))):
+    """One conversation's turns as logged (masked): each question as typed and as understood, the answer's outcome
+    and first sources, and which topic a follow-up continued."""
+    if not session_id.strip() or len(session_id) > 100:
+        raise ApiError(422, "invalid_request", "会话编号须为1到100个字符 / session_id must be 1-100 characters")
+    turns = QueryLogRepository(_services(request).kb).conversation(session_id)
+    if not turns:
+        raise ApiError(404, "not_found", f"未找到该会话 / no logged conversation {session_id!r}")
+    return {
+        "session_id": session_id,
+        "turns": [
+            {"query_id": t.query_id, "at": _iso(t.at), "channel": t.channel, "turn": t.turn,
+             "asked": t.asked or t.question, "understood": t.question if t.follow_up else None,
+             "follow_up": t.follow_up, "followup_of": t.followup_of, "answered": t.answered,
+             "confidence": round(t.confidence, 3),
+             "sources": [{"title": c.title, "section": c.section} for c in t.citations[:3]]}
+            for t in turns
+        ],
     }
 
 

@@ -204,11 +204,17 @@
       show.addEventListener("click", () => showTickets(g, qs));
       actions.push(show);
     }
+    if (g.conversations && g.conversations.length) {
+      const show = el("button", { type: "button", class: "button-quiet", text: "查看对话（" + g.conversations.length + "）" });
+      show.addEventListener("click", () => showConversations(g));
+      actions.push(show);
+    }
     return el(
       "tr",
       {},
       el("td", {}, el("strong", { text: g.representative }), g.faq_ids && g.faq_ids.length ? el("div", { class: "muted", text: "已由 " + g.faq_ids.join("、") + " 回答" }) : null),
-      el("td", { text: String(g.count) }),
+      // A follow-up counts with the topic its conversation opened, not as a question of its own.
+      el("td", {}, String(g.count), g.follow_ups ? el("div", { class: "muted", text: "另有追问 " + g.follow_ups }) : null),
       el("td", { text: pct(g.answered_rate) }),
       el("td", {}, others.length ? el("ul", { class: "examples" }, others.slice(0, 6).map((e) => el("li", { text: e }))) : el("span", { class: "muted", text: "—" })),
       el("td", { text: channels }),
@@ -245,6 +251,25 @@
     );
     $("tickets-panel").hidden = false;
     $("tickets-panel").focus();
+  }
+
+  async function showConversations(group) {
+    const rows = [];
+    for (const sid of group.conversations) {
+      const result = await api.call("GET", "/v1/analytics/conversations/" + encodeURIComponent(sid));
+      if (!result.ok) return api.toast(api.message(result, "加载对话失败"));
+      for (const t of result.data.turns) {
+        const first = t.sources[0];
+        const source = first ? "《" + first.title + "》" + (first.section || "").split(">").pop().trim() : "";
+        rows.push(el("tr", {}, el("td", { text: api.formatTime(t.at) }), el("td", { text: String(t.turn || "") }),
+          el("td", { text: t.asked }), el("td", { text: t.understood || "—" }),
+          el("td", { text: t.answered ? "已回答" : "未回答" }), el("td", { text: source })));
+      }
+    }
+    $("conversations-title").textContent = "“" + group.representative + "”的对话（" + group.conversations.length + " 个，含追问）";
+    $("conversation-rows").replaceChildren(...rows);
+    $("conversations-panel").hidden = false;
+    $("conversations-panel").focus();
   }
 
   // ------------------------------------------------------------------------------------------ work orders
@@ -328,6 +353,9 @@
     for (const button of document.querySelectorAll("[data-export]")) button.addEventListener("click", () => exportCsv(button.getAttribute("data-export")));
     $("report-xlsx").addEventListener("click", () => report("xlsx"));
     $("report-html").addEventListener("click", () => report("html"));
+    $("conversations-close").addEventListener("click", () => {
+      $("conversations-panel").hidden = true;
+    });
     $("tickets-close").addEventListener("click", () => {
       $("tickets-panel").hidden = true;
     });
