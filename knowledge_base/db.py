@@ -4,9 +4,10 @@
     with Session(engine) as s:
         s.scalars(select(DocumentRow)).all()
 
-Any SQLAlchemy URL works; SQLite is the embedded default (WAL mode, so the server keeps reading
-while an ingest writes). Vectors are stored beside their chunk so that an index can be rebuilt
-without re-embedding anything.
+SQLite is the embedded default (WAL mode, so the server keeps reading while an ingest writes); PostgreSQL
+(`postgresql+psycopg://…`) is the shared store of several replicas. Vectors and BM25 tokens are stored beside
+their chunk so that any process can build an index generation without re-embedding or re-tokenizing anything.
+A schema change is a new model field here plus a revision in `knowledge_base/migrations/versions/`.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -207,21 +208,35 @@ class WorkOrderMappingRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
+def create_store_engine(url: str) -> Engine:
+    """The engine for a store URL, as every process uses it, without touching the schema. A bare postgresql:// URL
+    means psycopg 3 (the driver policyqa installs), not SQLAlchemy's default psycopg2."""
+    parsed = make_url(url)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() != "sqlite":
+        # pre_ping: a replica outlives database restarts and fail-overs; a dead pooled connection is replaced.
+        return create_engine(parsed, pool_pre_ping=True)
+    engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    return engine
+
+
 def open_engine(url: str) -> Engine:
-    """Create the engine, and the schema if it is missing."""
-    is_sqlite = url.startswith("sqlite")
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30} if is_sqlite else {})
-    if is_sqlite:
+    """Create the engine and bring the schema to this code's revision (knowledge_base.migrations: new stores get
+    the tables, older ones are migrated in place, one at HEAD costs one small query)."""
+    from .migrations import upgrade
 
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.close()
-
-    Base.metadata.create_all(engine)
+    engine = create_store_engine(url)
+    upgrade(engine)
     return engine
 
 

@@ -36,6 +36,34 @@ def kb_stats(kb: Optional[Path] = KbOption) -> None:
     console.print(table)
 
 
+@app.command("migrate")
+def kb_migrate(kb: Optional[Path] = KbOption) -> None:
+    """Bring the store's schema to this version's (Alembic; also done on every open). PostgreSQL: POLICYQA_DATABASE_URL."""
+    from sqlalchemy.engine import make_url
+
+    from knowledge_base.db import create_store_engine
+    from knowledge_base.migrations import HEAD, SchemaError, upgrade
+    from knowledge_base.settings import default_kb_dir, get_settings
+    from knowledge_base.store import database_url_for
+
+    settings = get_settings()
+    url = database_url_for(kb or default_kb_dir(settings), settings.database_url)
+    if url.startswith("sqlite") and kb is not None and not (kb / "policyqa.sqlite3").exists():
+        fail(f"no knowledge base in {kb} (no policyqa.sqlite3)")
+    engine = create_store_engine(url)
+    try:
+        before = upgrade(engine)
+    except SchemaError as e:
+        fail(str(e))
+    finally:
+        engine.dispose()
+    where = make_url(url).render_as_string(hide_password=True)
+    if before == HEAD:
+        console.print(f"{where}: schema already at {HEAD}", highlight=False, soft_wrap=True)
+    else:
+        console.print(f"{where}: schema migrated from {before or 'before migrations (or new)'} to {HEAD}", highlight=False, soft_wrap=True)
+
+
 @app.command("prune-log")
 def kb_prune_log(
     days: Optional[int] = typer.Option(None, "--days", min=1, help="Keep this many days (default: POLICYQA_LOG_RETENTION_DAYS)."),
