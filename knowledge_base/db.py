@@ -27,8 +27,9 @@ from sqlalchemy import (
     create_engine,
     event,
 )
+from sqlalchemy import inspect as inspect_object
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 
 def utcnow() -> datetime:
@@ -37,6 +38,19 @@ def utcnow() -> datetime:
 
 class Base(DeclarativeBase):
     pass
+
+
+@event.listens_for(Session, "before_flush")
+def _no_nul_characters(session: Session, _context, _instances) -> None:
+    """PostgreSQL's text cannot hold NUL (U+0000), SQLite's can: one rule for both, no NUL reaches the store. (A
+    question typed with one was answered on PostgreSQL but its query-log row failed; FAQ fields are cleaned earlier.)"""
+    for obj in (*session.new, *session.dirty):
+        if not isinstance(obj, Base):
+            continue
+        for attr in inspect_object(obj).mapper.column_attrs:
+            value = getattr(obj, attr.key)
+            if isinstance(value, str) and "\x00" in value:
+                setattr(obj, attr.key, value.replace("\x00", ""))
 
 
 class WorkRow(Base):
@@ -206,6 +220,14 @@ class WorkOrderMappingRow(Base):
     mapping: Mapped[dict] = mapped_column(JSON, default=dict)  # field -> column header
     updated_by: Mapped[str | None] = mapped_column(String(200))
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+def printable_url(url: str) -> str:
+    """A store URL as it may be printed or logged: without its password."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - not a URL at all: say so rather than echo it (it may hold a password)
+        return "(not a database URL)"
 
 
 def create_store_engine(url: str) -> Engine:

@@ -35,8 +35,11 @@ SLACK = 4.0
 pytestmark = pytest.mark.model
 
 
-def policyqa(*args: str, database_url: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "POLICYQA_DATABASE_URL": database_url, "PYTHONPATH": str(REPO)}
+def policyqa(*args: str, database_url: str | None, timeout: float = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    env.pop("POLICYQA_DATABASE_URL", None)
+    if database_url:
+        env["POLICYQA_DATABASE_URL"] = database_url
     return subprocess.run([sys.executable, "-m", "qa_service.cli", *args], capture_output=True, text=True, cwd=REPO,
                           env=env, timeout=timeout)
 
@@ -146,12 +149,38 @@ def test_a_conversation_and_its_feedback_span_both_replicas(replicas):
     assert any("国庆节放几天假" in g["representative"] for g in r.json()["groups"]), r.json()
 
 
-def test_bad_text_gets_a_clear_error_on_postgresql_too(replicas):
+def test_a_question_with_a_nul_character_is_answered_and_logged_on_postgresql(replicas):
+    from sqlalchemy import select
+
+    from knowledge_base.db import QueryLogRow
+    from knowledge_base.store import KnowledgeBase
+
     one, _ = replicas.clients
-    # PostgreSQL text cannot hold NUL; it must be a 422 like any other bad input, not a 500 from the query log.
-    for body in ({"question": "失业保险\u0000金能领多久"}, {"question": "\ud800失业保险"}):
-        r = one.post("/v1/ask", content=json.dumps(body), headers={"Content-Type": "application/json"})  # \u escapes
-        assert r.status_code == 422 and set(r.json()) >= {"error", "message"}, r.text
+    # PostgreSQL's text cannot hold NUL: the answer came back, but its query-log row failed (so did its feedback).
+    raw = json.dumps({"question": "失业保险金\u0000最长能领多长时间？"})  # the JSON escape, as a client sends it
+    r = one.post("/v1/ask", content=raw, headers={"Content-Type": "application/json"})
+    assert r.status_code == 200 and r.json()["answered"], r.text
+    query_id = r.json()["query_id"]
+    assert one.post("/v1/feedback", json={"query_id": query_id, "helpful": True}).status_code == 201
+    with KnowledgeBase(replicas.job_dir, replicas.database_url).session() as s:
+        logged = s.scalar(select(QueryLogRow.question).where(QueryLogRow.query_id == query_id))
+    assert logged == "失业保险金最长能领多长时间？"
+    r = one.post("/v1/ask", content=json.dumps({"question": "\ud800失业保险"}), headers={"Content-Type": "application/json"})
+    assert r.status_code == 422 and set(r.json()) >= {"error", "message"}
+
+
+def test_the_query_bench_measures_replicas_side_by_side(replicas, tmp_path):
+    one, two = (s.url for s in replicas.servers)
+    out = tmp_path / "bench.json"
+    done = policyqa("bench", "query", "--url", one, "--url", two, "--baseline-url", one, "--requests", "6",
+                    "--concurrency", "2", "--label", "PostgreSQL replicas", "--json", str(out), database_url=None)
+    assert done.returncode == 0, done.stdout + done.stderr
+    groups = json.loads(out.read_text("utf-8"))["groups"]
+    both, baseline = groups["PostgreSQL replicas"], groups["baseline"]
+    assert both["concurrent"]["servers"] == 2 and baseline["concurrent"]["servers"] == 1
+    for g in (both, baseline):
+        assert g["concurrent"]["latency"]["n"] == 6 and g["concurrent"]["errors"] == 0 and g["sequential"]["errors"] == 0
+        assert g["concurrent"]["latency"]["req_per_s"] > 0
 
 
 def test_an_ingest_through_the_cli_is_served_by_both_replicas(replicas):
@@ -169,3 +198,29 @@ def test_an_ingest_through_the_cli_is_served_by_both_replicas(replicas):
               f"ended ({committed - started:.1f} s)")
         health = client.get("/healthz").json()
         assert health["generation"] == 2 and health["documents"] == 3
+
+
+def test_a_sqlite_knowledge_base_copied_into_postgresql_serves_the_same(curation_kb, pg_url, tmp_path):
+    import shutil
+
+    from knowledge_base.store import KnowledgeBase
+    from qa_service.auth import KeyService, Role
+
+    pilot = KnowledgeBase(shutil.copytree(curation_kb, tmp_path / "pilot"))
+    editor = KeyService(pilot).create("王编辑", Role.EDITOR)
+    done = policyqa("kb", "copy", "--to", pg_url, "--kb", str(pilot.directory), database_url=None)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{pilot.counts()['chunks']} chunks" in done.stdout
+
+    city = KnowledgeBase(tmp_path / "replica", pg_url)
+    assert city.counts() == pilot.counts() and city.state().generation == pilot.state().generation
+    ours, theirs = city.load_snapshot().indexes, pilot.load_snapshot().indexes  # built here from PostgreSQL's rows
+    assert np.array_equal(ours.chunk_ids, theirs.chunk_ids)
+    assert np.allclose(ours.dense.reconstruct_n(0, len(ours)), theirs.dense.reconstruct_n(0, len(theirs)))
+    keys = KeyService(city)
+    assert keys.verify(editor.token).name == "王编辑"  # the copied key works against PostgreSQL
+    assert keys.create("李审核", Role.REVIEWER).token  # and ids go on after the copied ones
+
+    again = policyqa("kb", "copy", "--to", pg_url, "--kb", str(pilot.directory), database_url=None)
+    assert again.returncode == 1 and "already holds data" in again.stderr and "Traceback" not in again.stderr
+    assert city.counts() == pilot.counts()

@@ -5,8 +5,7 @@
 
 - Unknown fields are refused (422), so a client cannot smuggle a 10 MB array past the contract.
 - Text must be valid Unicode: JSON may carry a lone surrogate (`"\\ud800"`), which no database, tokenizer or
-  UTF-8 encoder accepts; it is a 422 here instead of a 500 deep inside. So is NUL (`"\\u0000"`), which
-  PostgreSQL's text cannot hold: on the shared store the question would be answered but never logged.
+  UTF-8 encoder accepts; it is a 422 here instead of a 500 deep inside.
 """
 from __future__ import annotations
 
@@ -16,7 +15,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, field_validator
 
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
-_NUL = "\x00"
 
 
 def check_unicode(value: Any) -> Any:
@@ -24,8 +22,6 @@ def check_unicode(value: Any) -> Any:
     if isinstance(value, str):
         if _SURROGATE.search(value):
             raise ValueError("文本包含无效的Unicode字符 / the text contains invalid Unicode (a lone surrogate)")
-        if _NUL in value:
-            raise ValueError("文本包含空字符 / the text contains a NUL character (U+0000)")
     elif isinstance(value, (list, tuple)):
         for item in value:
             check_unicode(item)

@@ -39,9 +39,7 @@ def kb_stats(kb: Optional[Path] = KbOption) -> None:
 @app.command("migrate")
 def kb_migrate(kb: Optional[Path] = KbOption) -> None:
     """Bring the store's schema to this version's (Alembic; also done on every open). PostgreSQL: POLICYQA_DATABASE_URL."""
-    from sqlalchemy.engine import make_url
-
-    from knowledge_base.db import create_store_engine
+    from knowledge_base.db import create_store_engine, printable_url
     from knowledge_base.migrations import HEAD, SchemaError, upgrade
     from knowledge_base.settings import default_kb_dir, get_settings
     from knowledge_base.store import database_url_for
@@ -57,11 +55,32 @@ def kb_migrate(kb: Optional[Path] = KbOption) -> None:
         fail(str(e))
     finally:
         engine.dispose()
-    where = make_url(url).render_as_string(hide_password=True)
+    where = printable_url(url)
     if before == HEAD:
         console.print(f"{where}: schema already at {HEAD}", highlight=False, soft_wrap=True)
     else:
         console.print(f"{where}: schema migrated from {before or 'before migrations (or new)'} to {HEAD}", highlight=False, soft_wrap=True)
+
+
+@app.command("copy")
+def kb_copy(
+    to: str = typer.Option(..., "--to", help="SQLAlchemy URL of the empty target, e.g. postgresql+psycopg://policyqa@db/policyqa."),
+    kb: Optional[Path] = KbOption,
+) -> None:
+    """Copy the whole knowledge base (documents, vectors, FAQ, log, keys, judge) into another, empty database."""
+    from knowledge_base.db import printable_url
+    from knowledge_base.transfer import TransferError, copy_store
+
+    source = open_kb(kb)
+    try:
+        counts = copy_store(source, to)
+    except TransferError as e:
+        fail(str(e))
+    except Exception as e:  # noqa: BLE001 - an unreachable server, a bad URL: say which, without a traceback
+        fail(f"cannot copy into {printable_url(to)}: {e}")
+    console.print(f"copied {source.directory} into {printable_url(to)}: {counts['documents']} documents, "
+                  f"{counts['chunks']} chunks, {counts['faqs']} FAQ entries, {counts['query_log']} logged questions, "
+                  f"{counts['api_keys']} keys", highlight=False, soft_wrap=True)
 
 
 @app.command("prune-log")
