@@ -258,7 +258,7 @@ def open_engine(url: str) -> Engine:
     from .migrations import upgrade
 
     engine = create_store_engine(url)
-    upgrade(engine)
+    upgrade(engine, Base.metadata)
     return engine
 
 

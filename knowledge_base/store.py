@@ -121,6 +121,19 @@ def database_url_for(directory: Path, database_url: str | None = None) -> str:
     return database_url or f"sqlite:///{Path(directory) / 'policyqa.sqlite3'}"
 
 
+def _cache_matches(gen_dir: Path, chunk_count: int, last_chunk_id: int | None) -> bool:
+    """The index files in `gen_dir` are this database's generation: a directory is a cache keyed by generation number
+    only, and one reused against another database (or a restored one) may hold a generation of the same number."""
+    try:
+        chunk_ids = np.load(gen_dir / "chunk_ids.npy")
+        manifest_ok = (gen_dir / MANIFEST).exists()
+    except OSError:
+        return False
+    if not manifest_ok or len(chunk_ids) != chunk_count:
+        return False
+    return chunk_count == 0 or int(chunk_ids[-1]) == last_chunk_id
+
+
 class KnowledgeBase:
     def __init__(self, directory: Path, database_url: str | None = None):
         self.directory = Path(directory)
@@ -333,13 +346,15 @@ class KnowledgeBase:
                 if generation == 0:
                     return 0, False, {}, {}
                 gen_dir = self.generation_dir(generation)
-                rows = None if (gen_dir / MANIFEST).exists() else self._indexed_rows(s, state)
+                count, last = s.execute(select(func.count(ChunkRow.id), func.max(ChunkRow.id))).one()
+                foreign = (gen_dir / MANIFEST).exists()  # if it does not match, a cache of another database
+                rows = None if _cache_matches(gen_dir, count, last) else self._indexed_rows(s, state)
                 docs = {r.doc_id: stored_from_row(r) for r in s.scalars(select(DocumentRow))} if with_documents else {}
                 chunk_doc = dict(s.execute(select(ChunkRow.id, ChunkRow.doc_id)).all()) if with_documents else {}
             if self.state().generation != generation:
                 continue
             if rows is not None:
-                build_index_set(gen_dir, generation=generation, replace_existing=False, **rows)
+                build_index_set(gen_dir, generation=generation, replace_existing=foreign, **rows)
                 prune_generations(self.directory / "indexes", keep={generation, generation - 1})
             return generation, rows is not None, docs, chunk_doc
         raise KnowledgeBaseError(f"the knowledge base changed {SNAPSHOT_ATTEMPTS} times while being read; try again")

@@ -52,9 +52,9 @@ def test_migrations_build_exactly_the_models_schema(empty_store_url):
 
 def test_a_new_store_is_created_at_head_with_the_models_schema(empty_store_url):
     engine = create_store_engine(empty_store_url)
-    assert upgrade(engine) is None  # it had no revision
+    assert upgrade(engine, Base.metadata) is None  # it had no revision
     assert schema_differences(engine) == []
-    assert upgrade(engine) == HEAD  # at HEAD: nothing to do
+    assert upgrade(engine, Base.metadata) == HEAD  # at HEAD: nothing to do
     engine.dispose()
 
 

@@ -147,6 +147,10 @@ def test_a_conversation_and_its_feedback_span_both_replicas(replicas):
     r = one.get("/v1/analytics/questions", params={"kind": "unhelpful"}, headers=bearer(replicas.keys["editor"]))
     assert r.status_code == 200, r.text
     assert any("国庆节放几天假" in g["representative"] for g in r.json()["groups"]), r.json()
+    board = two.get("/v1/analytics/dashboard", headers=bearer(replicas.keys["editor"]))  # per-day SQL on PostgreSQL
+    assert board.status_code == 200 and sum(board.json()["unhelpful"]) >= 1, board.text
+    by_department = two.get("/v1/analytics/dashboard", params={"department": "国务院"}, headers=bearer(replicas.keys["editor"]))
+    assert by_department.status_code == 200, by_department.text
 
 
 def test_a_question_with_a_nul_character_is_answered_and_logged_on_postgresql(replicas):
@@ -224,3 +228,24 @@ def test_a_sqlite_knowledge_base_copied_into_postgresql_serves_the_same(curation
     again = policyqa("kb", "copy", "--to", pg_url, "--kb", str(pilot.directory), database_url=None)
     assert again.returncode == 1 and "already holds data" in again.stderr and "Traceback" not in again.stderr
     assert city.counts() == pilot.counts()
+
+
+def test_a_cache_directory_holding_another_databases_generation_is_rebuilt(curation_kb, pg_url, tmp_path):
+    """Index directories are a cache keyed by generation number: one reused against another database whose
+    generation has the same number must not be served."""
+    import shutil
+
+    from knowledge_base.store import KnowledgeBase
+    from knowledge_base.transfer import copy_store
+
+    pilot = KnowledgeBase(shutil.copytree(curation_kb, tmp_path / "pilot"))
+    copy_store(pilot, pg_url)
+    city = KnowledgeBase(tmp_path / "city", pg_url)
+    first, second = sorted(d.doc_id for d in pilot.find_documents())
+    generation = city.commit_ingest([], encoder=None, remove_doc_ids=[first])  # the city removes one document …
+    assert pilot.commit_ingest([], encoder=None, remove_doc_ids=[second]) == generation  # … the pilot the other
+    reused = KnowledgeBase(shutil.copytree(pilot.directory, tmp_path / "reused", ignore=shutil.ignore_patterns("*.sqlite3*")),
+                           pg_url)
+    served = reused.load_snapshot()
+    assert served.generation == generation and set(served.chunks.doc_ids) == {second}
+    assert np.array_equal(served.indexes.chunk_ids, city.load_snapshot().indexes.chunk_ids)

@@ -39,7 +39,7 @@ def kb_stats(kb: Optional[Path] = KbOption) -> None:
 @app.command("migrate")
 def kb_migrate(kb: Optional[Path] = KbOption) -> None:
     """Bring the store's schema to this version's (Alembic; also done on every open). PostgreSQL: POLICYQA_DATABASE_URL."""
-    from knowledge_base.db import create_store_engine, printable_url
+    from knowledge_base.db import Base, create_store_engine, printable_url
     from knowledge_base.migrations import HEAD, SchemaError, upgrade
     from knowledge_base.settings import default_kb_dir, get_settings
     from knowledge_base.store import database_url_for
@@ -50,7 +50,7 @@ def kb_migrate(kb: Optional[Path] = KbOption) -> None:
         fail(f"no knowledge base in {kb} (no policyqa.sqlite3)")
     engine = create_store_engine(url)
     try:
-        before = upgrade(engine)
+        before = upgrade(engine, Base.metadata)
     except SchemaError as e:
         fail(str(e))
     finally:
