@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test browser clean
+.PHONY: install demo test browser postgres clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -21,7 +21,12 @@ demo: install
 browser:
 	@(test -x /usr/bin/chromium && test -d /usr/share/fonts/opentype/noto) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null)
 
-test: install browser
+# Debian's PostgreSQL server binaries for the tests on a real PostgreSQL (tests/pg_support.py runs its own cluster
+# in a temporary directory as an unprivileged user; the package's own cluster is not used).
+postgres:
+	@(ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
+
+test: install browser postgres
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -ra
 
 clean:

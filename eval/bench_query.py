@@ -3,6 +3,11 @@ memory, each beside its floor measured in the same run: the encoder alone, FAISS
 
     python -m eval.bench_query --kb /work/devkb/full
     policyqa bench query --kb /work/devkb/demo --requests 100 --concurrency 8 --json eval/results/bench_query_demo.json
+    policyqa bench query --url http://a:8001 --url http://b:8002 --baseline-url http://c:8003   # running servers
+
+With --url the servers are the ones given (e.g. replicas on one PostgreSQL): the concurrent clients are dealt out
+over them in turn, as a load balancer would, and nothing runs in process; --baseline-url servers (e.g. one replica
+on SQLite) are measured in the same run, after, with the same questions and clients, and printed beside them.
 
 The HTTP part serves a temporary copy of the knowledge base (`policyqa serve` logs every ask, and the
 knowledge base given may be shared and read-only) on a free loopback port with the rate limit off, sends a
@@ -105,11 +110,14 @@ def in_process(engine, questions: list[str], mode: str) -> dict:
     return {"latency": latency_summary(totals, seconds), "stages": breakdown, "answered": answered}
 
 
-def http_sequential(url: str, questions: list[str], route: str = "/v1/ask") -> dict:
-    """One client, one question after another, on /v1/ask (or /v1/search, the operator's search-as-you-type)."""
+def http_sequential(url: str | list[str], questions: list[str], route: str = "/v1/ask") -> dict:
+    """One client, one question after another, on /v1/ask (or /v1/search, the operator's search-as-you-type); given
+    several servers, it asks them in turn."""
     import httpx
 
     from .benchutil import latency_summary
+
+    urls = [url] if isinstance(url, str) else list(url)
 
     def call(client, q):
         if route == "/v1/search":
@@ -117,15 +125,20 @@ def http_sequential(url: str, questions: list[str], route: str = "/v1/ask") -> d
         return client.post(route, json={"question": q})
 
     lat, errors = [], 0
-    with httpx.Client(base_url=url, timeout=60) as client:
-        call(client, questions[0])  # warm-up
+    clients = [httpx.Client(base_url=u, timeout=60) for u in urls]
+    try:
+        for client in clients:
+            call(client, questions[0])  # warm-up
         t0 = time.perf_counter()
-        for q in questions:
+        for i, q in enumerate(questions):
             t = time.perf_counter()
-            r = call(client, q)
+            r = call(clients[i % len(clients)], q)
             lat.append((time.perf_counter() - t) * 1000)
             errors += r.status_code != 200
         seconds = time.perf_counter() - t0
+    finally:
+        for client in clients:
+            client.close()
     return {"latency": latency_summary(lat, seconds), "errors": errors}
 
 
@@ -150,9 +163,12 @@ def in_process_search(engine, questions: list[str]) -> dict:
     return out
 
 
-def http_concurrent(url: str, questions: list[str], clients: int) -> dict:
-    """`clients` threads, each with its own connection, take questions from one queue until it is empty."""
+def http_concurrent(url: str | list[str], questions: list[str], clients: int) -> dict:
+    """`clients` threads, each with its own connection, take questions from one queue until it is empty; given
+    several servers, client i talks to server i mod n (a round-robin load balancer's share)."""
     import httpx
+
+    urls = [url] if isinstance(url, str) else list(url)
 
     from .benchutil import latency_summary
 
@@ -164,7 +180,7 @@ def http_concurrent(url: str, questions: list[str], clients: int) -> dict:
     lock = threading.Lock()
     start = threading.Barrier(clients + 1)
 
-    def client_loop() -> None:
+    def client_loop(url: str) -> None:
         mine, bad = [], 0
         with httpx.Client(base_url=url, timeout=120) as client:
             client.get("/healthz")  # open the connection before the clock starts
@@ -182,7 +198,7 @@ def http_concurrent(url: str, questions: list[str], clients: int) -> dict:
             lat.extend(mine)
             errors[0] += bad
 
-    threads = [threading.Thread(target=client_loop, daemon=True) for _ in range(clients)]
+    threads = [threading.Thread(target=client_loop, args=(urls[i % len(urls)],), daemon=True) for i in range(clients)]
     for th in threads:
         th.start()
     start.wait()
@@ -190,7 +206,56 @@ def http_concurrent(url: str, questions: list[str], clients: int) -> dict:
     for th in threads:
         th.join()
     seconds = time.perf_counter() - t0
-    return {"latency": latency_summary(lat, seconds), "errors": errors[0], "clients": clients}
+    return {"latency": latency_summary(lat, seconds), "errors": errors[0], "clients": clients, "servers": len(urls)}
+
+
+def running_servers(urls: list[str], questions: list[str], clients: int) -> dict:
+    """Sequential and concurrent /v1/ask against servers already running, and what each says it serves."""
+    import httpx
+
+    health = []
+    for u in urls:
+        r = httpx.get(u + "/healthz", timeout=600)  # also loads each server's engine before the clock starts
+        if r.status_code != 200:
+            raise typer.BadParameter(f"{u}/healthz answered {r.status_code}: {r.text[:200]}")
+        health.append(r.json())
+    return {
+        "urls": urls,
+        "health": health,
+        "sequential": http_sequential(urls, questions),
+        "concurrent": http_concurrent(urls, questions, clients) if clients > 0 else None,
+    }
+
+
+def compare_servers(urls: list[str], baseline: list[str], questions: list[str], clients: int, json_out: Path | None,
+                    label: str, baseline_label: str) -> None:
+    """The --url mode: the servers given, then the baseline servers, one table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .benchutil import finish, fmt_lat, machine_info
+
+    console = Console()
+    machine = machine_info()
+    groups = [(label, running_servers(urls, questions, clients))]
+    if baseline:
+        groups.append((baseline_label, running_servers(baseline, questions, clients)))
+    machine["load_average_end"] = machine_info()["load_average"]
+    t = Table(title=f"/v1/ask over HTTP against running servers ({len(questions)} requests per pass)")
+    for col in ("servers", "chunks · generation", "sequential (1 client)", f"{clients} concurrent clients"):
+        t.add_column(col, justify="left" if col == "servers" else "right")
+    for name, g in groups:
+        h = g["health"][0]
+        conc = g["concurrent"]
+        errors = g["sequential"]["errors"] + (conc["errors"] if conc else 0)
+        t.add_row(f"{name} ({len(g['urls'])})" + (f" · {errors} errors" if errors else ""),
+                  f"{h.get('chunks')} · {h.get('generation')}", fmt_lat(g["sequential"]["latency"], ("p50", "p95")),
+                  fmt_lat(conc["latency"], ("p50", "p95")) if conc else "skipped")
+    console.print(t)
+    console.print("Every server and client shares this machine's cores: replicas on one machine add no cores, "
+                  "only processes (and, on PostgreSQL, a database round trip per request).", highlight=False)
+    finish(console, machine, {"machine": machine, "requests_per_pass": len(questions), "clients": clients,
+                              "groups": {name: g for name, g in groups}}, json_out)
 
 
 def copy_kb(src: Path) -> Path:
@@ -240,6 +305,10 @@ def main(
     mode: str = typer.Option("hybrid_faq", "--mode", help="Engine mode in process (the server uses its default)."),
     http: bool = typer.Option(True, "--http/--no-http", help="Also measure over HTTP against a `policyqa serve` subprocess."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the figures as JSON."),
+    url: list[str] = typer.Option([], "--url", help="Measure these running servers instead (repeat for replicas behind one database)."),
+    baseline_url: list[str] = typer.Option([], "--baseline-url", help="With --url: running servers measured after, in the same run, for comparison."),
+    label: str = typer.Option("--url servers", "--label", help="With --url: what the servers are (e.g. 'PostgreSQL replicas')."),
+    baseline_label: str = typer.Option("baseline", "--baseline-label", help="What the --baseline-url servers are."),
 ) -> None:
     """Query latency p50/p95/p99 and req/s (in process; HTTP sequential and concurrent), stages, memory, floors."""
     from rich.console import Console
@@ -251,10 +320,16 @@ def main(
 
     from .benchutil import finish, fmt_lat, machine_info, rss_mb
 
-    console = Console()
-    machine = machine_info()
     pool = question_pool(gold)
     seq_questions = _cycle(pool, requests)
+    if baseline_url and not url:
+        raise typer.BadParameter("--baseline-url needs --url")
+    if url:
+        compare_servers([u.rstrip("/") for u in url], [u.rstrip("/") for u in baseline_url], seq_questions,
+                        concurrency, json_out, label, baseline_label)
+        return
+    console = Console()
+    machine = machine_info()
     kbase = open_kb(kb, seed_demo=True)
     rss_before = rss_mb()
     engine = QAEngine(kbase, get_settings())

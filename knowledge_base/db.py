@@ -4,9 +4,10 @@
     with Session(engine) as s:
         s.scalars(select(DocumentRow)).all()
 
-Any SQLAlchemy URL works; SQLite is the embedded default (WAL mode, so the server keeps reading
-while an ingest writes). Vectors are stored beside their chunk so that an index can be rebuilt
-without re-embedding anything.
+SQLite is the embedded default (WAL mode, so the server keeps reading while an ingest writes); PostgreSQL
+(`postgresql+psycopg://…`) is the shared store of several replicas. Vectors and BM25 tokens are stored beside
+their chunk so that any process can build an index generation without re-embedding or re-tokenizing anything.
+A schema change is a new model field here plus a revision in `knowledge_base/migrations/versions/`.
 """
 from __future__ import annotations
 
@@ -26,8 +27,9 @@ from sqlalchemy import (
     create_engine,
     event,
 )
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import inspect as inspect_object
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 
 def utcnow() -> datetime:
@@ -36,6 +38,19 @@ def utcnow() -> datetime:
 
 class Base(DeclarativeBase):
     pass
+
+
+@event.listens_for(Session, "before_flush")
+def _no_nul_characters(session: Session, _context, _instances) -> None:
+    """PostgreSQL's text cannot hold NUL (U+0000), SQLite's can: one rule for both, no NUL reaches the store. (A
+    question typed with one was answered on PostgreSQL but its query-log row failed; FAQ fields are cleaned earlier.)"""
+    for obj in (*session.new, *session.dirty):
+        if not isinstance(obj, Base):
+            continue
+        for attr in inspect_object(obj).mapper.column_attrs:
+            value = getattr(obj, attr.key)
+            if isinstance(value, str) and "\x00" in value:
+                setattr(obj, attr.key, value.replace("\x00", ""))
 
 
 class WorkRow(Base):
@@ -214,53 +229,44 @@ class WorkOrderMappingRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
-def open_engine(url: str) -> Engine:
-    """Create the engine, and the schema if it is missing."""
-    is_sqlite = url.startswith("sqlite")
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30} if is_sqlite else {})
-    if is_sqlite:
+def printable_url(url: str) -> str:
+    """A store URL as it may be printed or logged: without its password."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - not a URL at all: say so rather than echo it (it may hold a password)
+        return "(not a database URL)"
 
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.close()
 
-    Base.metadata.create_all(engine)
-    add_missing_columns(engine)
+def create_store_engine(url: str) -> Engine:
+    """The engine for a store URL, as every process uses it, without touching the schema. A bare postgresql:// URL
+    means psycopg 3 (the driver policyqa installs), not SQLAlchemy's default psycopg2."""
+    parsed = make_url(url)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() != "sqlite":
+        # pre_ping: a replica outlives database restarts and fail-overs; a dead pooled connection is replaced.
+        return create_engine(parsed, pool_pre_ping=True)
+    engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
     return engine
 
 
-def add_missing_columns(engine: Engine) -> list[str]:
-    """Add the nullable columns a newer release declares to tables an older one created (create_all only creates
-    missing tables): the additive migration every release so far has needed. Returns "table.column" for each added."""
-    from sqlalchemy import inspect, text
-    from sqlalchemy.exc import DBAPIError
+def open_engine(url: str) -> Engine:
+    """Create the engine and bring the schema to this code's revision (knowledge_base.migrations: new stores get
+    the tables, older ones are migrated in place, one at HEAD costs one small query)."""
+    from .migrations import upgrade
 
-    inspector = inspect(engine)
-    added = []
-    for table in Base.metadata.sorted_tables:
-        if not inspector.has_table(table.name):
-            continue
-        present = {c["name"] for c in inspector.get_columns(table.name)}
-        for column in table.columns:
-            if column.name in present or not column.nullable:
-                continue
-            ddl = f"ALTER TABLE {table.name} ADD COLUMN {column.name} {column.type.compile(dialect=engine.dialect)}"
-            try:
-                with engine.begin() as conn:
-                    conn.execute(text(ddl))
-                    if column.index:
-                        conn.execute(text(f"CREATE INDEX IF NOT EXISTS ix_{table.name}_{column.name} "
-                                          f"ON {table.name} ({column.name})"))
-            except DBAPIError:  # another process added it first
-                if column.name not in {c["name"] for c in inspect(engine).get_columns(table.name)}:
-                    raise
-                continue
-            added.append(f"{table.name}.{column.name}")
-    return added
+    engine = create_store_engine(url)
+    upgrade(engine, Base.metadata)
+    return engine
 
 
 class JudgeRow(Base):

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,8 @@ import faiss
 import numpy as np
 
 MANIFEST = "manifest.json"
+TMP_MARK = ".tmp-"  # gen-000007.tmp-<pid>-<random>: each builder writes its own, several processes may share a disk
+STALE_TMP_SECONDS = 3600.0  # a temporary directory this old belongs to no live build (the full corpus takes ~1 min)
 
 
 @dataclass
@@ -84,27 +88,53 @@ def build_index_set(
     vectors: np.ndarray,
     model_id: str | None,
     dim: int,
+    replace_existing: bool = True,
 ) -> Path:
-    """Write a complete generation directory atomically (temp dir + rename)."""
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    """Write a complete generation directory atomically (temp dir + rename). With `replace_existing=False` a
+    directory another process finished first is kept (a generation's content never changes once committed)."""
+    tmp = out_dir.with_name(f"{out_dir.name}{TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}")
     tmp.mkdir(parents=True)
-    np.save(tmp / "chunk_ids.npy", np.asarray(chunk_ids, dtype=np.int64))
-    if len(chunk_ids):
-        retriever = bm25s.BM25()
-        retriever.index(token_lists, show_progress=False)
-        retriever.save(str(tmp / "bm25"))
-        index = faiss.IndexFlatIP(dim)
-        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-        faiss.write_index(index, str(tmp / "dense.faiss"))
-    manifest = {"generation": generation, "model_id": model_id, "dim": dim, "chunks": int(len(chunk_ids))}
-    (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False), "utf-8")
-    _fsync_dir(tmp)
+    try:
+        np.save(tmp / "chunk_ids.npy", np.asarray(chunk_ids, dtype=np.int64))
+        if len(chunk_ids):
+            retriever = bm25s.BM25()
+            retriever.index(token_lists, show_progress=False)
+            retriever.save(str(tmp / "bm25"))
+            index = faiss.IndexFlatIP(dim)
+            index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+            faiss.write_index(index, str(tmp / "dense.faiss"))
+        manifest = {"generation": generation, "model_id": model_id, "dim": dim, "chunks": int(len(chunk_ids))}
+        (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False), "utf-8")
+        _fsync_dir(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if out_dir.exists():
+        if not replace_existing:
+            shutil.rmtree(tmp, ignore_errors=True)
+            return out_dir
         shutil.rmtree(out_dir)
-    os.replace(tmp, out_dir)
+    try:
+        os.replace(tmp, out_dir)
+    except OSError:  # another process renamed its copy into place between the check and here
+        if replace_existing or not (out_dir / MANIFEST).exists():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
+
+
+def prune_generations(indexes_dir: Path, keep: set[int]) -> None:
+    """Delete generation directories not in `keep`, and temporary ones left by a build that died (only stale ones:
+    another process sharing this disk may be building right now)."""
+    for d in indexes_dir.iterdir():
+        name, tmp_mark, _ = d.name.partition(TMP_MARK)
+        if not name.startswith("gen-") or not name[4:].isdigit():
+            continue
+        if tmp_mark:
+            if time.time() - d.stat().st_mtime > STALE_TMP_SECONDS:
+                shutil.rmtree(d, ignore_errors=True)
+        elif int(name[4:]) not in keep:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def _fsync_dir(path: Path) -> None:

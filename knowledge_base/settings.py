@@ -28,7 +28,7 @@ class Settings(BaseSettings):
         description="Knowledge-base directory (SQLite database + index files); default <cache_dir>/kb, seeded with the bundled demo corpus on first use.",
     )
     database_url: str | None = Field(
-        None, description="SQLAlchemy URL of the store; default sqlite:///<kb>/policyqa.sqlite3 (a postgresql:// URL works too)."
+        None, description="SQLAlchemy URL of the store; default sqlite:///<kb>/policyqa.sqlite3. postgresql+psycopg://user:password@host/db (a bare postgresql:// means psycopg 3) is the shared store of several replicas and ingest jobs; the --kb directory then only caches each process's index files."
     )
     embedding_model: str = Field(
         DEFAULT_MODEL,
@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     llm_model: str = Field("gpt-4o-mini", description="Model name sent to the generative endpoint.")
     llm_api_key: str | None = Field(None, description="API key for the generative endpoint.")
     llm_timeout: float = Field(8.0, description="Seconds before a generative answer falls back to the extractive one.")
-    reload_interval: float = Field(1.0, description="Seconds between checks for a newer knowledge-base generation.")
+    reload_interval: float = Field(1.0, description="Seconds between checks for a newer knowledge-base generation, FAQ generation or judge: replicas on one database serve each other's changes within about this (FAQ published on one, answered by the other after 1.0 s in tests/test_postgres.py).")
     query_runtime: str = Field("onnx", description="How the answering engine encodes questions against a knowledge base embedded by the torch encoder (fp32 or bf16): onnx (the same weights and precision on onnxruntime, identical vectors, about 2x faster per question; falls back to torch if the export fails) or same (the knowledge base's own backend).")
     query_threads: int = Field(1, description="Threads of the encoder, BLAS and OpenMP in an answering process (0: library defaults); 1 measured 35 ms vs 480 ms per query encoding on 2 shared cores.")
     session_turns: int = Field(3, description="Turns of a conversation (session_id) a follow-up question may draw on (issue 10).")

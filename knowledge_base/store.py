@@ -20,14 +20,19 @@ from typing import Iterator
 
 import numpy as np
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .db import ChunkRow, DocumentRow, FaqRow, KbStateRow, WorkRow, open_engine, utcnow
 from .encoder import same_vector_space
-from .indexes import IndexSet, build_index_set
+from .indexes import MANIFEST, IndexSet, build_index_set, prune_generations
 from .models import Chunk, Disclosure, DocType, DocumentMeta, FaqStatus, ParsedDocument, StoredDocument, Validity
 from .settings import default_kb_dir, get_settings
 from .versions import VersionInfo, assign_validity, normalize_title
+
+
+# Reading a generation is retried when an ingest commits meanwhile; more than this many in a row is not a serving load.
+SNAPSHOT_ATTEMPTS = 5
 
 
 class KnowledgeBaseError(Exception):
@@ -111,17 +116,39 @@ def stored_from_row(row: DocumentRow, with_text: bool = False) -> StoredDocument
     )
 
 
+def database_url_for(directory: Path, database_url: str | None = None) -> str:
+    """The store of a knowledge-base directory: `database_url` (POLICYQA_DATABASE_URL) when given — the directory
+    then only caches index files —, else the directory's own SQLite file."""
+    return database_url or f"sqlite:///{Path(directory) / 'policyqa.sqlite3'}"
+
+
+def _cache_matches(gen_dir: Path, chunk_count: int, last_chunk_id: int | None) -> bool:
+    """The index files in `gen_dir` are this database's generation: a directory is a cache keyed by generation number
+    only, and one reused against another database (or a restored one) may hold a generation of the same number."""
+    try:
+        chunk_ids = np.load(gen_dir / "chunk_ids.npy")
+        manifest_ok = (gen_dir / MANIFEST).exists()
+    except OSError:
+        return False
+    if not manifest_ok or len(chunk_ids) != chunk_count:
+        return False
+    return chunk_count == 0 or int(chunk_ids[-1]) == last_chunk_id
+
+
 class KnowledgeBase:
     def __init__(self, directory: Path, database_url: str | None = None):
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         (self.directory / "indexes").mkdir(exist_ok=True)
-        self.database_url = database_url or f"sqlite:///{self.directory / 'policyqa.sqlite3'}"
+        self.database_url = database_url_for(self.directory, database_url)
         self.engine = open_engine(self.database_url)
         with self.session() as s:
             if s.get(KbStateRow, 1) is None:
                 s.add(KbStateRow(id=1, generation=0, faq_generation=0))
-                s.commit()
+                try:
+                    s.commit()
+                except IntegrityError:  # another replica opening the same new database added it first
+                    s.rollback()
 
     @classmethod
     def open(cls, directory: Path | None = None) -> "KnowledgeBase":
@@ -287,7 +314,9 @@ class KnowledgeBase:
             validity, superseded_by = assigned[r.doc_id]
             r.validity, r.superseded_by = validity.value, superseded_by
 
-    def _build_indexes(self, s: Session, gen_dir: Path, generation: int, state: KbStateRow) -> None:
+    @staticmethod
+    def _indexed_rows(s: Session, state: KbStateRow) -> dict:
+        """Every chunk's row id, BM25 tokens and vector, as build_index_set takes them."""
         ids, toks, vecs = [], [], []
         for row_id, tokens, emb in s.execute(select(ChunkRow.id, ChunkRow.tokens, ChunkRow.embedding).order_by(ChunkRow.id)):
             ids.append(row_id)
@@ -295,31 +324,44 @@ class KnowledgeBase:
             vecs.append(np.frombuffer(emb, dtype=np.float32))
         dim = state.dim or (len(vecs[0]) if vecs else 0)
         matrix = np.vstack(vecs) if vecs else np.zeros((0, dim), np.float32)
-        build_index_set(
-            gen_dir,
-            generation=generation,
-            chunk_ids=np.asarray(ids, dtype=np.int64),
-            token_lists=toks,
-            vectors=matrix,
-            model_id=state.model_id,
-            dim=dim,
-        )
+        return {"chunk_ids": np.asarray(ids, dtype=np.int64), "token_lists": toks, "vectors": matrix,
+                "model_id": state.model_id, "dim": dim}
+
+    def _build_indexes(self, s: Session, gen_dir: Path, generation: int, state: KbStateRow) -> None:
+        build_index_set(gen_dir, generation=generation, **self._indexed_rows(s, state))
 
     def ensure_indexes(self) -> bool:
         """Build the current generation's index files from the stored tokens and vectors if they are missing (after a
         restore, or on a replica with its own disk); True when something was built."""
-        with self.session() as s:
-            state = s.get(KbStateRow, 1)
-            if state.generation == 0 or self.generation_dir(state.generation).exists():
-                return False
-            self._build_indexes(s, self.generation_dir(state.generation), state.generation, state)
-            return True
+        return self._read_current(with_documents=False)[1]
+
+    def _read_current(self, with_documents: bool) -> tuple[int, bool, dict, dict]:
+        """(generation, whether its index files were built now, documents, chunk row id -> doc id), all of one
+        generation. The index files in this directory are a cache of it; when they are missing they are built from
+        the database. Reads that an ingest committed in the middle of are thrown away and repeated: every ingest
+        moves the generation, so the same generation before and after means one consistent state."""
+        for _ in range(SNAPSHOT_ATTEMPTS):
+            with self.session() as s:
+                state = s.get(KbStateRow, 1)
+                generation = state.generation
+                if generation == 0:
+                    return 0, False, {}, {}
+                gen_dir = self.generation_dir(generation)
+                count, last = s.execute(select(func.count(ChunkRow.id), func.max(ChunkRow.id))).one()
+                foreign = (gen_dir / MANIFEST).exists()  # if it does not match, a cache of another database
+                rows = None if _cache_matches(gen_dir, count, last) else self._indexed_rows(s, state)
+                docs = {r.doc_id: stored_from_row(r) for r in s.scalars(select(DocumentRow))} if with_documents else {}
+                chunk_doc = dict(s.execute(select(ChunkRow.id, ChunkRow.doc_id)).all()) if with_documents else {}
+            if self.state().generation != generation:
+                continue
+            if rows is not None:
+                build_index_set(gen_dir, generation=generation, replace_existing=foreign, **rows)
+                prune_generations(self.directory / "indexes", keep={generation, generation - 1})
+            return generation, rows is not None, docs, chunk_doc
+        raise KnowledgeBaseError(f"the knowledge base changed {SNAPSHOT_ATTEMPTS} times while being read; try again")
 
     def _prune_generations(self, keep: set[int]) -> None:
-        for d in (self.directory / "indexes").iterdir():
-            name = d.name.removesuffix(".tmp")
-            if name.startswith("gen-") and (d.name.endswith(".tmp") or int(name[4:]) not in keep):
-                shutil.rmtree(d, ignore_errors=True)
+        prune_generations(self.directory / "indexes", keep)
 
     def bump_faq_generation(self, s: Session) -> None:
         """Called inside a FAQ write transaction so servers reload their FAQ matcher."""
@@ -329,14 +371,12 @@ class KnowledgeBase:
 
     # ---------------------------------------------------------------- reads
     def load_snapshot(self) -> Snapshot:
-        """Indexes and per-chunk metadata of the current generation (raises if there is none)."""
-        state = self.state()
-        if state.generation == 0:
+        """Indexes and per-chunk metadata of the current generation (raises if there is none); a process whose disk
+        lacks the generation's index files (a replica on PostgreSQL, a restored knowledge base) builds them first."""
+        generation, _, docs, chunk_doc = self._read_current(with_documents=True)
+        if generation == 0:
             raise KnowledgeBaseError(f"the knowledge base in {self.directory} is empty: run `policyqa ingest` first")
-        indexes = IndexSet.load(self.generation_dir(state.generation))
-        with self.session() as s:
-            docs = {r.doc_id: stored_from_row(r) for r in s.scalars(select(DocumentRow))}
-            chunk_doc = dict(s.execute(select(ChunkRow.id, ChunkRow.doc_id)).all())
+        indexes = IndexSet.load(self.generation_dir(generation))
         doc_ids = sorted(docs)
         doc_pos = {d: i for i, d in enumerate(doc_ids)}
         doc_index = np.array([doc_pos[chunk_doc[int(r)]] for r in indexes.chunk_ids], dtype=np.int32)
@@ -349,7 +389,7 @@ class KnowledgeBase:
             public=public_doc[doc_index] if len(doc_index) else np.zeros(0, bool),
             validity=validity_doc[doc_index] if len(doc_index) else np.zeros(0, object),
         )
-        return Snapshot(state.generation, indexes, meta, docs)
+        return Snapshot(generation, indexes, meta, docs)
 
     def chunks_by_row_ids(self, row_ids: list[int]) -> dict[int, ChunkRow]:
         with self.session() as s:

@@ -179,3 +179,24 @@ def insight_server(curation_kb, tmp_path_factory):
                             headers={"Authorization": f"Bearer {tokens['editor']}"})
         assert r.status_code == 200, r.text
         yield InsightServer(api.url, tokens, kb_dir, r.json())
+
+
+# ------------------------------------------------------------------------------------------------------------
+# PostgreSQL (issue 11): one real server per test session (Debian's binaries, initdb into a temporary directory,
+# run by an unprivileged user; or POLICYQA_TEST_DATABASE_URL's server), and a fresh database per test.
+# ------------------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def postgres():
+    from pg_support import PostgresServer
+
+    server = PostgresServer.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(postgres) -> str:
+    """The SQLAlchemy URL of a new, empty PostgreSQL database."""
+    return postgres.create_database()

@@ -391,7 +391,8 @@ def test_the_analytics_page_shows_follow_ups_with_their_topic_and_the_conversati
 def test_a_query_log_from_before_conversations_gains_the_new_columns_on_open(tmp_path):
     import sqlite3
 
-    from knowledge_base.db import add_missing_columns
+    from sqlalchemy import inspect
+
     from knowledge_base.query_log import QueryLogEntry, QueryLogRepository
 
     KnowledgeBase(tmp_path).engine.dispose()
@@ -399,10 +400,12 @@ def test_a_query_log_from_before_conversations_gains_the_new_columns_on_open(tmp
         db.execute("DROP INDEX ix_query_log_followup_of")
         for column in ("asked", "turn", "follow_up", "followup_of"):
             db.execute(f"ALTER TABLE query_log DROP COLUMN {column}")
+        db.execute("UPDATE alembic_version SET version_num = '0001_baseline'")  # the revision before follow-ups
         db.execute("INSERT INTO query_log (query_id, at, question, normalized, channel, answered, confidence, latency_ms, "
                    "citations) VALUES ('old-1', '2026-11-30 08:00:00', '国庆节放几天假', '国庆节放几天假', 'web', 1, 0.9, 5, '[]')")
     kb = KnowledgeBase(tmp_path)
-    assert add_missing_columns(kb.engine) == []  # opening added them already; a second pass finds nothing to do
+    columns = {c["name"] for c in inspect(kb.engine).get_columns("query_log")}
+    assert {"asked", "turn", "follow_up", "followup_of"} <= columns  # opening migrated the store
     log = QueryLogRepository(kb)
     assert log.get("old-1").follow_up is False and log.get("old-1").turn is None
     log.add(QueryLogEntry(query_id="new-1", question="关于《全国年节及纪念日放假办法》：春节呢？", normalized="春节", channel="web",

@@ -36,6 +36,53 @@ def kb_stats(kb: Optional[Path] = KbOption) -> None:
     console.print(table)
 
 
+@app.command("migrate")
+def kb_migrate(kb: Optional[Path] = KbOption) -> None:
+    """Bring the store's schema to this version's (Alembic; also done on every open). PostgreSQL: POLICYQA_DATABASE_URL."""
+    from knowledge_base.db import Base, create_store_engine, printable_url
+    from knowledge_base.migrations import HEAD, SchemaError, upgrade
+    from knowledge_base.settings import default_kb_dir, get_settings
+    from knowledge_base.store import database_url_for
+
+    settings = get_settings()
+    url = database_url_for(kb or default_kb_dir(settings), settings.database_url)
+    if url.startswith("sqlite") and kb is not None and not (kb / "policyqa.sqlite3").exists():
+        fail(f"no knowledge base in {kb} (no policyqa.sqlite3)")
+    engine = create_store_engine(url)
+    try:
+        before = upgrade(engine, Base.metadata)
+    except SchemaError as e:
+        fail(str(e))
+    finally:
+        engine.dispose()
+    where = printable_url(url)
+    if before == HEAD:
+        console.print(f"{where}: schema already at {HEAD}", highlight=False, soft_wrap=True)
+    else:
+        console.print(f"{where}: schema migrated from {before or 'before migrations (or new)'} to {HEAD}", highlight=False, soft_wrap=True)
+
+
+@app.command("copy")
+def kb_copy(
+    to: str = typer.Option(..., "--to", help="SQLAlchemy URL of the empty target, e.g. postgresql+psycopg://policyqa@db/policyqa."),
+    kb: Optional[Path] = KbOption,
+) -> None:
+    """Copy the whole knowledge base (documents, vectors, FAQ, log, keys, judge) into another, empty database."""
+    from knowledge_base.db import printable_url
+    from knowledge_base.transfer import TransferError, copy_store
+
+    source = open_kb(kb)
+    try:
+        counts = copy_store(source, to)
+    except TransferError as e:
+        fail(str(e))
+    except Exception as e:  # noqa: BLE001 - an unreachable server, a bad URL: say which, without a traceback
+        fail(f"cannot copy into {printable_url(to)}: {e}")
+    console.print(f"copied {source.directory} into {printable_url(to)}: {counts['documents']} documents, "
+                  f"{counts['chunks']} chunks, {counts['faqs']} FAQ entries, {counts['query_log']} logged questions, "
+                  f"{counts['api_keys']} keys", highlight=False, soft_wrap=True)
+
+
 @app.command("prune-log")
 def kb_prune_log(
     days: Optional[int] = typer.Option(None, "--days", min=1, help="Keep this many days (default: POLICYQA_LOG_RETENTION_DAYS)."),
