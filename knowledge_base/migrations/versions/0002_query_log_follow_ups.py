@@ -16,12 +16,19 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # Only what is missing: a store opened by a development build between the follow-up columns and migrations
+    # already has some of them.
+    inspector = sa.inspect(op.get_bind())
+    present = {c["name"] for c in inspector.get_columns("query_log")}
+    indexes = {i["name"] for i in inspector.get_indexes("query_log")}
+    columns = [sa.Column('asked', sa.Text(), nullable=True), sa.Column('turn', sa.Integer(), nullable=True),
+               sa.Column('follow_up', sa.Boolean(), nullable=True), sa.Column('followup_of', sa.String(length=40), nullable=True)]
     with op.batch_alter_table('query_log', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('asked', sa.Text(), nullable=True))
-        batch_op.add_column(sa.Column('turn', sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column('follow_up', sa.Boolean(), nullable=True))
-        batch_op.add_column(sa.Column('followup_of', sa.String(length=40), nullable=True))
-        batch_op.create_index(batch_op.f('ix_query_log_followup_of'), ['followup_of'], unique=False)
+        for column in columns:
+            if column.name not in present:
+                batch_op.add_column(column)
+        if 'ix_query_log_followup_of' not in indexes:
+            batch_op.create_index(batch_op.f('ix_query_log_followup_of'), ['followup_of'], unique=False)
 
 
 def downgrade() -> None:
