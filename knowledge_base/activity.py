@@ -12,7 +12,8 @@ from typing import Iterator
 
 from sqlalchemy import func, select
 
-from .db import DocumentRow, FaqAuditRow, FaqRow, FeedbackRow, QueryLogRow, WorkOrderRow
+from .db import ApiKeyRow, DocumentRow, FaqAuditRow, FaqRow, FeedbackRow, QueryLogRow, WorkOrderRow
+from .query_log import answered_by_department
 from .store import KnowledgeBase
 
 
@@ -42,6 +43,7 @@ class Activity:
 
     def _chat_window(self, stmt, start, end, channel, department):
         q = QueryLogRow
+        stmt = stmt.where(q.blocked_category.is_(None))  # refused by content safety: counted apart (`blocked`)
         if start is not None:
             stmt = stmt.where(q.at >= start)
         if end is not None:
@@ -49,7 +51,7 @@ class Activity:
         if channel:
             stmt = stmt.where(q.channel == channel)
         if department:
-            stmt = stmt.join(DocumentRow, DocumentRow.doc_id == q.top_doc_id).where(DocumentRow.publisher == department)
+            stmt = stmt.where(answered_by_department(department))
         return stmt
 
     def asks(self, start: datetime | None, end: datetime | None, channel: str | None = None,
@@ -67,6 +69,19 @@ class Activity:
         with self.kb.session() as s:
             yield from s.execute(stmt)
 
+    def blocked(self, start: datetime | None, end: datetime | None, channel: str | None = None) -> Iterator[tuple[datetime, str]]:
+        """(time, category) of every question content safety refused in the window."""
+        q = QueryLogRow
+        stmt = select(q.at, q.blocked_category).where(q.blocked_category.is_not(None))
+        if start is not None:
+            stmt = stmt.where(q.at >= start)
+        if end is not None:
+            stmt = stmt.where(q.at < end)
+        if channel:
+            stmt = stmt.where(q.channel == channel)
+        with self.kb.session() as s:
+            yield from s.execute(stmt)
+
     def tickets(self, start: datetime | None, end: datetime | None, department: str | None = None) -> Iterator[tuple[datetime, bool]]:
         """(受理时间, answered by the knowledge base) of every imported ticket in the window."""
         w = WorkOrderRow
@@ -81,8 +96,14 @@ class Activity:
             yield from s.execute(stmt)
 
     def departments(self) -> list[str]:
-        """承办单位 of the tickets, then publishers of the documents that answered chat questions."""
+        """The departments staff keys belong to, 主管部门 of FAQ entries, 承办单位 of the tickets, then publishers of
+        the documents that answered chat questions."""
         with self.kb.session() as s:
+            own = [d for (d,) in s.execute(
+                select(ApiKeyRow.department).where(ApiKeyRow.department.is_not(None)).group_by(ApiKeyRow.department)) if d]
+            own += [d for (d,) in s.execute(
+                select(FaqRow.department).where(FaqRow.department.is_not(None))
+                .group_by(FaqRow.department).order_by(func.count().desc())) if d]
             ticket_units = [d for (d,) in s.execute(
                 select(WorkOrderRow.department).where(WorkOrderRow.department.is_not(None))
                 .group_by(WorkOrderRow.department).order_by(func.count().desc())) if d]
@@ -90,7 +111,7 @@ class Activity:
                 select(DocumentRow.publisher).join(QueryLogRow, QueryLogRow.top_doc_id == DocumentRow.doc_id)
                 .where(DocumentRow.publisher.is_not(None)).group_by(DocumentRow.publisher)
                 .order_by(func.count().desc()).limit(50)) if p]
-        return list(dict.fromkeys(ticket_units + publishers))
+        return list(dict.fromkeys(own + ticket_units + publishers))
 
     def faq_changes(self, start: datetime | None, end: datetime | None) -> list[FaqChange]:
         """FAQ entries published or retired in the window, in order."""

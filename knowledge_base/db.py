@@ -25,7 +25,9 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    inspect,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -102,7 +104,12 @@ class FaqRow(Base):
     publisher: Mapped[str | None] = mapped_column(String(200))
     short_answer: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20), index=True, default="draft")
+    # The 处室/单位 that curates the entry (issue 11): its editors and reviewers act on it; None: any department.
+    department: Mapped[str | None] = mapped_column(String(200), index=True)
     author: Mapped[str | None] = mapped_column(String(200))
+    # The staff key that wrote the entry: the four-eyes rule compares keys, not names (two people may share one).
+    # None for entries written on the command line, and before issue 11 (then the names are compared).
+    author_key_id: Mapped[int | None] = mapped_column(Integer)
     reviewer: Mapped[str | None] = mapped_column(String(200))
     confidentiality_checked_by: Mapped[str | None] = mapped_column(String(200))
     confidentiality_checked_at: Mapped[datetime | None] = mapped_column(DateTime)
@@ -118,6 +125,7 @@ class FaqAuditRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     faq_id: Mapped[str] = mapped_column(String(80), index=True)
     actor: Mapped[str] = mapped_column(String(200))
+    actor_key_id: Mapped[int | None] = mapped_column(Integer)  # the staff key, when the change came through one
     action: Mapped[str] = mapped_column(String(40))
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     before: Mapped[dict | None] = mapped_column(JSON)
@@ -139,6 +147,8 @@ class QueryLogRow(Base):
     session_id: Mapped[str | None] = mapped_column(String(100), index=True)
     citations: Mapped[list] = mapped_column(JSON, default=list)  # [{"doc_id","title","section","anchor"}] for promote-to-FAQ
     embedding: Mapped[bytes | None] = mapped_column(LargeBinary)  # query vector, for grouping near-duplicates
+    # The blocked-word category (abuse, political, fraud …) when content safety refused the question unanswered.
+    blocked_category: Mapped[str | None] = mapped_column(String(20), index=True)
 
 
 class FeedbackRow(Base):
@@ -156,6 +166,7 @@ class ApiKeyRow(Base):
     name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(20))
     key_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    department: Mapped[str | None] = mapped_column(String(200))  # 处室/单位; None: not limited to one
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
 
@@ -222,7 +233,32 @@ def open_engine(url: str) -> Engine:
             cur.close()
 
     Base.metadata.create_all(engine)
+    add_missing_columns(engine)
     return engine
+
+
+def add_missing_columns(engine: Engine) -> list[str]:
+    """Add the nullable columns a newer version declares to the tables of an older knowledge base (create_all makes
+    missing tables, never missing columns), with their indexes; returns "table.column" for each one added. Only
+    nullable columns without a server default are ever added this way, so an old database opens unchanged otherwise."""
+    inspector = inspect(engine)
+    tables = set(inspector.get_table_names())
+    added: list[str] = []
+    with engine.begin() as conn:
+        for table in Base.metadata.sorted_tables:
+            if table.name not in tables:
+                continue
+            present = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in present or not column.nullable or column.primary_key:
+                    continue
+                kind = column.type.compile(dialect=engine.dialect)
+                conn.execute(sql_text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))
+                added.append(f"{table.name}.{column.name}")
+            for index in table.indexes:
+                if any(f"{table.name}.{c.name}" in added for c in index.columns):
+                    index.create(conn, checkfirst=True)
+    return added
 
 
 class JudgeRow(Base):
@@ -251,3 +287,33 @@ class ConversationTurnRow(Base):
     understood: Mapped[str] = mapped_column(Text)  # as completed from the conversation (what was retrieved)
     answer: Mapped[str] = mapped_column(Text)
     query_id: Mapped[str | None] = mapped_column(String(40))
+
+
+# ------------------------------------------------------------------------------------------ content safety (issue 11)
+class BlockedTermRow(Base):
+    """A word or regular expression that marks a question as not to be answered (辱骂, 涉政敏感, 诈骗 …)."""
+
+    __tablename__ = "blocked_terms"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    pattern: Mapped[str] = mapped_column(String(200))
+    is_regex: Mapped[bool] = mapped_column(Boolean, default=False)
+    category: Mapped[str] = mapped_column(String(20), index=True)
+    note: Mapped[str | None] = mapped_column(String(500))
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class BlockedTermAuditRow(Base):
+    """Every change to the blocked-word list: who, when, what before and after. Its highest id is the list's
+    revision, which each server polls to pick up a change."""
+
+    __tablename__ = "blocked_term_audit"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    term_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    actor_key_id: Mapped[int | None] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(20))  # seed | create | edit | delete
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    before: Mapped[dict | None] = mapped_column(JSON)
+    after: Mapped[dict | None] = mapped_column(JSON)

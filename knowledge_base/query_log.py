@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 
-from .db import FeedbackRow, QueryLogRow, utcnow
+from .db import DocumentRow, FaqRow, FeedbackRow, QueryLogRow, utcnow
 from .privacy import mask_personal_info
 from .store import KnowledgeBase
 
@@ -43,6 +43,17 @@ class QueryLogEntry:
     citations: list[LoggedCitation] = field(default_factory=list)
     embedding: bytes | None = None  # the query vector (float32), for grouping near-duplicates
     at: datetime | None = None  # set by the store when None
+    blocked_category: str | None = None  # content safety refused it (abuse, political, fraud …)
+
+
+def answered_by_department(department: str):
+    """A where-clause on the query log: questions answered from `department`'s documents (their 发布机构) or from
+    one of its FAQ entries (主管部门) — what an analytics filter by department selects."""
+    q = QueryLogRow
+    return or_(
+        q.top_doc_id.in_(select(DocumentRow.doc_id).where(DocumentRow.publisher == department)),
+        q.faq_id.in_(select(FaqRow.faq_id).where(FaqRow.department == department)),
+    )
 
 
 class QueryLogRepository:
@@ -64,6 +75,7 @@ class QueryLogRepository:
             session_id=entry.session_id,
             citations=[{"doc_id": c.doc_id, "title": c.title, "section": c.section, "anchor": c.anchor} for c in entry.citations],
             embedding=entry.embedding,
+            blocked_category=entry.blocked_category,
         )
         if entry.at is not None:
             row.at = entry.at
@@ -104,4 +116,5 @@ def _entry(row: QueryLogRow) -> QueryLogEntry:
         citations=[LoggedCitation(c.get("doc_id"), c.get("title", ""), c.get("section", ""), c.get("anchor")) for c in row.citations or []],
         embedding=row.embedding,
         at=row.at,
+        blocked_category=row.blocked_category,
     )

@@ -33,7 +33,8 @@ from datetime import date, datetime, timedelta
 import numpy as np
 from sqlalchemy import func, select
 
-from knowledge_base.db import DocumentRow, FeedbackRow, QueryLogRow, utcnow
+from knowledge_base.db import FeedbackRow, QueryLogRow, utcnow
+from knowledge_base.query_log import answered_by_department
 from knowledge_base.models import FaqEntry, FaqStatus
 from knowledge_base.store import KnowledgeBase
 from knowledge_base.workorders import WorkOrderStore
@@ -80,7 +81,7 @@ class QuestionFilter:
     kind: str = "top"  # top | unanswered | unhelpful
     days: int | None = 30  # the last N days (ignored when `since` is given)
     channel: str | None = None  # web | hotline | newmedia | ticket
-    department: str | None = None  # 承办单位 of tickets; publisher of the document that answered a chat question
+    department: str | None = None  # 承办单位 of tickets; publisher of the document or 主管部门 of the FAQ that answered
     since: date | None = None  # first day, inclusive (China Standard Time)
     until: date | None = None  # last day, inclusive
     limit: int = 50
@@ -259,6 +260,8 @@ class QuestionAnalytics:
             )
             if join_feedback:
                 stmt = stmt.join(FeedbackRow, FeedbackRow.query_id == q.query_id).where(FeedbackRow.helpful.is_(False))
+            # A question content safety refused is counted on its own (by category), never grouped or promoted.
+            stmt = stmt.where(q.blocked_category.is_(None))
             if start is not None:
                 stmt = stmt.where(q.at >= start)
             if end is not None:
@@ -266,7 +269,7 @@ class QuestionAnalytics:
             if flt.channel:
                 stmt = stmt.where(q.channel == flt.channel)
             if flt.department:
-                stmt = stmt.join(DocumentRow, DocumentRow.doc_id == q.top_doc_id).where(DocumentRow.publisher == flt.department)
+                stmt = stmt.where(answered_by_department(flt.department))
             if extra_where is not None:
                 stmt = stmt.where(extra_where)
             return stmt.group_by(q.question, q.channel, q.answered, q.faq_id)
