@@ -302,6 +302,7 @@ class QAEngine:
 
         t = time.perf_counter()
         completion = self._complete(state, question, session_id, history)  # issue 10
+        # The rule completer carries only topic words over; an LLM rewrite (POLICYQA_LLM_BASE_URL) may carry more.
         if completion.understood != question and (blocked := self.screen.run(completion.understood)) is not None:
             return self._refuse_blocked(blocked, question, channel, session_id, record, timings, t_start)
         nq = state.normalizer.run(completion.understood)
