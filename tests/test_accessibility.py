@@ -130,3 +130,24 @@ def test_every_staff_page(chromium, insight_server):
     screenshot(page, "axe-staff-analytics-tables", full_page=True)
     ctx.close()
     assert not any(problems.values()), problems
+
+
+def test_content_safety_page(chromium, safety_server):
+    ctx = context(chromium)
+    page = ctx.new_page()
+    page.goto(safety_server.url + "/staff/safety")
+    page.locator("#login-key").fill(safety_server.keys["admin"])
+    page.locator("#login-key").press("Enter")
+    page.locator("#term-rows tr").first.wait_for()
+    page.locator("#safety-audit-rows tr").first.wait_for()
+    problems = {"staff-safety": audit(page, "staff-safety")}
+    page.locator("#t-pattern").fill("(")
+    page.locator("#t-regex").check()
+    page.locator("#term-save").click()
+    page.locator("#term-error").filter(has_text="正则表达式有误").wait_for()
+    page.locator("#c-text").fill("狗官")
+    page.locator("#check-form button[type=submit]").click()
+    page.locator("#check-result").filter(has_text="会被拦截").wait_for()
+    problems["staff-safety-error-and-check"] = audit(page, "staff-safety-error-and-check")
+    ctx.close()
+    assert not any(problems.values()), problems
