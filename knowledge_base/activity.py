@@ -41,13 +41,17 @@ class Activity:
     def __init__(self, kb: KnowledgeBase):
         self.kb = kb
 
+    @staticmethod
+    def _between(stmt, column, start: datetime | None, end: datetime | None):
+        if start is not None:
+            stmt = stmt.where(column >= start)
+        if end is not None:
+            stmt = stmt.where(column < end)
+        return stmt
+
     def _chat_window(self, stmt, start, end, channel, department):
         q = QueryLogRow
-        stmt = stmt.where(q.blocked_category.is_(None))  # refused by content safety: counted apart (`blocked`)
-        if start is not None:
-            stmt = stmt.where(q.at >= start)
-        if end is not None:
-            stmt = stmt.where(q.at < end)
+        stmt = self._between(stmt.where(q.blocked_category.is_(None)), q.at, start, end)  # blocked: counted apart
         if channel:
             stmt = stmt.where(q.channel == channel)
         if department:
@@ -72,11 +76,7 @@ class Activity:
     def blocked(self, start: datetime | None, end: datetime | None, channel: str | None = None) -> Iterator[tuple[datetime, str]]:
         """(time, category) of every question content safety refused in the window."""
         q = QueryLogRow
-        stmt = select(q.at, q.blocked_category).where(q.blocked_category.is_not(None))
-        if start is not None:
-            stmt = stmt.where(q.at >= start)
-        if end is not None:
-            stmt = stmt.where(q.at < end)
+        stmt = self._between(select(q.at, q.blocked_category).where(q.blocked_category.is_not(None)), q.at, start, end)
         if channel:
             stmt = stmt.where(q.channel == channel)
         with self.kb.session() as s:
@@ -85,11 +85,7 @@ class Activity:
     def tickets(self, start: datetime | None, end: datetime | None, department: str | None = None) -> Iterator[tuple[datetime, bool]]:
         """(受理时间, answered by the knowledge base) of every imported ticket in the window."""
         w = WorkOrderRow
-        stmt = select(w.received_at, w.kb_answered)
-        if start is not None:
-            stmt = stmt.where(w.received_at >= start)
-        if end is not None:
-            stmt = stmt.where(w.received_at < end)
+        stmt = self._between(select(w.received_at, w.kb_answered), w.received_at, start, end)
         if department:
             stmt = stmt.where(w.department == department)
         with self.kb.session() as s:

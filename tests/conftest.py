@@ -218,3 +218,12 @@ def safety_server(curation_kb, tmp_path_factory):
     with ApiServer(kb_dir, name="safety") as api:
         yield SafetyServer(api.url, {k: v.token for k, v in made.items()}, {k: v.info.key_id for k, v in made.items()},
                            kb_dir)
+
+
+
+@pytest.fixture(scope="module")
+def safety_client(safety_server):
+    import httpx
+
+    with httpx.Client(base_url=safety_server.url, timeout=300) as client:
+        yield client

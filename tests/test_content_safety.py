@@ -12,8 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
+from browser_support import bearer
 
 from knowledge_base.query_log import QueryLogRepository
 from knowledge_base.safety import (
@@ -34,14 +34,9 @@ SHARED = REPO.parent / "shared"
 ANSWERABLE = "失业保险金最长可以领取多长时间？"  # answered from 失业保险条例 in curation_kb
 
 
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
 @pytest.fixture(scope="module")
-def client(safety_server):
-    with httpx.Client(base_url=safety_server.url, timeout=300) as c:
-        yield c
+def client(safety_client):
+    return safety_client
 
 
 def logged(safety_server, query_id: str):

@@ -15,8 +15,8 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
 import pytest
+from browser_support import bearer
 from conftest import DEPT_A, DEPT_B
 
 from knowledge_base.store import KnowledgeBase
@@ -24,14 +24,9 @@ from knowledge_base.store import KnowledgeBase
 REPO = Path(__file__).resolve().parents[1]
 
 
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
 @pytest.fixture(scope="module")
-def client(safety_server):
-    with httpx.Client(base_url=safety_server.url, timeout=300) as c:
-        yield c
+def client(safety_client):
+    return safety_client
 
 
 def new_id(prefix: str = "DEP") -> str:
