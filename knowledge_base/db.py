@@ -294,6 +294,7 @@ class BlockedTermRow(Base):
     """A word or regular expression that marks a question as not to be answered (辱骂, 涉政敏感, 诈骗 …)."""
 
     __tablename__ = "blocked_terms"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids are never reused: the audit names terms by id
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     pattern: Mapped[str] = mapped_column(String(200))
     is_regex: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -317,3 +318,13 @@ class BlockedTermAuditRow(Base):
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     before: Mapped[dict | None] = mapped_column(JSON)
     after: Mapped[dict | None] = mapped_column(JSON)
+
+
+class BlockedTermSeedRow(Base):
+    """One row once the default blocked-word list was seeded: its fixed primary key makes seeding happen once even
+    when several servers start together on one database (the second insert conflicts), without writing an explicit
+    id into a table whose ids a sequence hands out (PostgreSQL's sequence would not advance)."""
+
+    __tablename__ = "blocked_term_seed"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

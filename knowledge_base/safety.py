@@ -30,7 +30,7 @@ import regex
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from .db import BlockedTermAuditRow, BlockedTermRow, utcnow
+from .db import BlockedTermAuditRow, BlockedTermRow, BlockedTermSeedRow, utcnow
 from .models import Actor
 from .store import KnowledgeBase
 from .text import fold
@@ -273,15 +273,16 @@ class BlocklistService:
 
     # ------------------------------------------------------------ writes
     def ensure_seeded(self) -> None:
-        """Seed `DEFAULT_TERMS` into a knowledge base that never had a list. The seed's audit row takes id 1, so two
+        """Seed `DEFAULT_TERMS` into a knowledge base that never had a list. The seed marker's fixed key makes two
         servers starting at once seed once: the second insert conflicts and is rolled back."""
         if self.revision() > 0:
             return
         with self.kb.session() as s:
             try:
-                s.add(BlockedTermAuditRow(id=1, term_id=None, actor="system", action="seed", at=utcnow(),
-                                          after={"terms": len(DEFAULT_TERMS)}))
+                s.add(BlockedTermSeedRow(id=1, at=utcnow()))
                 s.flush()
+                s.add(BlockedTermAuditRow(term_id=None, actor="system", action="seed", at=utcnow(),
+                                          after={"terms": len(DEFAULT_TERMS)}))
                 for pattern, is_regex, category, note in DEFAULT_TERMS:
                     s.add(BlockedTermRow(pattern=pattern, is_regex=is_regex, category=category, note=note, created_by="system"))
                 s.commit()

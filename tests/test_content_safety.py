@@ -113,6 +113,16 @@ def test_the_seed_is_written_once_and_an_emptied_list_stays_empty(tmp_path):
     assert actions.count("seed") == 1 and actions.count("delete") == len(DEFAULT_TERMS)
 
 
+def test_a_deleted_terms_id_is_never_reused_so_the_audit_stays_unambiguous(tmp_path):
+    service = BlocklistService(KnowledgeBase(tmp_path / "kb"))
+    admin = Actor("系统管理员", key_id=1)
+    first = service.add(TermInput("饭桶", category="abuse"), admin)
+    service.delete(first.term_id, admin)
+    second = service.add(TermInput("饭桶", category="other"), admin)
+    assert second.term_id != first.term_id
+    assert [a["action"] for a in service.audit() if a["term_id"] == first.term_id] == ["delete", "create"]
+
+
 @pytest.mark.parametrize("pattern, is_regex, reason", [
     ("(", True, "正则表达式有误"),
     ("[a-", True, "正则表达式有误"),
