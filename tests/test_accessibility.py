@@ -1,7 +1,8 @@
 """Accessibility: axe-core 4.14.1 (from the npm registry, vendored in tests/vendor with its licence) injected by
 Playwright into every page a citizen, an operator or a staff member reaches — the widget (open, an answer, a
 refusal, 大字模式), the document viewer, the console (login, a script), every staff page (login, FAQ list, FAQ
-edit, new FAQ, the analytics dashboard with its tables open) — with 0 serious or critical violations.
+edit, new FAQ, the analytics dashboard with its tables open, the content-safety list with an error and a
+check shown) — with 0 serious or critical violations.
 Each page's counts are printed; the full results go to test-artifacts/axe/NAME.json.
 """
 from __future__ import annotations
