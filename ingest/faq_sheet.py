@@ -5,7 +5,8 @@
     result.entries[0].faq_id, result.errors  # ("FAQ-001", [])
 
 Layout (header row, Chinese column names, any order; unknown columns are ignored):
-编号, 问题, 答案 (required) · 相似问法 (`|`-separated) · 来源文件 · 条款 · 主题 · 发布机构 · 简短答复 (optional).
+编号, 问题, 答案 (required) · 相似问法 (`|`-separated) · 来源文件 · 条款 · 主题 · 发布机构 · 简短答复 · 主管部门
+(optional; 主管部门 is the 处室/单位 that curates the entry, and an entry without one belongs to its 发布机构).
 Validation is per row and row numbers are the ones a spreadsheet user sees (header = row 1): an empty
 编号/问题/答案 or a repeated 编号 rejects that row only; a missing required column is one error for the file
 (row 1); an unreadable file is one error with row 0. Entries come back with status DRAFT.
@@ -36,6 +37,7 @@ COLUMNS: dict[str, str] = {
     "主题": "topic",
     "发布机构": "publisher",
     "简短答复": "short_answer",
+    "主管部门": "department",
 }
 REQUIRED = ("编号", "问题", "答案")
 # Bounds checked before parsing: an upload limit on the compressed file says nothing about what it inflates to
@@ -51,6 +53,10 @@ _ALIASES = {
     "条款号": "条款",
     "简短回答": "简短答复",
     "短答复": "简短答复",
+    "主管处室": "主管部门",
+    "责任处室": "主管部门",
+    "所属部门": "主管部门",
+    "责任单位": "主管部门",
     **{f: col for col, f in COLUMNS.items()},
 }
 _LIST_SEP = {
@@ -236,6 +242,8 @@ def _entry(values: dict[str, str]) -> FaqEntry:
             kwargs[name] = list(dict.fromkeys(v for v in items if v))  # dedupe, keep order
         else:
             kwargs[name] = value or None
+    # The 处室/单位 that curates the entry (issue 11): 主管部门 when the sheet has it, else its 发布机构.
+    kwargs["department"] = kwargs.get("department") or kwargs.get("publisher")
     return FaqEntry(status=FaqStatus.DRAFT, **kwargs)  # type: ignore[arg-type]
 
 

@@ -6,6 +6,9 @@
 
 Stages: discover → hash (unchanged files stop here) → parse (load, clean, metadata, structure)
 → chunk → embed → tokenize → commit (one transaction + atomic index switch).
+
+A new document or FAQ entry whose text contains a word on the blocked-word list (knowledge_base/safety.py) is
+ingested as it is and named in `report.content_warnings`, for staff to look at: an official text is never changed.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from typing import Callable
 import numpy as np
 
 from knowledge_base.models import Chunk, FaqEntry, ParsedDocument
+from knowledge_base.safety import Blocklist, BlocklistService, ContentWarning
 from knowledge_base.settings import get_settings
 from knowledge_base.store import EncoderIdentity, KnowledgeBase, NewVersion, doc_id_for
 from knowledge_base.text import tokenize
@@ -52,6 +56,7 @@ class IngestReport:
     faq_entries: list[FaqEntry] = field(default_factory=list)
     faq_errors: list[str] = field(default_factory=list)
     generation: int | None = None
+    content_warnings: list[ContentWarning] = field(default_factory=list)  # new texts containing a blocked word
 
     @property
     def failed(self) -> list[FileOutcome]:
@@ -166,6 +171,7 @@ class IngestPipeline:
         for p in problems:
             emit(p)
         parsed = self._parse_changed(files, report, emit)
+        self._screen(parsed, report)
         planned = self._plan(parsed, report.stage_seconds)
         n_chunks = sum(len(p.chunks) for p in planned)
         if on_plan:
@@ -225,6 +231,16 @@ class IngestPipeline:
             seen_hashes.add(digest)
             pending.append(ParsedFile(f, digest, document))
         return pending
+
+    def _screen(self, parsed: list[ParsedFile], report: IngestReport) -> None:
+        """Name the new documents and FAQ entries that contain a blocked word (reported, not changed)."""
+        if not parsed and not report.faq_entries:
+            return
+        blocklist = Blocklist(BlocklistService(self.kb).list())
+        for p in parsed:
+            report.content_warnings += blocklist.warnings(p.document.meta.title or p.path.name, p.document.text)
+        for e in report.faq_entries:
+            report.content_warnings += blocklist.warnings(e.faq_id, e.question, e.answer, e.short_answer)
 
     def _too_large(self, f: Path) -> str | None:
         """Why `f` is refused for its size, or None."""

@@ -12,7 +12,8 @@ from typing import Iterator
 
 from sqlalchemy import func, select
 
-from .db import DocumentRow, FaqAuditRow, FaqRow, FeedbackRow, QueryLogRow, WorkOrderRow
+from .db import ApiKeyRow, DocumentRow, FaqAuditRow, FaqRow, FeedbackRow, QueryLogRow, WorkOrderRow
+from .query_log import answered_by_department
 from .store import KnowledgeBase
 
 
@@ -40,16 +41,21 @@ class Activity:
     def __init__(self, kb: KnowledgeBase):
         self.kb = kb
 
+    @staticmethod
+    def _between(stmt, column, start: datetime | None, end: datetime | None):
+        if start is not None:
+            stmt = stmt.where(column >= start)
+        if end is not None:
+            stmt = stmt.where(column < end)
+        return stmt
+
     def _chat_window(self, stmt, start, end, channel, department):
         q = QueryLogRow
-        if start is not None:
-            stmt = stmt.where(q.at >= start)
-        if end is not None:
-            stmt = stmt.where(q.at < end)
+        stmt = self._between(stmt.where(q.blocked_category.is_(None)), q.at, start, end)  # blocked: counted apart
         if channel:
             stmt = stmt.where(q.channel == channel)
         if department:
-            stmt = stmt.join(DocumentRow, DocumentRow.doc_id == q.top_doc_id).where(DocumentRow.publisher == department)
+            stmt = stmt.where(answered_by_department(department))
         return stmt
 
     def asks(self, start: datetime | None, end: datetime | None, channel: str | None = None,
@@ -67,22 +73,33 @@ class Activity:
         with self.kb.session() as s:
             yield from s.execute(stmt)
 
+    def blocked(self, start: datetime | None, end: datetime | None, channel: str | None = None) -> Iterator[tuple[datetime, str]]:
+        """(time, category) of every question content safety refused in the window."""
+        q = QueryLogRow
+        stmt = self._between(select(q.at, q.blocked_category).where(q.blocked_category.is_not(None)), q.at, start, end)
+        if channel:
+            stmt = stmt.where(q.channel == channel)
+        with self.kb.session() as s:
+            yield from s.execute(stmt)
+
     def tickets(self, start: datetime | None, end: datetime | None, department: str | None = None) -> Iterator[tuple[datetime, bool]]:
         """(受理时间, answered by the knowledge base) of every imported ticket in the window."""
         w = WorkOrderRow
-        stmt = select(w.received_at, w.kb_answered)
-        if start is not None:
-            stmt = stmt.where(w.received_at >= start)
-        if end is not None:
-            stmt = stmt.where(w.received_at < end)
+        stmt = self._between(select(w.received_at, w.kb_answered), w.received_at, start, end)
         if department:
             stmt = stmt.where(w.department == department)
         with self.kb.session() as s:
             yield from s.execute(stmt)
 
     def departments(self) -> list[str]:
-        """承办单位 of the tickets, then publishers of the documents that answered chat questions."""
+        """The departments staff keys belong to, 主管部门 of FAQ entries, 承办单位 of the tickets, then publishers of
+        the documents that answered chat questions."""
         with self.kb.session() as s:
+            own = [d for (d,) in s.execute(
+                select(ApiKeyRow.department).where(ApiKeyRow.department.is_not(None)).group_by(ApiKeyRow.department)) if d]
+            own += [d for (d,) in s.execute(
+                select(FaqRow.department).where(FaqRow.department.is_not(None))
+                .group_by(FaqRow.department).order_by(func.count().desc())) if d]
             ticket_units = [d for (d,) in s.execute(
                 select(WorkOrderRow.department).where(WorkOrderRow.department.is_not(None))
                 .group_by(WorkOrderRow.department).order_by(func.count().desc())) if d]
@@ -90,7 +107,7 @@ class Activity:
                 select(DocumentRow.publisher).join(QueryLogRow, QueryLogRow.top_doc_id == DocumentRow.doc_id)
                 .where(DocumentRow.publisher.is_not(None)).group_by(DocumentRow.publisher)
                 .order_by(func.count().desc()).limit(50)) if p]
-        return list(dict.fromkeys(ticket_units + publishers))
+        return list(dict.fromkeys(own + ticket_units + publishers))
 
     def faq_changes(self, start: datetime | None, end: datetime | None) -> list[FaqChange]:
         """FAQ entries published or retired in the window, in order."""

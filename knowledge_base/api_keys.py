@@ -1,4 +1,4 @@
-"""Staff API keys as stored: a name, a role, the SHA-256 of the token, revoked or not.
+"""Staff API keys as stored: a name, a role, a 处室/单位 (or none), the SHA-256 of the token, revoked or not.
 
     keys = ApiKeyRepository(kb)
     record = keys.add(name="李审核", role="reviewer", key_hash=sha256_hex)
@@ -25,15 +25,16 @@ class ApiKeyRecord:
     role: str
     created_at: datetime
     revoked: bool
+    department: str | None = None
 
 
 class ApiKeyRepository:
     def __init__(self, kb: KnowledgeBase):
         self.kb = kb
 
-    def add(self, name: str, role: str, key_hash: str) -> ApiKeyRecord:
+    def add(self, name: str, role: str, key_hash: str, department: str | None = None) -> ApiKeyRecord:
         with self.kb.session() as s:
-            row = ApiKeyRow(name=name, role=role, key_hash=key_hash, revoked=False)
+            row = ApiKeyRow(name=name, role=role, key_hash=key_hash, revoked=False, department=department)
             s.add(row)
             s.commit()
             return _record(row)
@@ -63,4 +64,4 @@ class ApiKeyRepository:
 
 
 def _record(row: ApiKeyRow) -> ApiKeyRecord:
-    return ApiKeyRecord(row.id, row.name, row.role, row.created_at, bool(row.revoked))
+    return ApiKeyRecord(row.id, row.name, row.role, row.created_at, bool(row.revoked), row.department)

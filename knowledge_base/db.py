@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    inspect,
 )
 from sqlalchemy import inspect as inspect_object
 from sqlalchemy.engine import Engine, make_url
@@ -117,7 +118,12 @@ class FaqRow(Base):
     publisher: Mapped[str | None] = mapped_column(String(200))
     short_answer: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20), index=True, default="draft")
+    # The 处室/单位 that curates the entry (issue 11): its editors and reviewers act on it; None: any department.
+    department: Mapped[str | None] = mapped_column(String(200), index=True)
     author: Mapped[str | None] = mapped_column(String(200))
+    # The staff key that wrote the entry: the four-eyes rule compares keys, not names (two people may share one).
+    # None for entries written on the command line, and before issue 11 (then the names are compared).
+    author_key_id: Mapped[int | None] = mapped_column(Integer)
     reviewer: Mapped[str | None] = mapped_column(String(200))
     confidentiality_checked_by: Mapped[str | None] = mapped_column(String(200))
     confidentiality_checked_at: Mapped[datetime | None] = mapped_column(DateTime)
@@ -133,6 +139,7 @@ class FaqAuditRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     faq_id: Mapped[str] = mapped_column(String(80), index=True)
     actor: Mapped[str] = mapped_column(String(200))
+    actor_key_id: Mapped[int | None] = mapped_column(Integer)  # the staff key, when the change came through one
     action: Mapped[str] = mapped_column(String(40))
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     before: Mapped[dict | None] = mapped_column(JSON)
@@ -161,6 +168,8 @@ class QueryLogRow(Base):
     turn: Mapped[int | None] = mapped_column(Integer)  # 1-based position in the conversation
     follow_up: Mapped[bool | None] = mapped_column(Boolean)
     followup_of: Mapped[str | None] = mapped_column(String(40), index=True)
+    # The blocked-word category (abuse, political, fraud …) when content safety refused the question unanswered.
+    blocked_category: Mapped[str | None] = mapped_column(String(20), index=True)
 
 
 class FeedbackRow(Base):
@@ -178,6 +187,7 @@ class ApiKeyRow(Base):
     name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(20))
     key_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    department: Mapped[str | None] = mapped_column(String(200))  # 处室/单位; None: not limited to one
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
 
@@ -295,3 +305,44 @@ class ConversationTurnRow(Base):
     understood: Mapped[str] = mapped_column(Text)  # as completed from the conversation (what was retrieved)
     answer: Mapped[str] = mapped_column(Text)
     query_id: Mapped[str | None] = mapped_column(String(40))
+
+
+# ------------------------------------------------------------------------------------------ content safety (issue 11)
+class BlockedTermRow(Base):
+    """A word or regular expression that marks a question as not to be answered (辱骂, 涉政敏感, 诈骗 …)."""
+
+    __tablename__ = "blocked_terms"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids are never reused: the audit names terms by id
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    pattern: Mapped[str] = mapped_column(String(200))
+    is_regex: Mapped[bool] = mapped_column(Boolean, default=False)
+    category: Mapped[str] = mapped_column(String(20), index=True)
+    note: Mapped[str | None] = mapped_column(String(500))
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class BlockedTermAuditRow(Base):
+    """Every change to the blocked-word list: who, when, what before and after. Its highest id is the list's
+    revision, which each server polls to pick up a change."""
+
+    __tablename__ = "blocked_term_audit"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    term_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    actor_key_id: Mapped[int | None] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(20))  # seed | create | edit | delete
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    before: Mapped[dict | None] = mapped_column(JSON)
+    after: Mapped[dict | None] = mapped_column(JSON)
+
+
+class BlockedTermSeedRow(Base):
+    """One row once the default blocked-word list was seeded: its fixed primary key makes seeding happen once even
+    when several servers start together on one database (the second insert conflicts), without writing an explicit
+    id into a table whose ids a sequence hands out (PostgreSQL's sequence would not advance)."""
+
+    __tablename__ = "blocked_term_seed"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

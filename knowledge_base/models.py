@@ -134,11 +134,31 @@ class FaqEntry:
     topic: str | None = None  # 主题
     publisher: str | None = None  # 发布机构
     short_answer: str | None = None  # for new media
+    department: str | None = None  # 主管部门: the 处室/单位 whose editors and reviewers curate it (issue 11)
     status: FaqStatus = FaqStatus.DRAFT
     author: str | None = None
+    author_key_id: int | None = None  # the staff key that wrote it (the four-eyes rule compares keys)
     reviewer: str | None = None
     confidentiality_checked_by: str | None = None
     confidentiality_checked_at: str | None = None
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who makes a curation change: the name recorded in audit rows, the staff key it came through, and the
+    处室/单位 it may act for.
+
+        Actor("王编辑", key_id=7, department="市人社局")   # an editor of one department, through key 7
+        Actor("王编辑")                                     # the command line: no key, every department
+
+    `department=None` acts on every department's entries (admins, keys not tied to one, the command line)."""
+
+    name: str
+    key_id: int | None = None
+    department: str | None = None
+
+    def may_act_on(self, department: str | None) -> bool:
+        return self.department is None or self.department == department
 
 
 @dataclass
@@ -173,6 +193,7 @@ class Answer:
     script: HotlineScript | None = None  # hotline channel only
     understood_question: str | None = None  # a follow-up completed from the conversation (您是问：…), issue 10
     choices: list[str] = field(default_factory=list)  # clarifying choices instead of a guess (您想了解的是：1. … 2. …)
+    blocked: str | None = None  # content safety refused it: the blocked-word category (abuse, political, fraud …)
 
 
 

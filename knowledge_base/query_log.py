@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 
-from .db import FeedbackRow, QueryLogRow, utcnow
+from .db import DocumentRow, FaqRow, FeedbackRow, QueryLogRow, utcnow
 from .privacy import mask_personal_info
 from .store import KnowledgeBase
 
@@ -50,6 +50,17 @@ class QueryLogEntry:
     turn: int | None = None
     follow_up: bool = False
     followup_of: str | None = None
+    blocked_category: str | None = None  # content safety refused it (abuse, political, fraud …)
+
+
+def answered_by_department(department: str):
+    """A where-clause on the query log: questions answered from `department`'s documents (their 发布机构) or from
+    one of its FAQ entries (主管部门) — what an analytics filter by department selects."""
+    q = QueryLogRow
+    return or_(
+        q.top_doc_id.in_(select(DocumentRow.doc_id).where(DocumentRow.publisher == department)),
+        q.faq_id.in_(select(FaqRow.faq_id).where(FaqRow.department == department)),
+    )
 
 
 class QueryLogRepository:
@@ -75,6 +86,7 @@ class QueryLogRepository:
             turn=entry.turn,
             follow_up=entry.follow_up,
             followup_of=entry.followup_of,
+            blocked_category=entry.blocked_category,
         )
         if entry.at is not None:
             row.at = entry.at
@@ -126,4 +138,5 @@ def _entry(row: QueryLogRow) -> QueryLogEntry:
         turn=row.turn,
         follow_up=bool(row.follow_up),
         followup_of=row.followup_of,
+        blocked_category=row.blocked_category,
     )

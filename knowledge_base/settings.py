@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     log_retention_days: int = Field(180, ge=0, description="Questions (masked) and their feedback older than this many days are deleted from the query log, at start and hourly; 0 keeps them.")
     max_file_mb: float = Field(10.0, description="Largest file ingest accepts, in MB (the largest corpus file is 88 kB; a 50 MB text would embed for hours).")
     hotline_number: str = Field("12345", description="The hotline citizens are referred to when nothing answers.")
+    blocked_reply: str = Field(
+        "您好，您的提问中含有不适宜的内容，无法为您解答。如需咨询政策，请文明、具体地描述您的问题，或拨打{hotline}政务服务便民热线。",
+        max_length=300,
+        description="The fixed reply, on every channel, to a question containing a blocked word or pattern (content safety, /staff/safety); {hotline} becomes the hotline number.")
     home_region: str = Field("", description="City this deployment serves (e.g. 济南): its local rules rank with national ones when a question names no place.")
     llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint for the optional generative mode.")
     llm_model: str = Field("gpt-4o-mini", description="Model name sent to the generative endpoint.")

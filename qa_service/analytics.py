@@ -38,7 +38,8 @@ from datetime import date, datetime, timedelta
 import numpy as np
 from sqlalchemy import func, or_, select
 
-from knowledge_base.db import DocumentRow, FeedbackRow, QueryLogRow, utcnow
+from knowledge_base.db import FeedbackRow, QueryLogRow, utcnow
+from knowledge_base.query_log import answered_by_department
 from knowledge_base.models import FaqEntry, FaqStatus
 from knowledge_base.store import KnowledgeBase
 from knowledge_base.workorders import WorkOrderStore
@@ -85,7 +86,7 @@ class QuestionFilter:
     kind: str = "top"  # top | unanswered | unhelpful
     days: int | None = 30  # the last N days (ignored when `since` is given)
     channel: str | None = None  # web | hotline | newmedia | ticket
-    department: str | None = None  # 承办单位 of tickets; publisher of the document that answered a chat question
+    department: str | None = None  # 承办单位 of tickets; publisher of the document or 主管部门 of the FAQ that answered
     since: date | None = None  # first day, inclusive (China Standard Time)
     until: date | None = None  # last day, inclusive
     limit: int = 50
@@ -270,7 +271,7 @@ class QuestionAnalytics:
             if flt.channel:
                 stmt = stmt.where(q.channel == flt.channel)
             if flt.department:
-                stmt = stmt.join(DocumentRow, DocumentRow.doc_id == q.top_doc_id).where(DocumentRow.publisher == flt.department)
+                stmt = stmt.where(answered_by_department(flt.department))
             return stmt
 
         def counted(extra_where=None, join_feedback=False):
@@ -280,6 +281,8 @@ class QuestionAnalytics:
             )
             if join_feedback:
                 stmt = stmt.join(FeedbackRow, FeedbackRow.query_id == q.query_id).where(FeedbackRow.helpful.is_(False))
+            # A question content safety refused is counted on its own (by category), never grouped or promoted.
+            stmt = stmt.where(q.blocked_category.is_(None))
             # A follow-up is not a new question: it counts with the topic its conversation opened (see below).
             stmt = windowed(stmt).where(or_(q.follow_up.is_(None), q.follow_up.is_(False)))
             if extra_where is not None:

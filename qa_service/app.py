@@ -5,7 +5,7 @@
 
 Routes live in qa_service/api/: public.py (ask, search, documents, health), curation.py (FAQ
 lifecycle, analytics, feedback, keys), pages.py (widget, document viewer, console), staff_pages.py
-(FAQ curation and analytics pages). Public routes are rate-limited per client address (qa_service/auth.py).
+(FAQ curation, analytics and content-safety pages), safety.py (the blocked-word list). Public routes are rate-limited per client address (qa_service/auth.py).
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from knowledge_base.query_log import QueryLogRepository
 from knowledge_base.settings import Settings, get_settings
 from knowledge_base.store import KnowledgeBase, KnowledgeBaseError
 
-from .api import chat, curation, insight, ops, pages, public, staff_pages
+from .api import chat, curation, insight, ops, pages, public, safety, staff_pages
 from .api.errors import http_exception
 from .auth import RateLimitMiddleware, StaffIdentity
 from .metrics import ObservabilityMiddleware, ServiceMetrics
@@ -108,6 +108,7 @@ def create_app(kb: KnowledgeBase | None = None, settings: Settings | None = None
 
     app.add_exception_handler(StarletteHTTPException, http_exception)
     curation.register_error_handlers(app)
+    safety.register_error_handlers(app)
     app.include_router(public.router)
     app.include_router(ops.router)
     app.include_router(chat.router)  # issue 10: OpenAI-compatible chat
@@ -115,4 +116,5 @@ def create_app(kb: KnowledgeBase | None = None, settings: Settings | None = None
     app.include_router(pages.router)
     app.include_router(staff_pages.router)
     app.include_router(insight.router)
+    app.include_router(safety.router)  # issue 11: the blocked-word list
     return app

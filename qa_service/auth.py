@@ -9,7 +9,11 @@ Roles are hierarchical: operator < editor < reviewer < admin, and each role may 
 below it may. The issue's roles describe growing responsibility (an editor also reads analytics, a
 reviewer may fix a draft before approving it, an admin manages everything), and one ordered scale keeps
 every check a single comparison. What a hierarchy must not weaken, the FAQ service enforces itself: a
-reviewer can never review or publish an entry they wrote, whatever their role.
+reviewer can never review or publish an entry they wrote, whatever their role (compared by key id).
+
+A key may belong to a 处室/单位 (`department`): its editor or reviewer then acts only on that department's FAQ
+entries (the FAQ service enforces it, 403 otherwise). Admins act on every department's entries, and so does a key
+without a department (a city-wide one, and every key made before departments existed).
 
 Keys are random 256-bit tokens, stored as their SHA-256. A slow password hash (bcrypt, argon2) defends
 low-entropy secrets against guessing; a 256-bit random token cannot be guessed, so one fast, unsalted
@@ -33,6 +37,7 @@ from typing import Callable, Sequence, Union
 from fastapi import Depends, Request
 
 from knowledge_base.api_keys import ApiKeyRecord, ApiKeyRepository
+from knowledge_base.models import Actor
 from knowledge_base.store import KnowledgeBase
 
 KEY_PREFIX = "pqa_"
@@ -76,9 +81,15 @@ class StaffIdentity:
     key_id: int
     name: str
     role: Role
+    department: str | None = None
 
     def may(self, role: Role) -> bool:
         return self.role.rank >= role.rank
+
+    @property
+    def actor(self) -> Actor:
+        """The curation actor: this key, limited to its department unless it is an admin's."""
+        return Actor(self.name, self.key_id, None if self.role is Role.ADMIN else self.department)
 
 
 @dataclass(frozen=True)
@@ -88,6 +99,7 @@ class ApiKeyInfo:
     role: Role
     created_at: datetime
     revoked: bool
+    department: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,12 +126,15 @@ class KeyService:
     def __init__(self, kb: KnowledgeBase):
         self.repository = ApiKeyRepository(kb)
 
-    def create(self, name: str, role: Role) -> NewApiKey:
+    def create(self, name: str, role: Role, department: str | None = None) -> NewApiKey:
         name = (name or "").strip()
         if not name or len(name) > 200:
             raise ApiError(422, "invalid_name", "名称不能为空且不超过200字 / name must be 1–200 characters")
+        department = (department or "").strip() or None
+        if department and len(department) > 200:
+            raise ApiError(422, "invalid_department", "部门名称不超过200字 / department must be at most 200 characters")
         token = KEY_PREFIX + secrets.token_urlsafe(32)
-        record = self.repository.add(name=name, role=Role(role).value, key_hash=hash_key(token))
+        record = self.repository.add(name=name, role=Role(role).value, key_hash=hash_key(token), department=department)
         return NewApiKey(_info(record), token)
 
     def list(self) -> list[ApiKeyInfo]:
@@ -138,13 +153,13 @@ class KeyService:
         if record is None or record.revoked:
             return None
         try:
-            return StaffIdentity(record.key_id, record.name, Role(record.role))
+            return StaffIdentity(record.key_id, record.name, Role(record.role), record.department)
         except ValueError:  # a role this version does not know grants nothing
             return None
 
 
 def _info(record: ApiKeyRecord) -> ApiKeyInfo:
-    return ApiKeyInfo(record.key_id, record.name, Role(record.role), record.created_at, record.revoked)
+    return ApiKeyInfo(record.key_id, record.name, Role(record.role), record.created_at, record.revoked, record.department)
 
 
 def bearer_token(authorization: str | None) -> str | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from knowledge_base.models import Answer, ChannelName, Citation, HotlineScript
+from knowledge_base.safety import ScreenResult
 from knowledge_base.settings import Settings
 
 from .compose import Draft, refusal_text, split_sentences
@@ -37,6 +38,40 @@ def render(draft: Draft, channel: ChannelName | str, settings: Settings, query_i
         citations=citations,
         related_questions=list(related),
         script=hotline_script(draft, settings, related) if channel is ChannelName.HOTLINE else None,
+    )
+
+
+def blocked_text(settings: Settings) -> str:
+    return settings.blocked_reply.replace("{hotline}", settings.hotline_number)
+
+
+def blocked_answer(blocked: ScreenResult, channel: ChannelName | str, settings: Settings, query_id: str) -> Answer:
+    """Content safety's fixed reply (the same words on every channel, never anything from the knowledge base); the
+    hotline script tells the operator why and how to go on."""
+    channel = ChannelName.parse(channel)
+    text = blocked_text(settings)
+    script = None
+    if channel is ChannelName.HOTLINE:
+        script = HotlineScript(
+            opening="您好，",
+            answer=text,
+            key_points=[],
+            sources=[],
+            related_questions=[],
+            suggestion=f"来电内容涉及“{blocked.label}”，系统不予作答。请按话务规范文明引导来电人说明具体诉求；"
+                       "如反映违法犯罪线索，按流程登记工单转有关部门。",
+            closing=f"感谢您的来电，如有其他问题请再拨打{settings.hotline_number}。",
+        )
+    return Answer(
+        query_id=query_id,
+        answered=False,
+        answer=plain(text)[:NEWMEDIA_LIMIT] if channel is ChannelName.NEWMEDIA else text,
+        confidence=0.0,
+        channel=channel.value,
+        faq_id=None,
+        citations=[],
+        script=script,
+        blocked=blocked.category,
     )
 
 

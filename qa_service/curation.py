@@ -14,8 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from knowledge_base.faqs import FaqRecord, FaqService, ImportResult
-from knowledge_base.models import FaqEntry, FaqStatus
+from knowledge_base.faqs import FaqRecord, FaqService, ImportResult, is_same_person
+from knowledge_base.models import Actor, FaqEntry, FaqStatus
+from knowledge_base.safety import Blocklist, ContentWarning
 
 from .analytics import QuestionAnalytics, QuestionFilter, QuestionGroup
 from .auth import ApiError
@@ -38,6 +39,8 @@ class SheetImport:
     unchanged: int = 0
     errors: list[SheetRowError] = field(default_factory=list)
     unreadable: bool = False  # the file itself (not a row) is unusable
+    # Entries whose answer contains a blocked word (content safety): imported as they are, for staff to look at.
+    warnings: list[ContentWarning] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -51,10 +54,12 @@ def _not_found(faq_id: str) -> ApiError:
 
 
 class CurationService:
-    def __init__(self, faqs: FaqService, analytics: QuestionAnalytics, embedder: Callable[[], Embed | None]):
+    def __init__(self, faqs: FaqService, analytics: QuestionAnalytics, embedder: Callable[[], Embed | None],
+                 blocklist: Callable[[], Blocklist] | None = None):
         self.faqs = faqs
         self.analytics = analytics
         self._embedder = embedder  # the serving encoder's embed_queries, or None when it cannot start
+        self._blocklist = blocklist  # the current blocked-word list, for import warnings
 
     # ------------------------------------------------------------------ reads
     def record(self, faq_id: str) -> FaqRecord:
@@ -63,8 +68,9 @@ class CurationService:
             raise _not_found(faq_id)
         return record
 
-    def records(self, status: FaqStatus | None = None, search: str | None = None) -> list[FaqRecord]:
-        return self.faqs.records(status, search)
+    def records(self, status: FaqStatus | None = None, search: str | None = None,
+                department: str | None = None) -> list[FaqRecord]:
+        return self.faqs.records(status, search, department)
 
     def audit(self, faq_id: str) -> list[dict]:
         self.record(faq_id)
@@ -76,27 +82,27 @@ class CurationService:
         return write_faq_xlsx([r.entry for r in self.faqs.records(status)])
 
     # ------------------------------------------------------------------ writes
-    def create(self, content: dict, faq_id: str | None, actor: str) -> FaqRecord:
+    def create(self, content: dict, faq_id: str | None, actor: Actor | str) -> FaqRecord:
         values = {k: (v if v is not None else _empty(k)) for k, v in content.items()}
         created = self.faqs.create(FaqEntry(faq_id=faq_id or self.faqs.next_id(), **values), actor=actor)
         return self.record(created.faq_id)
 
-    def update(self, faq_id: str, changes: dict, actor: str) -> FaqRecord:
+    def update(self, faq_id: str, changes: dict, actor: Actor | str) -> FaqRecord:
         if not changes:
             raise ApiError(422, "invalid_request", "没有要修改的字段 / nothing to change")
         self.faqs.update(faq_id, changes, actor=actor)
         return self.record(faq_id)
 
-    def submit(self, faq_id: str, actor: str) -> FaqRecord:
+    def submit(self, faq_id: str, actor: Actor | str) -> FaqRecord:
         self.faqs.submit(faq_id, actor=actor)
         return self.record(faq_id)
 
-    def review(self, faq_id: str, actor: str, confidentiality_checked: bool, approve: bool = True,
+    def review(self, faq_id: str, actor: Actor | str, confidentiality_checked: bool, approve: bool = True,
                comment: str | None = None) -> FaqRecord:
         self.faqs.review(faq_id, actor=actor, confidentiality_checked=confidentiality_checked, approve=approve, comment=comment)
         return self.record(faq_id)
 
-    def publish(self, faq_id: str, actor: str, confidentiality_checked: bool = False) -> FaqRecord:
+    def publish(self, faq_id: str, actor: Actor | str, confidentiality_checked: bool = False) -> FaqRecord:
         """Publish a reviewed entry. With `confidentiality_checked` an entry not yet reviewed is first reviewed
         (保密审查 recorded as this reviewer); both steps are audited."""
         current = self.faqs.get(faq_id)
@@ -106,19 +112,20 @@ class CurationService:
         if not reviewed and confidentiality_checked and current.status in (FaqStatus.DRAFT, FaqStatus.IN_REVIEW):
             current = self.faqs.review(faq_id, actor=actor, confidentiality_checked=True)
         # Check the rules before loading the encoder, so a refused publish is answered at once.
-        may_publish = current.status == FaqStatus.IN_REVIEW and current.author != actor
+        who = Actor(actor) if isinstance(actor, str) else actor
+        may_publish = current.status == FaqStatus.IN_REVIEW and not is_same_person(current.author, current.author_key_id, who)
         self.faqs.publish(faq_id, actor=actor, embed=self._embedder() if may_publish else None)
         return self.record(faq_id)
 
-    def retire(self, faq_id: str, actor: str) -> FaqRecord:
+    def retire(self, faq_id: str, actor: Actor | str) -> FaqRecord:
         self.faqs.retire(faq_id, actor=actor)
         return self.record(faq_id)
 
-    def reopen(self, faq_id: str, actor: str) -> FaqRecord:
+    def reopen(self, faq_id: str, actor: Actor | str) -> FaqRecord:
         self.faqs.reopen(faq_id, actor=actor)
         return self.record(faq_id)
 
-    def import_sheet(self, data: bytes, filename: str, actor: str) -> SheetImport:
+    def import_sheet(self, data: bytes, filename: str, actor: Actor | str) -> SheetImport:
         from ingest.faq_sheet import read_faq_sheet
 
         sheet = read_faq_sheet(data, filename)
@@ -127,9 +134,13 @@ class CurationService:
             return SheetImport(errors=errors, unreadable=True)
         result: ImportResult = self.faqs.import_entries(sheet.entries, actor=actor)
         errors += [SheetRowError(0, f"编号 {faq_id}: {reason}") for faq_id, reason in result.errors]
-        return SheetImport(result.imported, result.updated, result.unchanged, errors)
+        rejected = {faq_id for faq_id, _ in result.errors}
+        blocklist = self._blocklist() if self._blocklist else None
+        warnings = [w for e in sheet.entries if blocklist is not None and e.faq_id not in rejected
+                    for w in blocklist.warnings(e.faq_id, e.question, e.answer, e.short_answer)]
+        return SheetImport(result.imported, result.updated, result.unchanged, errors, warnings=warnings)
 
-    def promote(self, group_id: str, flt: QuestionFilter, actor: str, faq_id: str | None = None) -> Promotion:
+    def promote(self, group_id: str, flt: QuestionFilter, actor: Actor | str, faq_id: str | None = None) -> Promotion:
         """A new FAQ draft from a group of logged questions (409 when an entry already asks its question)."""
         group = self.analytics.find_group(group_id, flt)
         if group is None:

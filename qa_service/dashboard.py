@@ -36,6 +36,7 @@ class Dashboard:
     helpful: list[int]
     unhelpful: list[int]
     totals: dict[str, float]
+    blocked: dict[str, int] = field(default_factory=dict)  # content safety: refused questions by category
     top: list[QuestionGroup] = field(default_factory=list)
     unanswered: list[QuestionGroup] = field(default_factory=list)
 
@@ -89,6 +90,9 @@ class DashboardService:
                 i = index.get(_local_day(at))
                 if i is not None:
                     (helpful if ok else unhelpful)[i] += 1
+        # Refused for a blocked word: by category, apart from the asks (no department answered them).
+        blocked = Counter(category for _at, category in self.activity.blocked(start, end, flt.channel)) \
+            if chat and not flt.department else Counter()
         per_day = [sum(asks[c][i] for c in CHANNELS) for i in range(len(days))]
         answer_rate = [round(answered[i] / n, 3) if n else None for i, n in enumerate(per_day)]
         refusal_rate = [round(1 - r, 3) if r is not None else None for r in answer_rate]
@@ -97,11 +101,12 @@ class DashboardService:
         totals = {
             "asks": total, **{f"asks_{c}": by_channel[c] for c in CHANNELS},
             "answered": sum(answered), "answer_rate": round(sum(answered) / total, 3) if total else 0.0,
-            "helpful": sum(helpful), "unhelpful": sum(unhelpful),
+            "helpful": sum(helpful), "unhelpful": sum(unhelpful), "blocked": sum(blocked.values()),
         }
         top = self.analytics.run(window)
         unanswered = self.analytics.run(QuestionFilter(**{**window.__dict__, "kind": "unanswered"}))
         return Dashboard(
             since=since, until=until, days=[d.isoformat() for d in days], asks=asks, answer_rate=answer_rate,
-            refusal_rate=refusal_rate, helpful=helpful, unhelpful=unhelpful, totals=totals, top=top, unanswered=unanswered,
+            refusal_rate=refusal_rate, helpful=helpful, unhelpful=unhelpful, totals=totals, blocked=dict(blocked.most_common()),
+            top=top, unanswered=unanswered,
         )

@@ -1,4 +1,4 @@
-"""The answering engine: normalize → encode → (FAQ match) → retrieve (lexical, dense) → fuse → compose →
+"""The answering engine: screen → normalize → encode → (FAQ match) → retrieve (lexical, dense) → fuse → compose →
 render(channel) → log.
 
     engine = QAEngine(KnowledgeBase.open(Path("kb")), get_settings())
@@ -9,6 +9,10 @@ The engine serves one immutable `ServingState` (retriever over a snapshot, norma
 keeps it current: at the start of a request, at most every `settings.reload_interval` seconds, it reads
 the knowledge base's generation counters; when one moved, one thread builds the new state while the
 others keep answering from the old one, then the reference is swapped.
+
+Content safety (issue 11) comes first: a question containing a blocked word or pattern (knowledge_base/safety.py),
+as asked or as completed from the conversation, gets the fixed reply pointing to the hotline on every channel and
+is logged with its category; nothing is encoded, matched or retrieved for it, and it is not remembered as a turn.
 """
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ from knowledge_base.faqs import FaqService
 from knowledge_base.judge import Judge, JudgeConfig, JudgeQuery, Passage, judge_record, load_judge, passage_features, question_features
 from knowledge_base.models import MAX_QUESTION_CHARS, Answer, Citation, Disclosure, FaqEntry, StoredDocument, Validity
 from knowledge_base.query_log import LoggedCitation, QueryLogEntry, QueryLogRepository
+from knowledge_base.safety import ContentScreen, ScreenResult
 from knowledge_base.retrieval import (
     Candidates,
     ChunkText,
@@ -45,7 +50,7 @@ from knowledge_base.store import KnowledgeBase, KnowledgeBaseError
 from knowledge_base.text import coverage, fold
 from knowledge_base.versions import normalize_title
 
-from .channels import CHANNELS, render
+from .channels import CHANNELS, blocked_answer, render
 from .layers import choose_layer
 from .compose import AnswerComposer, Draft, Evidence, document_citation, document_url
 from .conversation import Completion, Conversations
@@ -122,7 +127,8 @@ def load_query_embedder(spec: str, backend: str, settings: Settings | None = Non
 
 
 class QAEngine:
-    def __init__(self, kb: KnowledgeBase, settings: Settings, config: AnswerConfig | None = None):
+    def __init__(self, kb: KnowledgeBase, settings: Settings, config: AnswerConfig | None = None,
+                 screen: ContentScreen | None = None):
         self.kb = kb
         self.settings = settings
         self.config = config or AnswerConfig()
@@ -139,6 +145,7 @@ class QAEngine:
         self.composer = AnswerComposer(settings, self.config.compose, self.config.confidence)
         self.chunk_texts = ChunkTexts(kb)
         self.query_log = QueryLogRepository(kb)
+        self.screen = screen or ContentScreen(kb, settings.reload_interval)  # the blocked-word list, kept current
         self._reload_lock = threading.Lock()
         self._last_check = time.monotonic()
         self._faq_sources: dict[tuple, list[Evidence]] = {}
@@ -285,11 +292,19 @@ class QAEngine:
         top_k = max(1, min(int(top_k), 20))
         retrieval_filters = parse_filters(filters)
         timings = timings if timings is not None else {}
+        t = time.perf_counter()
+        blocked = self.screen.run(question)
+        timings["screen"] = _ms(t)
+        if blocked is not None:
+            return self._refuse_blocked(blocked, question, channel, session_id, record, timings, t_start)
         self._refresh_if_due()
         state = self._state
 
         t = time.perf_counter()
         completion = self._complete(state, question, session_id, history)  # issue 10
+        # The rule completer carries only topic words over; an LLM rewrite (POLICYQA_LLM_BASE_URL) may carry more.
+        if completion.understood != question and (blocked := self.screen.run(completion.understood)) is not None:
+            return self._refuse_blocked(blocked, question, channel, session_id, record, timings, t_start)
         nq = state.normalizer.run(completion.understood)
         timings["normalize"] = _ms(t)
         t = time.perf_counter()
@@ -322,7 +337,17 @@ class QAEngine:
         latency = (time.perf_counter() - t_start) * 1000
         timings["total"] = latency
         if record:
-            self._log(answer, nq, channel, latency, session_id, vector, completion)
+            self._log(answer, nq.original, nq.text, channel, latency, session_id, vector, completion)
+        return answer
+
+    def _refuse_blocked(self, blocked: ScreenResult, question: str, channel: str, session_id: str | None, record: bool,
+                        timings: dict, t_start: float) -> Answer:
+        """The fixed reply to a question content safety blocks, logged with its category (and no vector)."""
+        answer = blocked_answer(blocked, channel, self.settings, uuid.uuid4().hex)
+        latency = (time.perf_counter() - t_start) * 1000
+        timings["total"] = latency
+        if record:
+            self._log(answer, question, fold(question), channel, latency, session_id, None)
         return answer
 
     def _complete(self, state: ServingState, question: str, session_id: str | None, history: list | None) -> Completion:
@@ -371,6 +396,8 @@ class QAEngine:
         k = max(1, min(int(k), 50))
         retrieval_filters = parse_filters(filters)
         timings = timings if timings is not None else {}
+        if self.screen.run(q) is not None:  # content safety: a blocked text is not retrieved for anyone
+            return []
         self._refresh_if_due()
         state = self._state
         nq = state.normalizer.run(q)
@@ -572,14 +599,14 @@ class QAEngine:
                     break
         return ChunkText(best.id, best.doc_id, best.section_path, best.anchor, best.text, best.embed_text)
 
-    def _log(self, answer: Answer, nq: NormalizedQuery, channel: str, latency: float, session_id: str | None,
-             vector: np.ndarray | None, completion: Completion) -> None:
+    def _log(self, answer: Answer, question: str, normalized: str, channel: str, latency: float, session_id: str | None,
+             vector: np.ndarray | None, completion: Completion | None = None) -> None:
         top = next((c for c in answer.citations if c.kind == "document"), None)
-        turn, opened_by = self._place_in_conversation(completion)
+        turn, opened_by = self._place_in_conversation(completion) if completion is not None else (None, None)
         entry = QueryLogEntry(
             query_id=answer.query_id,
-            question=nq.original,
-            normalized=nq.text,
+            question=question,
+            normalized=normalized,
             channel=channel,
             answered=answer.answered,
             top_doc_id=top.doc_id if top else None,
@@ -589,10 +616,11 @@ class QAEngine:
             session_id=session_id,
             citations=[LoggedCitation(c.doc_id, c.title, c.section, c.anchor) for c in answer.citations],
             embedding=np.ascontiguousarray(vector, dtype=np.float32).tobytes() if vector is not None else None,
-            asked=completion.question if completion.follow_up else None,
+            asked=completion.question if completion is not None and completion.follow_up else None,
             turn=turn,
-            follow_up=completion.follow_up,
+            follow_up=completion is not None and completion.follow_up,
             followup_of=opened_by,
+            blocked_category=answer.blocked,
         )
         try:
             self.query_log.add(entry)  # masks personal information before writing

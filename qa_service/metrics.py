@@ -38,7 +38,7 @@ class ServiceMetrics:
         r = self.registry
         self.requests = Counter("policyqa_requests", "HTTP requests by route template, method and status.",
                                 ["route", "method", "status"], registry=r)
-        self.answers = Counter("policyqa_answers", "Answers by channel and outcome (answered, refused, faq).",
+        self.answers = Counter("policyqa_answers", "Answers by channel and outcome (answered, refused, faq, blocked).",
                                ["channel", "outcome"], registry=r)
         self.refusals = Counter("policyqa_refusals", "Questions refused (nothing in the knowledge base answers them).",
                                 ["channel"], registry=r)
@@ -51,7 +51,7 @@ class ServiceMetrics:
         self.chunks = Gauge("policyqa_chunks", "Public chunks being served.", registry=r)
 
     def observe_answer(self, answer: Answer, timings: dict[str, float]) -> None:
-        outcome = "faq" if answer.faq_id else ("answered" if answer.answered else "refused")
+        outcome = "blocked" if answer.blocked else "faq" if answer.faq_id else ("answered" if answer.answered else "refused")
         self.answers.labels(answer.channel, outcome).inc()
         if not answer.answered:
             self.refusals.labels(answer.channel).inc()

@@ -4,6 +4,7 @@
     services.engine.ask(...)            # the answering engine
     services.curation.publish(...)      # the FAQ workflow
     services.keys.verify(token)         # staff keys
+    services.screen.run(question)       # content safety: the blocked-word list, shared by the engine and the staff API
 
 Every service is built here, in one place; nothing is attached later. The engine alone is created on first
 use (loading the encoder takes seconds, and an empty knowledge base has none): it keeps itself current,
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from knowledge_base.faqs import FaqService
+from knowledge_base.safety import BlocklistService, ContentScreen
 from knowledge_base.settings import Settings
 from knowledge_base.store import KnowledgeBase, KnowledgeBaseError
 
@@ -38,18 +40,24 @@ class Services:
     keys: KeyService
     analytics: QuestionAnalytics
     feedback: FeedbackService
+    screen: ContentScreen
     curation: CurationService = field(init=False)
     _engine: "QAEngine | None" = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _warming: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.curation = CurationService(self.faqs, self.analytics, embedder=self.faq_embedder)
+        self.curation = CurationService(self.faqs, self.analytics, embedder=self.faq_embedder,
+                                        blocklist=lambda: self.screen.blocklist)
 
     @classmethod
     def build(cls, kb: KnowledgeBase, settings: Settings) -> "Services":
         return cls(kb=kb, settings=settings, faqs=FaqService(kb), keys=KeyService(kb), analytics=QuestionAnalytics(kb),
-                   feedback=FeedbackService(kb))
+                   feedback=FeedbackService(kb), screen=ContentScreen(kb, settings.reload_interval))
+
+    @property
+    def blocklist(self) -> BlocklistService:
+        return self.screen.service
 
     @property
     def engine(self) -> "QAEngine":
@@ -59,7 +67,7 @@ class Services:
 
             with self._lock:
                 if self._engine is None:
-                    self._engine = QAEngine(self.kb, self.settings)
+                    self._engine = QAEngine(self.kb, self.settings, screen=self.screen)
         return self._engine
 
     def engine_if_loaded(self) -> "QAEngine | None":

@@ -252,3 +252,8 @@ def create_key(kb_dir: Path, role: str, name: str) -> str:
     if result.returncode != 0 or not found:
         raise RuntimeError(f"policyqa keys create failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return found.group(0)
+
+
+def bearer(key: str) -> dict[str, str]:
+    """The header a staff request carries."""
+    return {"Authorization": f"Bearer {key}"}

@@ -200,3 +200,51 @@ def postgres():
 def pg_url(postgres) -> str:
     """The SQLAlchemy URL of a new, empty PostgreSQL database."""
     return postgres.create_database()
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Content safety and departments (issue 11): one `policyqa serve` over a private copy of curation_kb, with keys of
+# two departments (市人社局, 市住建局), two reviewer keys of 市人社局 that share the name 张伟, and an admin.
+# ------------------------------------------------------------------------------------------------------------
+DEPT_A, DEPT_B = "市住建局", "市人社局"
+
+
+@dataclass
+class SafetyServer:
+    url: str
+    keys: dict[str, str]
+    key_ids: dict[str, int]
+    kb_dir: Path
+
+
+@pytest.fixture(scope="session")
+def safety_server(curation_kb, tmp_path_factory):
+    from browser_support import ApiServer, copy_kb
+
+    from knowledge_base.store import KnowledgeBase
+    from qa_service.auth import KeyService, Role
+
+    kb_dir = copy_kb(curation_kb, tmp_path_factory.mktemp("safety-served") / "kb")
+    keys = KeyService(KnowledgeBase(kb_dir))
+    made = {
+        "operator": keys.create("周话务", Role.OPERATOR),
+        "editor_a": keys.create("王编辑", Role.EDITOR, DEPT_A),
+        "reviewer_a": keys.create("孙审核", Role.REVIEWER, DEPT_A),
+        "editor_b": keys.create("刘编辑", Role.EDITOR, DEPT_B),
+        "reviewer_b": keys.create("李审核", Role.REVIEWER, DEPT_B),
+        "zhang_1": keys.create("张伟", Role.REVIEWER, DEPT_B),
+        "zhang_2": keys.create("张伟", Role.REVIEWER, DEPT_B),
+        "admin": keys.create("系统管理员", Role.ADMIN),
+    }
+    with ApiServer(kb_dir, name="safety") as api:
+        yield SafetyServer(api.url, {k: v.token for k, v in made.items()}, {k: v.info.key_id for k, v in made.items()},
+                           kb_dir)
+
+
+
+@pytest.fixture(scope="module")
+def safety_client(safety_server):
+    import httpx
+
+    with httpx.Client(base_url=safety_server.url, timeout=300) as client:
+        yield client

@@ -1,7 +1,8 @@
 """Accessibility: axe-core 4.14.1 (from the npm registry, vendored in tests/vendor with its licence) injected by
 Playwright into every page a citizen, an operator or a staff member reaches — the widget (open, an answer, a
 refusal, 大字模式), the document viewer, the console (login, a script), every staff page (login, FAQ list, FAQ
-edit, new FAQ, the analytics dashboard with its tables open) — with 0 serious or critical violations.
+edit, new FAQ, the analytics dashboard with its tables open, the content-safety list with an error and a
+check shown) — with 0 serious or critical violations.
 Each page's counts are printed; the full results go to test-artifacts/axe/NAME.json.
 """
 from __future__ import annotations
@@ -128,5 +129,26 @@ def test_every_staff_page(chromium, insight_server):
     page.locator("#ticket-rows tr").first.wait_for()
     problems["staff-analytics-tables"] = audit(page, "staff-analytics-tables-open")
     screenshot(page, "axe-staff-analytics-tables", full_page=True)
+    ctx.close()
+    assert not any(problems.values()), problems
+
+
+def test_content_safety_page(chromium, safety_server):
+    ctx = context(chromium)
+    page = ctx.new_page()
+    page.goto(safety_server.url + "/staff/safety")
+    page.locator("#login-key").fill(safety_server.keys["admin"])
+    page.locator("#login-key").press("Enter")
+    page.locator("#term-rows tr").first.wait_for()
+    page.locator("#safety-audit-rows tr").first.wait_for()
+    problems = {"staff-safety": audit(page, "staff-safety")}
+    page.locator("#t-pattern").fill("(")
+    page.locator("#t-regex").check()
+    page.locator("#term-save").click()
+    page.locator("#term-error").filter(has_text="正则表达式有误").wait_for()
+    page.locator("#c-text").fill("狗官")
+    page.locator("#check-form button[type=submit]").click()
+    page.locator("#check-result").filter(has_text="会被拦截").wait_for()
+    problems["staff-safety-error-and-check"] = audit(page, "staff-safety-error-and-check")
     ctx.close()
     assert not any(problems.values()), problems

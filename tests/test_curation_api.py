@@ -71,7 +71,7 @@ def test_importing_the_sample_sheet_yields_ten_drafts(api):
     client, keys = api
     r = upload(client, keys["editor"], "sample_faq.csv", sheet(prefixed_sample("IMP")))
     assert r.status_code == 200, r.text
-    assert r.json() == {"imported": 10, "updated": 0, "unchanged": 0, "errors": []}
+    assert r.json() == {"imported": 10, "updated": 0, "unchanged": 0, "errors": [], "warnings": []}
     drafts = listed(client, keys["operator"], "IMP-", status="draft")
     assert [f["faq_id"] for f in drafts] == [f"IMP-{n:03d}" for n in range(1, 11)]
     faq4 = next(f for f in drafts if f["faq_id"] == "IMP-004")
@@ -107,7 +107,7 @@ def test_reimporting_the_same_ids_updates_instead_of_duplicating(api):
     rows = prefixed_sample("RE")
     assert upload(client, keys["editor"], "a.csv", sheet(rows)).json()["imported"] == 10
     again = upload(client, keys["editor"], "a.csv", sheet(rows)).json()
-    assert again == {"imported": 0, "updated": 10, "unchanged": 10, "errors": []}
+    assert again == {"imported": 0, "updated": 10, "unchanged": 10, "errors": [], "warnings": []}
     rows[1][2] = "修改后的答案：以最新文件为准。"
     changed = upload(client, keys["editor"], "a.csv", sheet(rows)).json()
     assert (changed["imported"], changed["updated"], changed["unchanged"]) == (0, 10, 9)

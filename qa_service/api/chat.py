@@ -134,6 +134,7 @@ def policyqa_extra(answer: Answer) -> dict:
         "understood_question": answer.understood_question,
         "choices": list(answer.choices),
         "script": answer.script.to_json() if answer.script is not None else None,
+        "blocked": answer.blocked,  # issue 11: the content-safety category when the question was refused for it
     }
 
 

@@ -71,8 +71,10 @@ class FaqOut(BaseModel):
     topic: str | None
     publisher: str | None
     short_answer: str | None
+    department: str | None = None
     status: str
     author: str | None
+    author_key_id: int | None = None  # the key that wrote it: the four-eyes rule compares keys
     reviewer: str | None
     confidentiality_checked_by: str | None
     confidentiality_checked_at: str | None
@@ -107,16 +109,27 @@ class SheetRowErrorOut(BaseModel):
     error: str
 
 
+class ContentWarningOut(BaseModel):
+    faq_id: str
+    category: str
+    label: str
+    pattern: str
+
+
 class ImportOut(BaseModel):
     imported: int
     updated: int
     unchanged: int
     errors: list[SheetRowErrorOut]
+    warnings: list[ContentWarningOut] = Field(default_factory=list,
+                                              description="entries imported whose text contains a blocked word")
 
 
 def import_out(result: SheetImport) -> ImportOut:
     return ImportOut(imported=result.imported, updated=result.updated, unchanged=result.unchanged,
-                     errors=[SheetRowErrorOut(row=e.row, error=e.error) for e in result.errors])
+                     errors=[SheetRowErrorOut(row=e.row, error=e.error) for e in result.errors],
+                     warnings=[ContentWarningOut(faq_id=w.where, category=w.category, label=w.label, pattern=w.pattern)
+                               for w in result.warnings])
 
 
 class FaqContent(ApiRequest):
@@ -130,6 +143,7 @@ class FaqContent(ApiRequest):
     topic: str | None = Field(None, description="主题")
     publisher: str | None = Field(None, description="发布机构")
     short_answer: str | None = Field(None, description="新媒体简短答复")
+    department: str | None = Field(None, max_length=200, description="主管部门 (处室/单位); omitted on a new entry: the key's")
 
 
 class FaqCreate(FaqContent):
@@ -160,6 +174,7 @@ class PromoteRequest(ApiRequest):
     channel: ChannelName | None = None
     since: date | None = Field(None, alias="from")
     until: date | None = Field(None, alias="to")
+    department: str | None = Field(None, max_length=200)
     faq_id: str | None = Field(None, max_length=80, description="编号 for the new draft; omitted: the next FAQ-NNN")
 
     @model_validator(mode="after")
@@ -168,7 +183,8 @@ class PromoteRequest(ApiRequest):
         return self
 
     def question_filter(self) -> QuestionFilter:
-        return _question_filter(self.kind, self.days, self.channel, self.since, self.until, limit=0)
+        return _question_filter(self.kind, self.days, self.channel, self.since, self.until, limit=0,
+                                department=self.department)
 
 
 class FeedbackRequest(ApiRequest):
@@ -180,6 +196,7 @@ class FeedbackRequest(ApiRequest):
 class KeyCreate(ApiRequest):
     name: str = Field(..., min_length=1, max_length=200, description="the person or system the key is for (recorded as actor)")
     role: str = Field(..., description="operator | editor | reviewer | admin")
+    department: str | None = Field(None, max_length=200, description="处室/单位 the key acts for; omitted: every department")
 
 
 
@@ -226,6 +243,7 @@ class MeOut(BaseModel):
     role: str
     role_label: str
     key_id: int
+    department: str | None = None
 
 
 class KeyOut(BaseModel):
@@ -234,6 +252,7 @@ class KeyOut(BaseModel):
     role: str
     created_at: str | None
     revoked: bool
+    department: str | None = None
 
 
 class NewKeyOut(KeyOut):
@@ -254,7 +273,7 @@ async def import_faqs(
     data = await file.read(MAX_SHEET_BYTES + 1)
     if len(data) > MAX_SHEET_BYTES:
         raise ApiError(413, "too_large", f"文件超过{MAX_SHEET_BYTES // 1024 // 1024}MB / the file is larger than {MAX_SHEET_BYTES // 1024 // 1024} MB")
-    result = curation.import_sheet(data, file.filename or "upload.csv", actor=staff.name)
+    result = curation.import_sheet(data, file.filename or "upload.csv", actor=staff.actor)
     if result.unreadable:
         out = import_out(result)
         return JSONResponse(
@@ -285,14 +304,15 @@ def list_faqs(
     staff: StaffDep(Role.OPERATOR),
     status: FaqStatus | None = Query(None, description="draft | in_review | published | retired"),
     q: str | None = Query(None, max_length=100, description="text in 编号, 问题 or 主题"),
+    department: str | None = Query(None, max_length=200, description="only this 主管部门's entries"),
 ):
-    records = curation.records(status, q)
+    records = curation.records(status, q, department)
     return FaqListOut(faqs=[record_out(r) for r in records], total=len(records))
 
 
 @router.post("/v1/faqs", status_code=201, tags=["curation"], response_model=FaqOut, responses=errors_for(401, 403, 409))
 def create_faq(body: FaqCreate, curation: CurationDep, staff: StaffDep(Role.EDITOR)):
-    return record_out(curation.create(body.model_dump(exclude={"faq_id"}), body.faq_id, actor=staff.name))
+    return record_out(curation.create(body.model_dump(exclude={"faq_id"}), body.faq_id, actor=staff.actor))
 
 
 @router.get("/v1/faqs/{faq_id}", tags=["curation"], response_model=FaqOut, responses=ENTRY_ERRORS)
@@ -307,17 +327,17 @@ def faq_audit(faq_id: FaqId, curation: CurationDep, staff: StaffDep(Role.OPERATO
 
 @router.patch("/v1/faqs/{faq_id}", tags=["curation"], response_model=FaqOut, responses=ENTRY_ERRORS)
 def edit_faq(faq_id: FaqId, body: FaqContent, curation: CurationDep, staff: StaffDep(Role.EDITOR)):
-    return record_out(curation.update(faq_id, body.model_dump(exclude_unset=True), actor=staff.name))
+    return record_out(curation.update(faq_id, body.model_dump(exclude_unset=True), actor=staff.actor))
 
 
 @router.post("/v1/faqs/{faq_id}/submit", tags=["curation"], response_model=FaqOut, responses=ENTRY_ERRORS)
 def submit_faq(faq_id: FaqId, curation: CurationDep, staff: StaffDep(Role.EDITOR)):
-    return record_out(curation.submit(faq_id, actor=staff.name))
+    return record_out(curation.submit(faq_id, actor=staff.actor))
 
 
 @router.post("/v1/faqs/{faq_id}/review", tags=["curation"], response_model=FaqOut, responses=ENTRY_ERRORS)
 def review_faq(faq_id: FaqId, body: ReviewRequest, curation: CurationDep, staff: StaffDep(Role.REVIEWER)):
-    return record_out(curation.review(faq_id, actor=staff.name, confidentiality_checked=body.confidentiality_checked,
+    return record_out(curation.review(faq_id, actor=staff.actor, confidentiality_checked=body.confidentiality_checked,
                                       approve=body.approve, comment=body.comment))
 
 
@@ -326,17 +346,17 @@ def publish_faq(faq_id: FaqId, curation: CurationDep, staff: StaffDep(Role.REVIE
     """Publish a reviewed entry. With `{"confidentiality_checked": true}` an entry not yet reviewed is reviewed
     (保密审查 recorded as this reviewer) and published in one step; both are audited."""
     checked = body is not None and body.confidentiality_checked
-    return record_out(curation.publish(faq_id, actor=staff.name, confidentiality_checked=checked))
+    return record_out(curation.publish(faq_id, actor=staff.actor, confidentiality_checked=checked))
 
 
 @router.post("/v1/faqs/{faq_id}/retire", tags=["curation"], response_model=FaqOut, responses=ENTRY_ERRORS)
 def retire_faq(faq_id: FaqId, curation: CurationDep, staff: StaffDep(Role.REVIEWER)):
-    return record_out(curation.retire(faq_id, actor=staff.name))
+    return record_out(curation.retire(faq_id, actor=staff.actor))
 
 
 @router.post("/v1/faqs/{faq_id}/reopen", tags=["curation"], response_model=FaqOut, responses=ENTRY_ERRORS)
 def reopen_faq(faq_id: FaqId, curation: CurationDep, staff: StaffDep(Role.EDITOR)):
-    return record_out(curation.reopen(faq_id, actor=staff.name))
+    return record_out(curation.reopen(faq_id, actor=staff.actor))
 
 
 # ---------------------------------------------------------------------------------------------- analytics
@@ -363,9 +383,9 @@ def _check_window(since: date | None, until: date | None) -> None:
 
 
 def _question_filter(kind: str, days: int | None, channel: ChannelName | None, since: date | None, until: date | None,
-                     limit: int) -> QuestionFilter:
+                     limit: int, department: str | None = None) -> QuestionFilter:
     return QuestionFilter(kind=kind, days=days, channel=channel.value if channel else None, since=since, until=until,
-                          limit=limit)
+                          limit=limit, department=department or None)
 
 
 @router.get("/v1/analytics/questions", tags=["analytics"], response_model=AnalyticsOut, response_model_by_alias=True, responses=STAFF_ERRORS)
@@ -377,10 +397,11 @@ def question_analytics(
     channel: ChannelName | None = Query(None, description="web | hotline | newmedia"),
     since: date | None = Query(None, alias="from", description="first day, YYYY-MM-DD (China Standard Time)"),
     until: date | None = Query(None, alias="to", description="last day, inclusive"),
+    department: str | None = Query(None, max_length=200, description="answered from this department's documents or FAQ entries"),
     limit: int = Query(50, ge=1, le=500),
 ):
     _check_window(since, until)
-    groups = analytics.run(_question_filter(kind, days, channel, since, until, limit))
+    groups = analytics.run(_question_filter(kind, days, channel, since, until, limit, department))
     return AnalyticsOut(
         kind=kind,
         days=None if since else days,
@@ -399,7 +420,7 @@ def promote_group(
     body: PromoteRequest | None = None,
 ):
     body = body or PromoteRequest()
-    promoted = curation.promote(group_id, body.question_filter(), actor=staff.name, faq_id=body.faq_id)
+    promoted = curation.promote(group_id, body.question_filter(), actor=staff.actor, faq_id=body.faq_id)
     return PromoteOut(faq=record_out(promoted.record), group=group_out(promoted.group))
 
 
@@ -413,12 +434,13 @@ def feedback(body: FeedbackRequest, service: FeedbackDep):
 # ---------------------------------------------------------------------------------------------- identity and keys
 @router.get("/v1/me", tags=["auth"], response_model=MeOut, responses=STAFF_ERRORS)
 def me(staff: CurrentStaff):
-    return MeOut(name=staff.name, role=staff.role.value, role_label=staff.role.label, key_id=staff.key_id)
+    return MeOut(name=staff.name, role=staff.role.value, role_label=staff.role.label, key_id=staff.key_id,
+                 department=staff.department)
 
 
 @router.post("/v1/keys", status_code=201, tags=["auth"], response_model=NewKeyOut, responses=STAFF_ERRORS)
 def create_key(body: KeyCreate, keys: KeysDep, staff: StaffDep(Role.ADMIN)):
-    new = keys.create(body.name, parse_role(body.role))
+    new = keys.create(body.name, parse_role(body.role), body.department)
     return NewKeyOut(**_key_out(new.info).model_dump(), key=new.token)
 
 
@@ -433,7 +455,8 @@ def revoke_key(key_id: KeyId, keys: KeysDep, staff: StaffDep(Role.ADMIN)):
 
 
 def _key_out(info: ApiKeyInfo) -> KeyOut:
-    return KeyOut(id=info.key_id, name=info.name, role=info.role.value, created_at=_iso(info.created_at), revoked=info.revoked)
+    return KeyOut(id=info.key_id, name=info.name, role=info.role.value, created_at=_iso(info.created_at), revoked=info.revoked,
+                  department=info.department)
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -23,6 +23,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 
 from knowledge_base.query_log import QueryLogRepository
+from knowledge_base.safety import CATEGORIES
 from knowledge_base.store import KnowledgeBaseError
 from knowledge_base.workorders import WorkOrderStore
 
@@ -79,7 +80,8 @@ def dashboard(
     request: Request,
     days: int | None = Query(30, ge=1, le=366),
     channel: str | None = Query(None, description="web | hotline | newmedia | ticket"),
-    department: str | None = Query(None, max_length=200, description="承办单位 / publisher of the answering document"),
+    department: str | None = Query(None, max_length=200,
+                                   description="承办单位 of tickets; publisher of the answering document or 主管部门 of the answering FAQ"),
     since: date | None = Query(None, alias="from"),
     until: date | None = Query(None, alias="to"),
     staff: StaffIdentity = Depends(require_role(Role.OPERATOR)),
@@ -95,6 +97,7 @@ def dashboard(
         "departments": _departments(request),
         "days": board.days, "asks": board.asks, "answer_rate": board.answer_rate, "refusal_rate": board.refusal_rate,
         "helpful": board.helpful, "unhelpful": board.unhelpful, "totals": board.totals,
+        "blocked": [{"category": c, "label": CATEGORIES.get(c, c), "count": n} for c, n in board.blocked.items()],
         "top": [group_out(g) for g in board.top], "unanswered": [group_out(g) for g in board.unanswered],
     }
 

@@ -3,6 +3,10 @@ shape the fixed JSON contract (issue 3). Only 主动公开 documents and publish
 
     POST /v1/ask {"question": "失业保险金能领多久？", "channel": "hotline"}  → answer, citations, script
     GET  /v1/search?q=失业保险金&k=5                                       → {"results": [citation…]}
+
+Content safety (issue 11) screens /v1/ask and /v1/search alike: a blocked question gets the fixed reply with
+`"blocked": {"category", "label"}` (ask, logged with its category) or no results and the same `blocked` object
+(search, which operators use for 精确查找: nothing is retrieved for a blocked text, and search is not logged).
     GET  /v1/documents?title=放假办法  ·  GET /v1/documents/{doc_id}  ·  GET /healthz
 
 Bad input gets 422 with a message in Chinese and English; an empty knowledge base 503 (app-level handler).
@@ -16,9 +20,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StrictBool, field_validator
 
 from knowledge_base.models import MAX_QUESTION_CHARS, Answer, ChannelName, Citation, StoredDocument
+from knowledge_base.safety import CATEGORIES
 from knowledge_base.settings import Settings
 from knowledge_base.store import KnowledgeBaseError
 
+from ..channels import blocked_text
 from ..compose import display_date, document_url
 from ..engine import DocumentCatalog, QuestionError
 from .deps import EngineDep, KbDep, MetricsDep, SettingsDep
@@ -102,10 +108,13 @@ class AskResponse(BaseModel):
     script: dict[str, Any] | None = None
     understood_question: str | None = None  # a follow-up as completed from the conversation (您是问：…)
     choices: list[str] = []  # clarifying choices: ask one of these again
+    blocked: dict[str, str] | None = None  # content safety refused it: {"category": "abuse", "label": "辱骂"}
 
 
 class SearchResponse(BaseModel):
     results: list[CitationOut]
+    blocked: dict[str, str] | None = None  # content safety: nothing was searched for this text
+    message: str | None = None  # the fixed reply, when blocked
 
 
 class DocumentOut(BaseModel):
@@ -205,7 +214,7 @@ def ask(body: AskRequest, engine: EngineDep, metrics: MetricsDep, response: Resp
     return answer_json(answer)
 
 
-@router.get("/v1/search", response_model=SearchResponse)
+@router.get("/v1/search", response_model=SearchResponse, response_model_exclude_unset=True)
 def search(
     engine: EngineDep,
     response: Response,
@@ -219,6 +228,10 @@ def search(
     if not q.strip():
         return _error(422, "invalid_request", "查询内容不能为空 / the query must not be empty")
     timings: dict[str, float] = {}
+    blocked = engine.screen.run(q)
+    if blocked is not None:
+        return {"results": [], "blocked": {"category": blocked.category, "label": blocked.label},
+                "message": blocked_text(engine.settings)}
     try:
         results = engine.search(
             q, k=k, filters={"publisher": publisher, "region": region, "include_superseded": include_superseded},
@@ -295,6 +308,8 @@ def answer_json(a: Answer) -> dict:
         out["understood_question"] = a.understood_question  # the follow-up as completed (widget: 您是问：…)
     if a.choices:
         out["choices"] = list(a.choices)  # ask back: each is a question to send again
+    if a.blocked:  # issue 11: content safety refused it (the answer is the fixed reply)
+        out["blocked"] = {"category": a.blocked, "label": CATEGORIES.get(a.blocked, a.blocked)}
     if a.channel == ChannelName.HOTLINE.value:
         out["script"] = a.script.to_json() if a.script is not None else None
     return out

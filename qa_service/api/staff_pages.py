@@ -7,6 +7,7 @@ data and need no session of their own. Server data is only ever set as text (no 
     GET /staff/faqs/new        a new draft
     GET /staff/faqs/{faq_id}   edit form, submit, review with the 保密审查 checkbox, publish, retire, history
     GET /staff/analytics       top / unanswered / unhelpful question groups, filters, promote to FAQ draft
+    GET /staff/safety          content safety: the blocked words and patterns (admins), try a text, change history
 """
 from __future__ import annotations
 
@@ -56,3 +57,8 @@ def staff_faq_edit(request: Request, faq_id: str):
 @router.get("/staff/analytics", response_class=HTMLResponse)
 def staff_analytics(request: Request):
     return _page(request, "staff_analytics.html")
+
+
+@router.get("/staff/safety", response_class=HTMLResponse)
+def staff_safety(request: Request):
+    return _page(request, "staff_safety.html")

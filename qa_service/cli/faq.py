@@ -38,10 +38,13 @@ def _default_actor() -> str:
 
 
 def _curation(kb: KnowledgeBase):
+    from knowledge_base.safety import Blocklist, BlocklistService
+
     from ..analytics import QuestionAnalytics
     from ..curation import CurationService
 
-    return CurationService(FaqService(kb), QuestionAnalytics(kb), embedder=lambda: _embedder(kb))
+    return CurationService(FaqService(kb), QuestionAnalytics(kb), embedder=lambda: _embedder(kb),
+                           blocklist=lambda: Blocklist(BlocklistService(kb).list()))
 
 
 def _embedder(kb: KnowledgeBase):
@@ -71,6 +74,8 @@ def faq_import(
     for problem in result.errors:
         err.print(f"[red]row {problem.row}:[/] {problem.error}" if problem.row else f"[red]error:[/] {problem.error}",
                   highlight=False)
+    for warning in result.warnings:  # content safety: imported as they are, for staff to look at
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
     if result.errors:
         raise typer.Exit(1)
 

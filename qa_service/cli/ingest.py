@@ -75,6 +75,8 @@ def _print_summary(report) -> None:
     console.print(f"stages: {stages}", highlight=False)
     if report.faq_entries:
         console.print(f"FAQ entries read: {len(report.faq_entries)} (stored as drafts unless already present)")
+    for warning in report.content_warnings:  # content safety: ingested as they are, for staff to look at
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
     for line in report.faq_errors:
         err.print(f"[red]faq row error:[/] {line}", highlight=False)
 

@@ -1,6 +1,6 @@
 """`policyqa keys …`: staff API keys (stored hashed; a new key is shown once).
 
-    policyqa keys create --role reviewer --name 李审核 --kb kb     # prints the new key once, on stdout
+    policyqa keys create --role reviewer --name 李审核 --department 市人社局 --kb kb   # prints the new key once
     policyqa keys list --kb kb · policyqa keys revoke 3 --kb kb
 
 Whoever runs the CLI has the database in hand, so it acts as a local administrator.
@@ -23,15 +23,20 @@ app = typer.Typer(help="Staff API keys (stored hashed; a new key is shown once).
 def keys_create(
     role: Role = typer.Option(..., "--role", case_sensitive=False, help="Each role includes the ones before it."),
     name: str = typer.Option(..., "--name", help="Who the key is for; recorded as the actor of their changes."),
+    department: Optional[str] = typer.Option(
+        None, "--department",
+        help="The 处室/单位 the key acts for: its editor or reviewer works only on that department's FAQ entries "
+             "(omitted: every department)."),
     kb: Optional[Path] = KbOption,
 ) -> None:
     """Create a key and print it once (only its SHA-256 is stored)."""
     try:
-        new = KeyService(open_kb(kb)).create(name, role)
+        new = KeyService(open_kb(kb)).create(name, role, department)
     except ApiError as e:
         fail(e.message)
+    where = new.info.department or "every department"
     err.print(
-        f"key #{new.info.key_id} for {new.info.name} ({new.info.role.value}); it is shown only now, store it safely:",
+        f"key #{new.info.key_id} for {new.info.name} ({new.info.role.value}, {where}); it is shown only now, store it safely:",
         highlight=False,
     )
     typer.echo(new.token)
@@ -41,10 +46,11 @@ def keys_create(
 def keys_list(kb: Optional[Path] = KbOption) -> None:
     """Keys by id, name and role (never the keys themselves)."""
     table = Table(title="API keys")
-    for col in ("id", "name", "role", "created (UTC)", "revoked"):
+    for col in ("id", "name", "role", "department", "created (UTC)", "revoked"):
         table.add_column(col)
     for k in KeyService(open_kb(kb)).list():
-        table.add_row(str(k.key_id), k.name, k.role.value, k.created_at.isoformat(timespec="seconds"), "yes" if k.revoked else "")
+        table.add_row(str(k.key_id), k.name, k.role.value, k.department or "", k.created_at.isoformat(timespec="seconds"),
+                      "yes" if k.revoked else "")
     console.print(table)
 
 

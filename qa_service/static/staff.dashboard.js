@@ -139,8 +139,19 @@
       ...Object.keys(data.channels).map((c) => [data.channels[c], data.totals["asks_" + c]]),
       ["回答率", pct(data.totals.answer_rate)],
       ["有帮助 / 没帮助", data.totals.helpful + " / " + data.totals.unhelpful],
+      ["已拦截", data.totals.blocked || 0],
     ];
     $("totals").replaceChildren(...items.map(([k, v]) => el("div", { class: "total" }, el("dt", { text: k }), el("dd", { text: String(v) }))));
+  }
+
+  // Content safety: questions refused for a blocked word, by category (not counted in the asks above).
+  function renderBlocked(data) {
+    const rows = data.blocked || [];
+    const total = rows.reduce((n, r) => n + r.count, 0);
+    $("blocked-summary").textContent = total
+      ? "共拦截 " + total + " 次提问：" + rows.map((r) => r.label + " " + r.count + " 次").join("，") + "。这些提问以固定话术答复，不计入上方提问量和回答率。"
+      : "所选范围内没有被拦截的提问。";
+    $("blocked-rows").replaceChildren(...rows.map((r) => el("tr", {}, el("td", { text: r.label }), el("td", { text: String(r.count) }))));
   }
 
   function fillDepartments(list) {
@@ -161,6 +172,7 @@
     const data = result.data;
     fillDepartments(data.departments || []);
     renderTotals(data);
+    renderBlocked(data);
     render(data);
     $("dashboard-status").textContent = data.from + " 至 " + data.to + "：共 " + data.totals.asks + " 次提问。";
     return data;

@@ -18,9 +18,9 @@
   };
   const FIELD_LABELS = {
     question: "问题", answer: "答案", variants: "相似问法", source_titles: "来源文件", source_articles: "条款",
-    topic: "主题", publisher: "发布机构", short_answer: "简短答复", status: "状态", reviewer: "审核人",
+    topic: "主题", publisher: "发布机构", short_answer: "简短答复", department: "主管部门", status: "状态", reviewer: "审核人",
   };
-  const CONTENT_FIELDS = ["question", "answer", "variants", "source_titles", "source_articles", "topic", "publisher", "short_answer"];
+  const CONTENT_FIELDS = ["question", "answer", "variants", "source_titles", "source_articles", "topic", "publisher", "short_answer", "department"];
   const LIST_FIELDS = ["variants", "source_titles", "source_articles"];
 
   const $ = (id) => document.getElementById(id);
@@ -95,7 +95,7 @@
     $("login").hidden = true;
     $("whoami").hidden = false;
     $("staff-nav").hidden = false;
-    $("whoami-name").textContent = me.name + "（" + (ROLE_LABELS[me.role] || me.role) + "）";
+    $("whoami-name").textContent = me.name + "（" + (ROLE_LABELS[me.role] || me.role) + (me.department ? "，" + me.department : "") + "）";
     const page = $("staff-app").getAttribute("data-page");
     for (const a of document.querySelectorAll("[data-nav]")) {
       if (page.startsWith(a.getAttribute("data-nav").replace(/s$/, ""))) a.setAttribute("aria-current", "page");
@@ -103,7 +103,7 @@
     $("staff-app").hidden = false;
     applyRoles();
     initialized = true;
-    const init = { faqs: initList, "faq-edit": initEdit, analytics: initAnalytics }[page];
+    const init = { faqs: initList, "faq-edit": initEdit, analytics: initAnalytics, safety: initSafety }[page];
     if (init) init();
   }
 
@@ -191,6 +191,12 @@
         lines.push(el("p", { text: "以下 " + errors.length + " 行未导入：" }));
         lines.push(el("ul", { class: "import-errors" }, errors.map((e) => el("li", { text: (e.row ? "第 " + e.row + " 行：" : "") + e.error }))));
       }
+      const warnings = data.warnings || [];
+      if (warnings.length) {
+        // Content safety: imported as they are; staff decide whether to change them.
+        lines.push(el("p", { text: "以下 " + warnings.length + " 条含有拦截词表中的词语，已按原样导入，请核对：" }));
+        lines.push(el("ul", { class: "import-warnings" }, warnings.map((w) => el("li", { text: w.faq_id + "：含“" + w.pattern + "”（" + w.label + "）" }))));
+      }
       box.replaceChildren(...lines);
       if (result.ok) loadList(status, q);
     });
@@ -215,6 +221,7 @@
         el("td", { text: f.question }),
         el("td", {}, statusBadge(f.status)),
         el("td", { text: f.topic || "" }),
+        el("td", { text: f.department || "" }),
         el("td", { text: f.author || "" }),
         el("td", { text: f.reviewer || "" }),
         el("td", { text: formatTime(f.updated_at) })
@@ -249,16 +256,20 @@
     const meta = ["作者：" + (f.author || "—")];
     if (f.confidentiality_checked_by) meta.push("保密审查：" + f.confidentiality_checked_by + "，" + formatTime(f.confidentiality_checked_at));
     if (f.updated_at) meta.push("更新于 " + formatTime(f.updated_at));
+    // A key of one department acts only on that department's entries (admins on all); the server enforces it too.
+    const ours = !me.department || me.role === "admin" || f.department === me.department;
+    if (!ours) meta.push("本条目属于“" + (f.department || "未指定部门") + "”，您只能查看");
     $("edit-meta").textContent = meta.join("　");
-    const editable = f.status !== "retired";
+    const editable = f.status !== "retired" && ours;
     for (const name of CONTENT_FIELDS) $("f-" + name).disabled = !editable || !may("editor");
     $("save").hidden = !editable || !may("editor");
     $("save").textContent = f.status === "draft" ? "保存草稿" : "保存（将退回草稿，需重新审核）";
-    $("submit-review").hidden = f.status !== "draft" || !may("editor");
-    $("reopen").hidden = f.status !== "retired" || !may("editor");
+    $("submit-review").hidden = f.status !== "draft" || !may("editor") || !ours;
+    $("reopen").hidden = f.status !== "retired" || !may("editor") || !ours;
     const panel = $("review-panel");
-    panel.hidden = !may("reviewer");
-    const own = f.author === me.name;
+    panel.hidden = !may("reviewer") || !ours;
+    // Four eyes compare keys, not names (two people may share a name); names only for entries written without a key.
+    const own = f.author_key_id != null ? f.author_key_id === me.key_id : f.author === me.name;
     $("confidentiality").checked = false;
     const reviewed = f.status === "in_review" && Boolean(f.confidentiality_checked_by);
     $("approve").hidden = !(f.status === "draft" || f.status === "in_review") || reviewed || own;
@@ -381,6 +392,14 @@
     const run = () => window.PolicyQAStaffAnalytics({ call, may, message, toast, formatTime, download });
     if (typeof window.PolicyQAStaffAnalytics === "function") run();
     else window.addEventListener("load", run, { once: true }); // its script is still loading
+  }
+
+  // -------------------------------------------------------------------------------------------- content safety
+  // The blocked-word list lives in staff.safety.js (loaded by that page only).
+  function initSafety() {
+    const run = () => window.PolicyQAStaffSafety({ call, may, message, toast, formatTime });
+    if (typeof window.PolicyQAStaffSafety === "function") run();
+    else window.addEventListener("load", run, { once: true });
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
