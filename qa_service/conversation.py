@@ -92,6 +92,7 @@ class Completion:
     topic: str = ""  # a follow-up's previous question as understood: the topic it continues
     turn: int = 1  # position in the conversation (1: no previous turn)
     previous_query_id: str | None = None  # the previous turn's logged answer (a session's turns only)
+    added: tuple[str, ...] = ()  # a follow-up's words beyond its topic (`FollowUpCompleter.added_words`), found once
 
 
 # Openings that continue the previous turn (longest first). 还 alone opens 还能/还要/还有 questions.
@@ -196,6 +197,7 @@ class FollowUpCompleter:
         understood = f"关于{'《' + title + '》' if title else ''}{join_words(words, topic)}：{rest}"
         rule = replace(alone, understood=understood, follow_up=True, carried_words=tuple(words), carried_title=title,
                        topic=topic)
+        rule = replace(rule, added=tuple(self.added_words(rule)))
         if self.rewriter is not None:
             rewritten = self.rewriter.run(question, conversation, rule)
             if rewritten:
@@ -428,7 +430,7 @@ class Conversations:
         confidence."""
         if not completion.follow_up or not draft.answered or not draft.citations:
             return draft
-        added = self.completer(state).added_words(completion)
+        added = list(completion.added)
         if not added:
             return draft
         quoted = draft.citations[0]
@@ -444,7 +446,7 @@ class Conversations:
         words moves to the front when the first one does not; otherwise the order stands (and `vet` refuses)."""
         if not completion.follow_up or len(evidence) < 2:
             return evidence
-        added = self.completer(state).added_words(completion)
+        added = list(completion.added)
         if not added:
             return evidence
 
