@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Optional
@@ -42,6 +43,7 @@ def main(
     data_variants: bool = typer.Option(True, "--data-variants/--no-data-variants"),
 ) -> None:
     from knowledge_base.config import AnswerConfig, ComposeConfig
+    from knowledge_base.encoder import get_embedder
     from knowledge_base.settings import get_settings
     from qa_service.judge_train import (DEFAULT_FAQ_SHEETS, DEFAULT_FIT, DEFAULT_LAYPERSON, DEFAULT_SELECT,
                                         JudgeTrainer, TrainingSources)
@@ -63,8 +65,8 @@ def main(
 
     rows = []
 
-    def measure(name: str, judge, config: AnswerConfig, note: str = "") -> None:
-        engine.use_judge(judge)
+    def measure(name: str, judge, config: AnswerConfig, note: str = "", tower=None) -> None:
+        engine.use_judge(judge, tower)
         engine.use_config(config)
         row = {"variant": name, "note": note, "threshold": engine.refusal_threshold}
         for file, qs in questions.items():
@@ -91,6 +93,13 @@ def main(
                 continue
             j, _, _ = trainer.fit(subset, selection)
             measure(f"judge trained on {name}", j, base, f"threshold {j.threshold:.2f}")
+    tower = trainer.fit_tower(fit, selection)  # fills the examples' tower columns: from here on, judges use them
+    if tower is not None:
+        with tempfile.TemporaryDirectory() as folder:
+            tower.model.save(folder)
+            embedder = get_embedder(folder, "torch")
+            j, _, _ = trainer.fit(fit, selection)
+            measure("judge + query tower + layered answers", j, base, f"threshold {j.threshold:.2f}", tower=embedder)
     if json_out:
         json_out.write_text(json.dumps({"rows": rows, "collect_seconds": times}, ensure_ascii=False, indent=1), "utf-8")
         print(f"wrote {json_out}")

@@ -447,6 +447,14 @@ def _transformer_subdir(model_dir: Path) -> Path:
     raise ValueError(f"{model_dir}: modules.json has no Transformer module")
 
 
+def copy_model_files(model_dir: Path, dest: Path) -> None:
+    """A sentence-transformers folder's configs, tokenizer and pooling: everything but weights and other exports."""
+    for item in Path(model_dir).iterdir():
+        if item.name in ("onnx", "openvino") or item.suffix in (".safetensors", ".bin", ".pt", ".onnx"):
+            continue
+        (shutil.copytree if item.is_dir() else shutil.copy2)(item, Path(dest) / item.name)
+
+
 def export_onnx_int8(model_dir: Path, out_dir: Path, keep_fp32: bool = False) -> Path:
     """Export the encoder of a sentence-transformers folder (BERT / XLM-R family) to ONNX with int8 weights, for
     onnxruntime on CPU, and return `out_dir`: a copy of the folder's configs and tokenizer plus
@@ -474,10 +482,7 @@ def export_onnx_int8(model_dir: Path, out_dir: Path, keep_fp32: bool = False) ->
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.building-", dir=out_dir.parent))
     try:
-        for item in model_dir.iterdir():  # configs, tokenizer, pooling: everything but weights and other exports
-            if item.name in ("onnx", "openvino") or item.suffix in (".safetensors", ".bin", ".pt", ".onnx"):
-                continue
-            (shutil.copytree if item.is_dir() else shutil.copy2)(item, tmp / item.name)
+        copy_model_files(model_dir, tmp)
         (tmp / "onnx").mkdir()
         raw, fp32, int8 = tmp / "onnx" / "raw.onnx", tmp / "onnx" / "model.onnx", tmp / ONNX_INT8_FILE
 

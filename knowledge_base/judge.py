@@ -14,7 +14,10 @@ Two models, both fitted on this knowledge base's own data (see qa_service.judge_
   never uses, quantities, an unknown place): the probability that the first passage is a right answer. Wrong top
   passages and unanswerable questions are its negatives, so its score is the answer's confidence and refusal is a
   threshold on it (chosen on questions it was not fitted on, stored with it).
-The features are cheap (no model call): about 1 ms for 60 candidates.
+The features are cheap (no model call): about 1 ms for 60 candidates. A judge may also carry a **query tower**
+(knowledge_base.tower): the encoder's query side fine-tuned on the same labelled questions; its cosine with each
+candidate's stored passage vector, that cosine's rank and its gap to the best are three more ranker features (one
+more query encoding, about 10 ms). Without a tower those columns are zero.
 """
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ from .models import DocType
 from .retrieval import Candidates
 from .text import ARTICLE_LABEL, asks_quantity, coverage, fold, states_quantity, word_weights
 
-JUDGE_FORMAT = 1
+JUDGE_FORMAT = 2  # 2: the query tower's three features
 
 PASSAGE_FEATURES = (
     "cos", "cos_gap", "dense_rank", "in_dense",
@@ -44,6 +47,7 @@ PASSAGE_FEATURES = (
     "expired", "superseded", "plan", "length_log",
     "quantity_stated", "quantity_missing", "same_doc", "doc_cos_gap",
     "fused_norm", "fused_rank",
+    "tower_cos", "tower_rank", "tower_gap",
 )
 QUESTION_FEATURES = (
     "top_score", "margin2", "margin5", "top_cos", "best_cos", "top_coverage", "max_coverage3", "top_title_coverage",
@@ -89,6 +93,12 @@ class JudgeConfig:
     answerability_c: float = 1.0  # inverse ridge strength of the answerability regression
     max_false_refusal: float = 0.06  # the operating point: most refusals with at most this many false refusals
     seed: int = 13
+    # the query tower (knowledge_base.tower; qa_service.tower_train): 0 epochs trains none
+    tower_epochs: int = 2
+    tower_learning_rate: float = 2e-5
+    tower_temperature: float = 0.05  # of the contrastive softmax over positive, hard negatives and in-batch passages
+    tower_batch: int = 32
+    tower_negatives: int = 7  # hardest (by base cosine) non-answering candidates per question
 
 
 @lru_cache(maxsize=16384)
@@ -96,8 +106,10 @@ def _title_key(title: str) -> str:
     return _TITLE_NOISE.sub("", fold(title))
 
 
-def passage_features(query: JudgeQuery, cands: Candidates, passages: list[Passage]) -> np.ndarray:
-    """One row of PASSAGE_FEATURES per candidate."""
+def passage_features(query: JudgeQuery, cands: Candidates, passages: list[Passage],
+                     tower_cos: np.ndarray | None = None) -> np.ndarray:
+    """One row of PASSAGE_FEATURES per candidate; `tower_cos`: the query tower's cosine with each candidate, if the
+    judge has a tower."""
     n = len(cands)
     x = np.zeros((n, len(PASSAGE_FEATURES)), np.float32)
     if n == 0:
@@ -142,7 +154,18 @@ def passage_features(query: JudgeQuery, cands: Candidates, passages: list[Passag
             x[i, col["quantity_stated"]] = stated
             x[i, col["quantity_missing"]] = not stated
         x[i, col["doc_cos_gap"]] = doc_best[cands.doc_ids[i]] - float(cands.dense[i])
+    if tower_cos is not None:
+        set_tower_features(x, tower_cos)
     return x
+
+
+def set_tower_features(x: np.ndarray, tower_cos: np.ndarray) -> None:
+    """Fill the tower columns of passage rows `x` from the tower's cosine with each candidate."""
+    c = np.asarray(tower_cos, np.float32)
+    at = PASSAGE_FEATURES.index("tower_cos")
+    x[:, at] = c
+    x[:, at + 1] = np.log1p(np.argsort(np.argsort(-c, kind="stable"), kind="stable"))
+    x[:, at + 2] = c.max() - c if len(c) else c
 
 
 def question_features(query: JudgeQuery, cands: Candidates, x: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -221,6 +244,11 @@ class Judge:
     def judge_id(self) -> str:
         return self.info.get("judge_id", "")
 
+    @property
+    def tower_id(self) -> str:
+        """The query tower this judge was trained with ("" for none); its weights are stored beside it."""
+        return self.info.get("tower_id", "")
+
     # ---------------------------------------------------------------- persistence
     def serialize(self) -> tuple[str, dict]:
         """(LightGBM's text model, judge.json body); sets info["judge_id"] from their hash."""
@@ -232,6 +260,7 @@ class Judge:
             "answerability": self.answerability.as_dict(),
             "threshold": self.threshold,
             "config": self.config.__dict__,
+            "tower_id": self.tower_id,
         }
         digest = hashlib.sha256((ranker_text + json.dumps(body, sort_keys=True)).encode()).hexdigest()[:16]
         self.info["judge_id"] = f"judge-{digest}"

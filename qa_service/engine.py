@@ -23,18 +23,20 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 from sqlalchemy import select
 
 from knowledge_base.config import AnswerConfig, AnswerMode, RetrievalMode
 from knowledge_base.db import ChunkRow
-from knowledge_base.encoder import EmbeddingModelError, get_embedder, same_vector_space
+from knowledge_base.encoder import Embedder, EmbeddingModelError, encoder_folder, get_embedder, same_vector_space
 from knowledge_base.faqs import FaqService
 from knowledge_base.judge import Judge, JudgeConfig, JudgeQuery, Passage, judge_record, load_judge, passage_features, question_features
 from knowledge_base.models import MAX_QUESTION_CHARS, Answer, Citation, Disclosure, FaqEntry, StoredDocument, Validity
 from knowledge_base.query_log import LoggedCitation, QueryLogEntry, QueryLogRepository
 from knowledge_base.safety import ContentScreen, ScreenResult
+from knowledge_base.tower import tower_folder
 from knowledge_base.retrieval import (
     Candidates,
     ChunkText,
@@ -88,6 +90,7 @@ class ServingState:
     faq_generation: int
     judge: Judge | None = None
     judge_id: str = ""
+    tower: Embedder | None = None  # the judge's query tower (knowledge_base.tower), if it has one
 
     @property
     def generation(self) -> int:
@@ -179,24 +182,36 @@ class QAEngine:
                 embed_queries=self.embedder.embed_queries,
                 generation=kb_state.faq_generation,
             )
-        judge, judge_id = self._current_judge(previous)
-        return ServingState(retriever, normalizer, faqs, kb_state.faq_generation, judge, judge_id)
+        judge, judge_id, tower = self._current_judge(previous)
+        return ServingState(retriever, normalizer, faqs, kb_state.faq_generation, judge, judge_id, tower)
 
-    def _current_judge(self, previous: ServingState | None) -> tuple[Judge | None, str]:
+    def _current_judge(self, previous: ServingState | None) -> tuple[Judge | None, str, Embedder | None]:
         if self._pinned_judge and previous is not None:
-            return previous.judge, previous.judge_id
+            return previous.judge, previous.judge_id, previous.tower
         if self.settings.judge == "off":
-            return None, ""
+            return None, "", None
         record = judge_record(self.kb)
         if record is None:
-            return None, ""
+            return None, "", None
         if previous is not None and previous.judge_id == record["judge_id"]:
-            return previous.judge, previous.judge_id
+            return previous.judge, previous.judge_id, previous.tower
         try:
-            return load_judge(self.kb), record["judge_id"]
-        except Exception:  # a judge from another version: answer as without one, say why
+            judge = load_judge(self.kb)
+            return judge, record["judge_id"], self._tower_of(judge)
+        except Exception:  # a judge from another version, or its tower missing: answer as without one, say why
             log.exception("the knowledge base's judge %s cannot be loaded; answering without it", record["judge_id"])
-            return None, record["judge_id"]
+            return None, record["judge_id"], None
+
+    def _tower_of(self, judge: Judge | None) -> Embedder | None:
+        """The judge's query tower, materialized from the knowledge base into the cache on first use and run like the
+        question encoder (a minute's ONNX export the first time on a machine)."""
+        if judge is None or not judge.tower_id:
+            return None
+        encoder = self.kb.encoder()
+        spec = encoder.spec or self.settings.embedding_model
+        cache = Path(self.settings.cache_dir)
+        folder = tower_folder(self.kb, judge.tower_id, encoder_folder(spec, cache), cache)
+        return load_query_embedder(str(folder), encoder.backend or self.settings.embedding_backend, self.settings)
 
     @property
     def refusal_threshold(self) -> float:
@@ -213,10 +228,12 @@ class QAEngine:
         state = self._state
         self._state = replace(state, retriever=state.retriever.with_config(config.retrieval))
 
-    def use_judge(self, judge: Judge | None) -> None:
-        """Answer from now on with this judge (or none), whatever the knowledge base records (for ablations)."""
+    def use_judge(self, judge: Judge | None, tower: Embedder | None = None) -> None:
+        """Answer from now on with this judge (or none), whatever the knowledge base records (for ablations);
+        `tower`: its query tower when the knowledge base does not hold it (otherwise it is loaded from there)."""
         state = self._state
-        self._state = replace(state, judge=judge, judge_id=judge.judge_id if judge else "")
+        tower = tower if tower is not None or judge is None else self._tower_of(judge)
+        self._state = replace(state, judge=judge, judge_id=judge.judge_id if judge else "", tower=tower)
         self._pinned_judge = True
 
     def confidence_features(self, question: str) -> tuple[float, float] | None:
@@ -424,9 +441,8 @@ class QAEngine:
         }
 
     # ------------------------------------------------------------------ stages
-    def _encode(self, text: str) -> np.ndarray:
-        vec = np.asarray(self.embedder.embed_query(text), dtype=np.float32).reshape(-1)
-        return vec
+    def _encode(self, text: str, embedder: Embedder | None = None) -> np.ndarray:
+        return np.asarray((embedder or self.embedder).embed_query(text), dtype=np.float32).reshape(-1)
 
     def _retrieve(self, state: ServingState, nq: NormalizedQuery, vector, k: int, mode: str,
                   filters: RetrievalFilters, timings: dict) -> tuple[list[Evidence], float]:
@@ -456,6 +472,10 @@ class QAEngine:
         cands = state.retriever.candidates(query, depth, exclude_docs=exclude_docs)
         return self._judge_query(state, nq), cands, self._candidate_evidence(state, cands)
 
+    def candidate_vectors(self, cands: Candidates) -> np.ndarray:
+        """The stored passage vectors of a candidate set (what the judge's query tower is trained against)."""
+        return self._state.retriever.vectors(cands.positions)
+
     def _judge_query(self, state: ServingState, nq: NormalizedQuery) -> JudgeQuery:
         return JudgeQuery(nq.text, nq.content, state.retriever.idf, nq.region, nq.organization)
 
@@ -483,9 +503,14 @@ class QAEngine:
         timings["fetch"] = _ms(t)
         if not evidence:
             return Judged([], 0.0, math.nan)
+        tower_cos = None
+        if state.tower is not None:
+            t = time.perf_counter()
+            tower_cos = state.retriever.vectors(cands.positions) @ self._encode(nq.text, state.tower)
+            timings["tower"] = _ms(t)
         t = time.perf_counter()
         jq = self._judge_query(state, nq)
-        x = passage_features(jq, cands, [passage_of(ev) for ev in evidence])
+        x = passage_features(jq, cands, [passage_of(ev) for ev in evidence], tower_cos)
         scores = judge.rank(x)
         order = np.argsort(-scores, kind="stable")
         confidence = judge.confidence(question_features(jq, cands.take(order), x[order], scores[order]))

@@ -41,8 +41,10 @@ from knowledge_base.judge import (
     JudgeConfig,
     passage_features,
     question_features,
+    set_tower_features,
     store_judge,
 )
+from knowledge_base.tower import remove_unused_towers, store_tower, tower_id_of, trained_tensors
 from knowledge_base.settings import Settings
 from knowledge_base.store import KnowledgeBase
 from knowledge_base.text import fold
@@ -123,6 +125,12 @@ class Example:
     answerable: bool  # False for unanswerable questions and leave-the-document-out copies
     rankable: bool = True  # used by the ranker (has a positive)
     left_out: bool = False  # a leave-the-document-out copy
+    vectors: np.ndarray | None = None  # the candidates' stored passage vectors (for the query tower)
+
+    @property
+    def group(self) -> str:
+        """Questions that must fall on one side of a split: an FAQ entry's question and its 相似问法 are one."""
+        return self.question.id.rsplit("-", 1)[0] if self.question.origin == "faq" else self.question.id
 
 
 @dataclass
@@ -147,6 +155,14 @@ class TrainingReport:
     threshold: float
     seconds: dict[str, float]
     judge: Judge | None = field(default=None, repr=False)
+
+
+@dataclass
+class TrainedTower:
+    tower_id: str
+    weights: bytes  # the tensors knowledge_base.tower stores
+    model: object = field(repr=False)  # the served (averaged) sentence-transformers model
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 def _progress_noop(stage: str, done: int, total: int) -> None:
@@ -184,7 +200,8 @@ class JudgeTrainer:
             rejected = np.array([q.is_rejected(ev) for ev in evidence], bool)
             if rejected.any():
                 y[rejected] = 0
-            out.append(Example(q, jq, cands, x, y, q.answerable and bool(y.any()), rankable=bool(y.any())))
+            out.append(Example(q, jq, cands, x, y, q.answerable and bool(y.any()), rankable=bool(y.any()),
+                               vectors=self._vectors(engine, cands)))
             if leave_out and q.answerable and y.any():
                 answering = {ev.document.doc_id for ev, label in zip(evidence, y) if label}
                 jq2, cands2, ev2 = engine.judge_inputs(q.question, exclude_docs=answering, depth=self.config.depth)
@@ -192,9 +209,13 @@ class JudgeTrainer:
                     x2 = passage_features(jq2, cands2, [passage_of(ev) for ev in ev2])
                     # another document may answer too (a local rule beside a national one): those stay positives
                     y2 = np.array([q.is_positive(ev) for ev in ev2], np.int8)
-                    out.append(Example(q, jq2, cands2, x2, y2, bool(y2.any()), rankable=False, left_out=True))
+                    out.append(Example(q, jq2, cands2, x2, y2, bool(y2.any()), rankable=False, left_out=True,
+                                       vectors=self._vectors(engine, cands2)))
         self.progress(stage, len(questions), len(questions))
         return out
+
+    def _vectors(self, engine, cands) -> np.ndarray | None:
+        return engine.candidate_vectors(cands) if self.config.tower_epochs > 0 else None
 
     def faq_questions(self) -> list[LabelledQuestion]:
         entries = curated_faqs(self.kb) if self.sources.use_curation else []
@@ -297,12 +318,12 @@ class JudgeTrainer:
         from sklearn.linear_model import LogisticRegression
 
         rng = np.random.default_rng(self.config.seed)
-        qids = sorted({e.question.id for e in examples})
+        qids = sorted({e.group for e in examples})
         fold_of = {q: int(f) for q, f in zip(qids, rng.integers(0, folds, len(qids)))}
         rows, labels = [], []
         for f in range(folds):
-            train = [e for e in examples if fold_of[e.question.id] != f]
-            held = [e for e in examples if fold_of[e.question.id] == f]
+            train = [e for e in examples if fold_of[e.group] != f]
+            held = [e for e in examples if fold_of[e.group] == f]
             if not held:
                 continue
             booster = self._fit_ranker(train)
@@ -361,20 +382,49 @@ class JudgeTrainer:
         import time
 
         fit, selection, times = self.collect()
+        sizes = _sizes(fit)
+        data_hash = _data_hash(fit)  # of the data (before the tower's columns, which are a model's output)
+        t = time.perf_counter()
+        tower = self.fit_tower(fit, selection)
+        times["tower"] = time.perf_counter() - t
         t = time.perf_counter()
         judge, calibration, summary = self.fit(fit, selection)
         times["fit"] = time.perf_counter() - t
-        sizes = _sizes(fit)
-        data_hash = _data_hash(fit)
+        if tower is not None:
+            judge.info["tower_id"] = tower.tower_id
         judge.info.update({"sizes": sizes, "data_hash": data_hash, "selection": summary, "seed": self.config.seed,
                            "fit_files": [str(p) for p in self.sources.fit],
                            "select_files": [str(p) for p in self.sources.select]})
         if store:
+            if tower is not None:
+                store_tower(self.kb, tower.tower_id, self.kb.encoder().model_id, tower.weights)
             judge_id = store_judge(self.kb, judge, data_hash)
+            remove_unused_towers(self.kb, keep=judge.tower_id)
             judge.save(self.cache_dir / "judges" / judge_id)
         else:
             judge.serialize()
         return TrainingReport(judge.judge_id, data_hash, sizes, summary, calibration, judge.threshold, times, judge)
+
+    def fit_tower(self, fit: list[Example], selection: list[Example]) -> "TrainedTower | None":
+        """Train the query tower (qa_service.tower_train) and fill the examples' tower columns: cross-fitted
+        cosines for the fit questions, the served (averaged) tower's for the selection questions. None when the
+        configuration trains no tower."""
+        if self.config.tower_epochs <= 0 or not any(e.rankable for e in fit):
+            return None
+        from knowledge_base.encoder import encoder_folder
+
+        from .tower_train import CrossFittedTowers, encode
+
+        encoder = self.kb.encoder()
+        base = encoder_folder(encoder.spec or self.settings.embedding_model, self.cache_dir)
+        towers = CrossFittedTowers(base, self.config, self.progress).fit([_tower_example(e) for e in fit])
+        for e, cos in zip(fit, towers.out_of_fold([_tower_example(e) for e in fit])):
+            set_tower_features(e.x, cos)
+        served = towers.soup()
+        for e, v in zip(selection, encode(served, [e.query.text for e in selection])):
+            set_tower_features(e.x, e.vectors @ v)
+        weights = trained_tensors(served[0].auto_model.state_dict())
+        return TrainedTower(tower_id_of(weights), weights, served, towers.seconds)
 
     def choose_threshold(self, judge: Judge, selection: list[Example]) -> tuple[list[dict], float, dict]:
         """Refusal vs false refusal per threshold on the selection questions; the chosen operating point."""
@@ -402,6 +452,12 @@ class JudgeTrainer:
                    "hit@1": hit1, "threshold": best["threshold"], "refusal_u": best["refusal_u"],
                    "false_refusal_a": best["false_refusal_a"], "wrong_top": best["wrong_top"]}
         return table, best["threshold"], summary
+
+
+def _tower_example(e: Example):
+    from .tower_train import TowerExample
+
+    return TowerExample(e.group, e.query.text, e.vectors, e.y, e.cands.dense, e.rankable and not e.left_out)
 
 
 def _law_title(name: str) -> str:

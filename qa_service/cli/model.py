@@ -28,6 +28,8 @@ def train_judge(
     no_layperson: bool = typer.Option(False, "--no-layperson", help="Leave the layperson questions out."),
     no_leave_out: bool = typer.Option(False, "--no-leave-out", help="No leave-the-document-out negatives."),
     seed: int = typer.Option(13, "--seed"),
+    tower_epochs: Optional[int] = typer.Option(None, "--tower-epochs", min=0,
+                                               help="Epochs of the query tower's fine-tuning (default 2; 0: a judge without a tower)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the training report here."),
 ) -> None:
     """Build the training set from this knowledge base, train the judge, choose its refusal threshold, store it."""
@@ -68,7 +70,7 @@ def train_judge(
                 tasks[stage] = progress.add_task(stage, total=total)
             progress.update(tasks[stage], completed=done, total=total)
 
-        trainer = JudgeTrainer(kbase, get_settings(), sources, dataclasses.replace(JudgeConfig(), seed=seed),
+        trainer = JudgeTrainer(kbase, get_settings(), sources, dataclasses.replace(JudgeConfig(), seed=seed, **({} if tower_epochs is None else {"tower_epochs": tower_epochs})),
                                progress=on_progress)
         try:
             report = trainer.run()
