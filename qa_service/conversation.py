@@ -165,13 +165,17 @@ class FollowUpCompleter:
         if not connective and len(words) > self.config.few_words:
             return False  # enough words of its own: it stands alone
         context = self._context_text(previous)
-        # After 那/如果/还有 only a document's subject (a title word) starts a new topic; without one, a rare word does.
-        names = (lambda w: w in self.topic_terms) if connective else self._names_topic
+        # After 那/如果/还有 only a document's subject (a title word rare enough to name one: 城市 and 材料 are in titles
+        # but in thousands of passages) starts a new topic; without a connective, a rare word does.
+        names = self._names_subject if connective else self._names_topic
         if any(names(w) and w not in context for w in words) and not any(
             len(w) >= 2 and w in context for w in words
         ):
             return False  # a subject of its own the previous turn never mentioned: a new topic
         return True
+
+    def _names_subject(self, word: str) -> bool:
+        return word in self.topic_terms and self.idf(word) >= self.config.topic_idf
 
     def _names_topic(self, word: str) -> bool:
         if word in PLACES or word in HOLIDAYS or len(word) < 2:
@@ -189,15 +193,23 @@ class FollowUpCompleter:
                            previous_query_id=previous.query_id if previous else None)
         if not self.is_follow_up(question, previous):
             return alone
-        title, words = self.topic(previous, question)
+        topic = previous.understood or previous.question
         rest = _CONNECTIVE.sub("", question).strip() or question
+        substituted = substitute_sibling(rest, topic)
+        if substituted is not None:
+            # "元旦呢？" after "劳动节放几天假？" is that question asked of 元旦: it says as much as the previous one did
+            # on its own, so no title is carried (the previous answer's document may be the wrong one for 元旦).
+            rule = replace(alone, understood=substituted, follow_up=True, topic=topic)
+            return self._rewritten(question, conversation, replace(rule, added=tuple(self.added_words(rule))))
+        title, words = self.topic(previous, question)
         if not title and not words:
             return alone
-        topic = previous.understood or previous.question
         understood = f"关于{'《' + title + '》' if title else ''}{join_words(words, topic)}：{rest}"
         rule = replace(alone, understood=understood, follow_up=True, carried_words=tuple(words), carried_title=title,
                        topic=topic)
-        rule = replace(rule, added=tuple(self.added_words(rule)))
+        return self._rewritten(question, conversation, replace(rule, added=tuple(self.added_words(rule))))
+
+    def _rewritten(self, question: str, conversation: Conversation, rule: Completion) -> Completion:
         if self.rewriter is not None:
             rewritten = self.rewriter.run(question, conversation, rule)
             if rewritten:
@@ -254,6 +266,32 @@ class FollowUpCompleter:
             c = self.run(t.question, Conversation(tuple(done)))
             done.append(Turn(t.question, t.answer, c.understood))
         return Conversation(tuple(done[-self.config.context_turns:]))
+
+
+_NUMERALS = "[一二三四五六七八九十〇零两0-9０-９]*"  # 三八妇女节, 五四青年节
+_SIBLING_PHRASES = (
+    re.compile(_NUMERALS + "(?:" + "|".join(map(re.escape, sorted(HOLIDAYS, key=len, reverse=True))) + ")"),
+    re.compile("(?:" + "|".join(map(re.escape, sorted(PLACES, key=len, reverse=True))) + ")[市省]?"),
+)
+_ELLIPSIS = re.compile(r"^(.+?)(?:的)?[呢吗呀啊]?[\s?？。!！]*$")
+
+
+def substitute_sibling(rest: str, topic: str) -> str | None:
+    """A follow-up that only names another of a kind ("元旦呢？", "那淄博呢？") is the previous question asked of it:
+    "劳动节放几天假？" → "元旦放几天假？". None when it says more, or the previous question named none of that kind."""
+    m = _ELLIPSIS.match(fold(rest).strip())
+    if not m:
+        return None
+    phrase = m.group(1).strip()
+    if phrase in topic:
+        return None  # named before: not another one
+    for kind in _SIBLING_PHRASES:
+        if not kind.fullmatch(phrase):
+            continue
+        old = list(kind.finditer(topic))
+        if len(old) == 1:  # exactly one to replace; with two (济南 and 淄博) which one is meant is not known
+            return topic[:old[0].start()] + phrase + topic[old[0].end():]
+    return None
 
 
 def sibling_named(word: str, asked: str) -> bool:
