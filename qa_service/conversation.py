@@ -48,6 +48,11 @@ class ConversationConfig:
     few_words: int = 2  # a question with at most this many content words of its own cannot be retrieved on alone
     carried_words: int = 3  # topic words carried from the previous turn (rarest first)
     topic_idf: float = 5.0  # a word at least this rare (BM25 idf) names a topic of its own
+    # After 那/如果/还有, a title word names a subject of its own only if it is not among the commonest title words
+    # (this share of them, by idf: 城市 and 材料 are in titles but in thousands of passages). A share, not an idf, so
+    # it means the same on a 40-document KB as on the full corpus. On the full corpus the lowest quarter ends at idf
+    # 4.5: 城市 (2.4) and 经济 (2.6) below it, 劳动合同 (5.2, a topic switch of the tune split) above.
+    generic_title_share: float = 0.25
     # A follow-up is answered only if the passage its answer quotes speaks to what the follow-up adds (`added_words`,
     # idf-weighted; a word the corpus never uses weighs the most): the carried topic steers retrieval, so the old
     # topic's article comes back first and its confidence is the confidence in the topic, not in the follow-up
@@ -151,6 +156,8 @@ class FollowUpCompleter:
         self.normalize = normalize or fold
         self.topic_terms = frozenset(t for t in topic_terms if len(t) >= 2)
         self.idf = idf or (lambda _w: 0.0)
+        rarity = sorted(r for r in map(self.idf, self.topic_terms) if r > 0)
+        self._generic_title_idf = rarity[int(len(rarity) * self.config.generic_title_share)] if rarity else 0.0
         self.rewriter = rewriter
 
     # ---------------------------------------------------------------- decision
@@ -165,8 +172,8 @@ class FollowUpCompleter:
         if not connective and len(words) > self.config.few_words:
             return False  # enough words of its own: it stands alone
         context = self._context_text(previous)
-        # After 那/如果/还有 only a document's subject (a title word rare enough to name one: 城市 and 材料 are in titles
-        # but in thousands of passages) starts a new topic; without a connective, a rare word does.
+        # After 那/如果/还有 only a document's subject (a title word, not one of the commonest: `generic_title_share`)
+        # starts a new topic; without a connective, a rare word does.
         names = self._names_subject if connective else self._names_topic
         if any(names(w) and w not in context for w in words) and not any(
             len(w) >= 2 and w in context for w in words
@@ -174,14 +181,16 @@ class FollowUpCompleter:
             return False  # a subject of its own the previous turn never mentioned: a new topic
         return True
 
+    def _in_titles(self, word: str) -> bool:
+        return word in self.topic_terms or (len(word) >= 3 and any(word in t for t in self.topic_terms))
+
     def _names_subject(self, word: str) -> bool:
-        return word in self.topic_terms and self.idf(word) >= self.config.topic_idf
+        return self._in_titles(word) and self.idf(word) >= self._generic_title_idf
 
     def _names_topic(self, word: str) -> bool:
         if word in PLACES or word in HOLIDAYS or len(word) < 2:
             return False  # another city / another holiday is a follow-up on the same rule
-        return word in self.topic_terms or any(word in t for t in self.topic_terms if len(word) >= 3) or \
-            self.idf(word) >= self.config.topic_idf
+        return self._in_titles(word) or self.idf(word) >= self.config.topic_idf
 
     def _context_text(self, turn: Turn) -> str:
         return self.normalize((turn.understood or turn.question) + " " + turn.answer)
