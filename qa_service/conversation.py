@@ -262,6 +262,11 @@ class FollowUpCompleter:
         if new_place and title and place_of(title) and place_of(title) != new_place:
             title = None  # 济南's rule does not answer for 淄博
         words = sorted(words, key=lambda w: -self.idf(w))[: self.config.carried_words]
+        old_place = place_of(fold(understood).replace(" ", ""))
+        if old_place and not new_place and not any(old_place in w for w in words):
+            # The place the conversation is about scopes every follow-up until another one is named ("那谁是增设电梯的
+            # 建设单位？" after 济南's rule is about 济南, not 莱芜); it is a scope, not one of the carried topic words.
+            words = [old_place, *words]
         if len(own_words(asked)) > self.config.few_words and not _ANAPHORA.search(asked) and words:
             # The question says enough of its own: the previous topic's words scope it, the previous document would
             # pull it back to the article already answered (医疗保险费 is in 社会保险法, not in 失业保险条例).

@@ -258,3 +258,14 @@ def test_after_a_connective_only_a_title_word_not_among_the_commonest_starts_a_n
     # every title word counted as a subject (the share 0): 城市 switches the topic, as before
     strict = FollowUpCompleter(ConversationConfig(generic_title_share=0.0), topic_terms=titles, idf=lambda w: idf(w, 6.0))
     assert not strict.run("那有条件的城市呢？", previous).follow_up
+
+
+def test_the_place_of_the_conversation_scopes_a_follow_up_until_another_is_named():
+    from qa_service.conversation import Conversation, FollowUpCompleter, Turn
+
+    completer = FollowUpCompleter(idf=lambda w: 0.0 if w == "济南市" else 6.0)  # the index splits 济南/市
+    previous = Conversation((Turn("济南市既有多层住宅增设电梯的原则是什么？", "根据《济南市既有多层住宅增设电梯规定》第三条：……"),))
+    follow = completer.run("那谁是增设电梯的建设单位？", previous)
+    assert follow.follow_up and follow.understood.startswith("关于济南") and "既有多层住宅" in follow.understood
+    other = completer.run("那淄博谁是增设电梯的建设单位？", previous)
+    assert other.follow_up and "济南" not in other.understood  # another city replaces it
