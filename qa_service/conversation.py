@@ -8,7 +8,9 @@ A question that does not stand alone — it starts with 那/那么/还有/如果
 few content words of its own — is completed with the topic of the previous turn: the title the previous answer cited
 (《…》) and that turn's rarest content words; its own words come first in what is retrieved. A question that names a
 topic of its own that the previous turn never mentioned starts a new topic ("春节放几天假？" after 失业保险 carries
-nothing). Siblings replace each other: another holiday or another city drops the previous one.
+nothing); after 那/如果 only a title word that is not among the commonest does (城市 does not). Siblings replace each
+other: another holiday or another city drops the previous one, and a follow-up that names nothing else ("元旦呢？") is
+the previous question asked of it ("元旦放几天假？"). The conversation's place scopes a follow-up until another is named.
 
 The topic is read only from what a stateless client can send back (question and answer text), so a conversation kept
 on the server (`ConversationMemory`, a session id) and one sent as `history` complete the same way.
@@ -49,7 +51,7 @@ class ConversationConfig:
     carried_words: int = 3  # topic words carried from the previous turn (rarest first)
     topic_idf: float = 5.0  # a word at least this rare (BM25 idf) names a topic of its own
     # After 那/如果/还有, a title word names a subject of its own only if it is not among the commonest title words
-    # (this share of them, by idf: 城市 and 材料 are in titles but in thousands of passages). A share, not an idf, so
+    # (this share of them, by idf: 城市 and 经济 are in titles but in thousands of passages). A share, not an idf, so
     # it means the same on a 40-document KB as on the full corpus. On the full corpus the lowest quarter ends at idf
     # 4.5: 城市 (2.4) and 经济 (2.6) below it, 劳动合同 (5.2, a topic switch of the tune split) above.
     generic_title_share: float = 0.25
