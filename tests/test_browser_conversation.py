@@ -38,7 +38,7 @@ def test_widget_carries_the_conversation_and_shows_what_it_understood(chromium, 
         assert understood.is_visible()
         assert understood.inner_text().startswith("您是问：") and "春节" in understood.inner_text()
         text = second.inner_text()
-        assert "春节，放假4天" in text and RULE in second.locator(".pq-cites").inner_text()
+        assert "放假4天" in text and RULE in second.locator(".pq-cites").inner_text()
         screenshot(page, "conversation-widget-follow-up")
         assert not errors
         context.close()
@@ -67,7 +67,7 @@ def test_console_follow_up_and_new_caller(chromium, pages_server):
     script = ask(FOLLOW_UP)
     assert "理解为" in script.locator(".script-understood").inner_text()
     assert "春节" in script.locator(".script-understood").inner_text()
-    assert "春节，放假4天" in script.locator(".script-answer").inner_text()
+    assert "放假4天" in script.locator(".script-answer").inner_text()
     assert RULE in script.locator(".cite-list").inner_text()
     screenshot(page, "conversation-console-follow-up")
 

@@ -60,7 +60,8 @@ def test_the_messages_are_the_conversation(client):
     ]
     reply = client.chat.completions.create(model="policyqa-web", messages=messages)
     text = reply.choices[0].message.content
-    assert text.startswith("您是问：关于《全国年节及纪念日放假办法》") and "春节，放假4天" in text
+    assert text.startswith("您是问：春节放几天假？")  # the previous question asked of 春节
+    assert "春节放假4天" in text and "《全国年节及纪念日放假办法》第二条" in text
     assert reply.model_extra["policyqa"]["understood_question"]
 
 

@@ -14,7 +14,7 @@ from knowledge_base.settings import Settings
 from test_generative import FakeChatServer as _Base
 
 TIMEOUT = 1.0
-REWRITES = {"good": "春节放几天假？", "drops_own_words": "国庆节放几天假？", "two_lines": "春节放几天假？\n国庆节呢？"}
+REWRITES = {"good": "春节法定放假几天？", "drops_own_words": "国庆节放几天假？", "two_lines": "春节放几天假？\n国庆节呢？"}
 
 
 class RewriteServer(_Base):
@@ -70,13 +70,13 @@ def _follow_up(engine):
     return answer, time.perf_counter() - t
 
 
-RULE = "关于《全国年节及纪念日放假办法》：春节呢？"
+RULE = "春节放几天假？"  # the rule: the previous question asked of 春节
 
 
 def test_a_good_rewrite_is_used(engine, llm):
     llm.scenario = "good"
     answer, _ = _follow_up(engine)
-    assert answer.understood_question == "春节放几天假？"
+    assert answer.understood_question == REWRITES["good"]
     assert llm.requests and "国庆节放几天假？" in llm.requests[-1]["messages"][-1]["content"]
 
 
@@ -85,5 +85,5 @@ def test_a_bad_or_late_rewrite_falls_back_to_the_rule(engine, llm, scenario):
     llm.scenario = scenario
     answer, seconds = _follow_up(engine)
     assert answer.understood_question == RULE
-    assert "春节，放假4天" in answer.citations[0].quote
+    assert "春节放假4天" in answer.answer
     assert seconds < TIMEOUT + 5  # waited for the timeout, not for the slow reply
