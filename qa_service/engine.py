@@ -129,6 +129,17 @@ def load_query_embedder(spec: str, backend: str, settings: Settings | None = Non
     return get_embedder(spec, backend)
 
 
+def load_tower_embedder(folder: Path, settings: Settings | None = None) -> Embedder:
+    """The judge's query tower (a sentence-transformers folder, knowledge_base.tower) on onnxruntime with int8
+    weights; torch if the export fails."""
+    settings = settings or get_settings()
+    try:
+        return get_embedder(str(folder), "onnx", threads=max(settings.query_threads, 0))
+    except EmbeddingModelError as e:
+        log.warning("the query tower runs on torch: %s", e)
+        return get_embedder(str(folder), "torch")
+
+
 class QAEngine:
     def __init__(self, kb: KnowledgeBase, settings: Settings, config: AnswerConfig | None = None,
                  screen: ContentScreen | None = None):
@@ -203,15 +214,14 @@ class QAEngine:
             return None, record["judge_id"], None
 
     def _tower_of(self, judge: Judge | None) -> Embedder | None:
-        """The judge's query tower, materialized from the knowledge base into the cache on first use and run like the
-        question encoder (a minute's ONNX export the first time on a machine)."""
+        """The judge's query tower, materialized from the knowledge base into the cache on first use (with a
+        minute's ONNX export the first time on a machine; the training machine has it already)."""
         if judge is None or not judge.tower_id:
             return None
         encoder = self.kb.encoder()
         spec = encoder.spec or self.settings.embedding_model
         cache = Path(self.settings.cache_dir)
-        folder = tower_folder(self.kb, judge.tower_id, encoder_folder(spec, cache), cache)
-        return load_query_embedder(str(folder), encoder.backend or self.settings.embedding_backend, self.settings)
+        return load_tower_embedder(tower_folder(self.kb, judge.tower_id, encoder_folder(spec, cache), cache), self.settings)
 
     @property
     def refusal_threshold(self) -> float:

@@ -44,7 +44,7 @@ from knowledge_base.judge import (
     set_tower_features,
     store_judge,
 )
-from knowledge_base.tower import remove_unused_towers, store_tower, tower_id_of, trained_tensors
+from knowledge_base.tower import materialize, remove_unused_towers, store_tower, tower_id_of, trained_tensors
 from knowledge_base.settings import Settings
 from knowledge_base.store import KnowledgeBase
 from knowledge_base.text import fold
@@ -162,6 +162,7 @@ class TrainedTower:
     tower_id: str
     weights: bytes  # the tensors knowledge_base.tower stores
     model: object = field(repr=False)  # the served (averaged) sentence-transformers model
+    folder: Path | None = None  # materialized in the cache, as serving loads it
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -413,7 +414,8 @@ class JudgeTrainer:
             return None
         from knowledge_base.encoder import encoder_folder
 
-        from .tower_train import CrossFittedTowers, encode
+        from .engine import load_tower_embedder
+        from .tower_train import CrossFittedTowers
 
         encoder = self.kb.encoder()
         base = encoder_folder(encoder.spec or self.settings.embedding_model, self.cache_dir)
@@ -421,10 +423,15 @@ class JudgeTrainer:
         for e, cos in zip(fit, towers.out_of_fold([_tower_example(e) for e in fit])):
             set_tower_features(e.x, cos)
         served = towers.soup()
-        for e, v in zip(selection, encode(served, [e.query.text for e in selection])):
-            set_tower_features(e.x, e.vectors @ v)
         weights = trained_tensors(served[0].auto_model.state_dict())
-        return TrainedTower(tower_id_of(weights), weights, served, towers.seconds)
+        tower_id = tower_id_of(weights)
+        # the selection questions' cosines as serving computes them (the same folder and runtime)
+        folder = materialize(lambda: weights, tower_id, base, self.cache_dir)
+        embedder = load_tower_embedder(folder, self.settings)
+        if selection:
+            for e, v in zip(selection, embedder.embed_queries([e.query.text for e in selection])):
+                set_tower_features(e.x, e.vectors @ v)
+        return TrainedTower(tower_id, weights, served, folder, towers.seconds)
 
     def choose_threshold(self, judge: Judge, selection: list[Example]) -> tuple[list[dict], float, dict]:
         """Refusal vs false refusal per threshold on the selection questions; the chosen operating point."""

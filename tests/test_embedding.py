@@ -298,3 +298,19 @@ def test_bf16_backend_keeps_the_vectors_of_fp32_where_the_cpu_has_bf16():
         assert cosines.min() >= 0.998, cosines  # the issue's measured floor
     else:  # no native bf16: exactly the fp32 encoder
         assert bf16.model_id == fp32.model_id and cosines.min() > 0.99999
+
+
+def test_a_session_with_the_mapped_word_embeddings_gives_the_same_vectors(onnx_export: Path, rebuilt: Path) -> None:
+    """The word-embedding matrix mapped from the source folder's safetensors (not loaded into the session) is the
+    same matrix: the vectors are identical, for the fp32 graph and the int8 one."""
+    from knowledge_base.encoder import _mapped_word_embeddings
+
+    mapped = _mapped_word_embeddings(rebuilt)
+    assert [name for name in mapped] == ["inner.embeddings.word_embeddings.weight"]
+    assert isinstance(mapped["inner.embeddings.word_embeddings.weight"], np.memmap)
+    texts = ["失业保险金领取期限", "居民最低生活保障 审批", "Office hours 9:00–17:00"]
+    for onnx_file in (e5_rebuild.ONNX_FP32_FILE, e5_rebuild.ONNX_INT8_FILE):
+        plain = onnx_embedder(onnx_export, "plain", e5_rebuild.E5_PROMPTS, onnx_file, threads=1)
+        shared = onnx_embedder(onnx_export, "shared", e5_rebuild.E5_PROMPTS, onnx_file, threads=1, source=rebuilt)
+        assert np.array_equal(shared.embed_queries(texts), plain.embed_queries(texts))
+    assert _mapped_word_embeddings(onnx_export) == {}  # a folder without weights: nothing to map
