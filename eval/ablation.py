@@ -40,6 +40,7 @@ def main(
     gold: list[Path] = typer.Option(..., "--gold", help="Gold files to report on (each its own columns)."),
     json_out: Optional[Path] = typer.Option(None, "--json"),
     data_variants: bool = typer.Option(True, "--data-variants/--no-data-variants"),
+    tower_epochs: int = typer.Option(2, "--tower-epochs", min=0, help="The query tower's epochs for its row (0: no row)."),
 ) -> None:
     from knowledge_base.config import AnswerConfig, ComposeConfig
     from knowledge_base.settings import get_settings
@@ -57,7 +58,9 @@ def main(
     sources = TrainingSources(fit=_existing(DEFAULT_FIT), select=_existing(DEFAULT_SELECT),
                               layperson=DEFAULT_LAYPERSON if DEFAULT_LAYPERSON.exists() else None,
                               faq_sheets=_existing(DEFAULT_FAQ_SHEETS))
-    trainer = JudgeTrainer(backend.kb, get_settings(), sources)
+    from knowledge_base.judge import JudgeConfig
+
+    trainer = JudgeTrainer(backend.kb, get_settings(), sources, replace(JudgeConfig(), tower_epochs=tower_epochs))
     fit, selection, times = trainer.collect()
     print(f"collected {len(fit)} fit and {len(selection)} selection examples in "
           + ", ".join(f"{k} {v:.0f} s" for k, v in times.items()), flush=True)

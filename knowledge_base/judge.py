@@ -49,6 +49,8 @@ PASSAGE_FEATURES = (
     "fused_norm", "fused_rank",
     "tower_cos", "tower_rank", "tower_gap",
 )
+TOWER_FEATURES = ("tower_cos", "tower_rank", "tower_gap")
+BASE_FEATURES = tuple(name for name in PASSAGE_FEATURES if name not in TOWER_FEATURES)  # a judge without a tower
 QUESTION_FEATURES = (
     "top_score", "margin2", "margin5", "top_cos", "best_cos", "top_coverage", "max_coverage3", "top_title_coverage",
     "top_bm25_norm", "quantity_missing_top", "quantity_missing_top3", "unknown_share", "content_words",
@@ -93,8 +95,9 @@ class JudgeConfig:
     answerability_c: float = 1.0  # inverse ridge strength of the answerability regression
     max_false_refusal: float = 0.06  # the operating point: most refusals with at most this many false refusals
     seed: int = 13
-    # the query tower (knowledge_base.tower; qa_service.tower_train): 0 epochs trains none
-    tower_epochs: int = 2
+    # the query tower (knowledge_base.tower; qa_service.tower_train): 0 epochs trains none. Off by default: on the
+    # choice sets it did not measure better (README "The answer judge", round 4); 2 epochs is the measured setting
+    tower_epochs: int = 0
     tower_learning_rate: float = 2e-5
     tower_temperature: float = 0.05  # of the contrastive softmax over positive, hard negatives and in-batch passages
     tower_batch: int = 32
@@ -231,10 +234,14 @@ class Judge:
     threshold: float  # refuse below this confidence (the operating point chosen on held-out questions)
     config: JudgeConfig = field(default_factory=JudgeConfig)
     info: dict = field(default_factory=dict)  # training sources and sizes, data hash, measurements
+    features: tuple[str, ...] = PASSAGE_FEATURES  # the passage features its ranker takes, in its order
 
     def rank(self, x: np.ndarray) -> np.ndarray:
+        """Scores for rows of PASSAGE_FEATURES (a judge trained on fewer features takes its own columns)."""
         if len(x) == 0:
             return np.zeros(0, np.float32)
+        if self.features != PASSAGE_FEATURES:
+            x = x[:, [PASSAGE_FEATURES.index(name) for name in self.features]]
         return np.asarray(self.ranker.predict(x, num_threads=1), np.float32)
 
     def confidence(self, features: np.ndarray) -> float:
@@ -255,7 +262,7 @@ class Judge:
         ranker_text = self.ranker.model_to_string()
         body = {
             "format": JUDGE_FORMAT,
-            "passage_features": list(PASSAGE_FEATURES),
+            "passage_features": list(self.features),
             "question_features": list(QUESTION_FEATURES),
             "answerability": self.answerability.as_dict(),
             "threshold": self.threshold,
@@ -271,12 +278,15 @@ class Judge:
     def deserialize(cls, ranker_text: str, body: dict) -> "Judge":
         import lightgbm
 
-        if body.get("format") != JUDGE_FORMAT or body.get("passage_features") != list(PASSAGE_FEATURES) \
+        # a judge of an earlier format serves as long as every feature it takes is still computed (format 1: all
+        # but the query tower's)
+        features = tuple(body.get("passage_features") or ())
+        if body.get("format") not in (1, JUDGE_FORMAT) or not features or not set(features) <= set(PASSAGE_FEATURES) \
                 or body.get("question_features") != list(QUESTION_FEATURES):
             raise ValueError("the stored judge was trained on other features: retrain it (policyqa model train-judge)")
         ranker = lightgbm.Booster(model_str=ranker_text)
         return cls(ranker, Answerability.from_dict(body["answerability"]), float(body["threshold"]),
-                   JudgeConfig(**body.get("config", {})), body.get("info", {}))
+                   JudgeConfig(**body.get("config", {})), body.get("info", {}), features)
 
     def save(self, directory: Path) -> Path:
         """Write ranker.txt and judge.json into `directory` (the training cache)."""

@@ -34,7 +34,9 @@ import numpy as np
 
 from knowledge_base.curation_signals import curated_faqs, unhelpful_answers
 from knowledge_base.judge import (
+    BASE_FEATURES,
     PASSAGE_FEATURES,
+    TOWER_FEATURES,
     QUESTION_FEATURES,
     Answerability,
     Judge,
@@ -180,6 +182,11 @@ class JudgeTrainer:
         self.config = config or JudgeConfig()
         self.progress = progress or _progress_noop
         self.cache_dir = Path(cache_dir or settings.cache_dir)
+        self.features = PASSAGE_FEATURES  # the ranker's columns (set by fit)
+
+    @property
+    def _columns(self) -> list[int]:
+        return [PASSAGE_FEATURES.index(name) for name in self.features]
 
     # ---------------------------------------------------------------- data
     def _engine(self, kb: KnowledgeBase):
@@ -292,7 +299,7 @@ class JudgeTrainer:
         import lightgbm
 
         rankable = [e for e in examples if e.rankable]
-        x = np.vstack([e.x for e in rankable])
+        x = np.vstack([e.x[:, self._columns] for e in rankable])
         y = np.concatenate([e.y for e in rankable])
         groups = [len(e.y) for e in rankable]
         c = self.config
@@ -309,7 +316,7 @@ class JudgeTrainer:
         """Question features under `booster`'s ranking, and whether its first passage is a positive."""
         rows, labels = [], []
         for e in examples:
-            scores = np.asarray(booster.predict(e.x, num_threads=1), np.float32)
+            scores = np.asarray(booster.predict(e.x[:, self._columns], num_threads=1), np.float32)
             order = np.argsort(-scores, kind="stable")
             rows.append(question_features(e.query, e.cands.take(order), e.x[order], scores[order]))
             labels.append(int(e.answerable and e.y[order[0]] == 1))
@@ -371,10 +378,14 @@ class JudgeTrainer:
         # Layperson questions are asked of a side knowledge base of ~700 passages: they teach the ranker how citizens
         # word a question against statute text, but their lists' shape (scores, margins) is not this knowledge
         # base's, so the answerability model learns from this knowledge base's questions only.
+        # the ranker takes the tower's columns only when they were filled (fit_tower): a judge without a tower is the
+        # model it was before towers existed
+        tower = [PASSAGE_FEATURES.index(n) for n in TOWER_FEATURES]
+        self.features = PASSAGE_FEATURES if any(e.x[:, tower].any() for e in fit) else BASE_FEATURES
         answerability_examples = [e for e in fit if e.question.origin != "layperson" or self.sources.layperson_answerability]
         answerability = self._fit_answerability(answerability_examples)
         booster = self._fit_ranker(fit)
-        judge = Judge(booster, answerability, threshold=0.5, config=self.config)
+        judge = Judge(booster, answerability, threshold=0.5, config=self.config, features=self.features)
         calibration, threshold, summary = self.choose_threshold(judge, selection)
         judge.threshold = threshold
         return judge, calibration, summary

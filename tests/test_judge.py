@@ -30,6 +30,17 @@ SELECT = [
 ]
 
 
+def _tower_config():
+    import dataclasses
+
+    from knowledge_base.judge import JudgeConfig
+
+    return dataclasses.replace(JudgeConfig(), tower_epochs=2)  # the judge with its query tower (off by default)
+
+
+TOWER = _tower_config()
+
+
 def write_gold(path: Path, rows: list[dict]) -> Path:
     lines = [json.dumps({**r, "answerable": "sources" in r}, ensure_ascii=False) for r in rows]
     path.write_text("\n".join(lines) + "\n", "utf-8")
@@ -48,7 +59,7 @@ def judged_kb(small_kb, tmp_path_factory):
     sources = TrainingSources(fit=[write_gold(root / "fit.jsonl", FIT)], select=[write_gold(root / "select.jsonl", SELECT)],
                               faq_sheets=[SHARED / "faq" / "sample_faq.csv"])
     settings = Settings(cache_dir=root / "cache")
-    report = JudgeTrainer(KnowledgeBase(kb_dir), settings, sources).run()
+    report = JudgeTrainer(KnowledgeBase(kb_dir), settings, sources, TOWER).run()
     return kb_dir, report, sources, settings
 
 
@@ -74,7 +85,7 @@ def test_training_is_deterministic_for_a_seed(judged_kb, tmp_path):
     kb_dir, report, sources, _ = judged_kb
     copy = tmp_path / "kb"
     shutil.copytree(kb_dir, copy)
-    again = JudgeTrainer(KnowledgeBase(copy), Settings(cache_dir=tmp_path / "cache"), sources).run()
+    again = JudgeTrainer(KnowledgeBase(copy), Settings(cache_dir=tmp_path / "cache"), sources, TOWER).run()
     assert (again.judge_id, again.data_hash) == (report.judge_id, report.data_hash)
 
 
@@ -220,6 +231,7 @@ def test_tower_features_are_the_cosine_its_rank_and_gap():
 def test_train_judge_without_a_tower(small_kb, tmp_path):
     from typer.testing import CliRunner
 
+    from knowledge_base.judge import BASE_FEATURES
     from knowledge_base.judge import load_judge
     from knowledge_base.store import KnowledgeBase
     from qa_service.cli import app
@@ -227,14 +239,41 @@ def test_train_judge_without_a_tower(small_kb, tmp_path):
 
     copy = tmp_path / "kb"
     shutil.copytree(small_kb, copy)
-    result = CliRunner().invoke(app, ["model", "train-judge", "--kb", str(copy), "--no-layperson", "--tower-epochs", "0",
+    result = CliRunner().invoke(app, ["model", "train-judge", "--kb", str(copy), "--no-layperson",  # default: no tower
                                       "--fit", str(write_gold(tmp_path / "fit.jsonl", FIT)),
                                       "--select", str(write_gold(tmp_path / "select.jsonl", SELECT))])
     assert result.exit_code == 0, result.output
     judge = load_judge(KnowledgeBase(copy))
     assert judge is not None and judge.tower_id == ""
+    assert judge.features == BASE_FEATURES  # its ranker takes no tower columns: the judge as before towers existed
     engine = QAEngine(KnowledgeBase(copy), Settings())
     assert engine.state.judge_id == judge.judge_id and engine.state.tower is None
     timings: dict = {}
     engine.ask("国庆节一共放几天", mode="hybrid", record=False, timings=timings)
     assert "judge" in timings and "tower" not in timings
+
+
+def test_a_judge_stored_before_towers_still_serves():
+    """A format-1 judge (its ranker takes the passage features without the tower's) loads and ranks rows of today's
+    features by its own columns; a judge naming a feature that is no longer computed is refused clearly."""
+    import lightgbm
+    import numpy as np
+
+    from knowledge_base.judge import BASE_FEATURES, PASSAGE_FEATURES, Answerability, Judge
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(200, len(PASSAGE_FEATURES))).astype(np.float32)
+    y = (x[:, 0] + 0.5 * x[:, 4] > 0).astype(int)
+    base = [PASSAGE_FEATURES.index(n) for n in BASE_FEATURES]
+    ranker = lightgbm.LGBMRanker(n_estimators=20, min_child_samples=5, verbose=-1).fit(x[:, base], y, group=[20] * 10)
+    answerability = Answerability(np.zeros(2, np.float32), np.ones(2, np.float32), np.ones(2, np.float32), 0.0)
+    judge = Judge(ranker.booster_, answerability, 0.3, features=BASE_FEATURES)
+    text, body = judge.serialize()
+    body["format"] = 1
+    body.pop("tower_id")
+    old = Judge.deserialize(text, body)
+    assert old.features == BASE_FEATURES and old.tower_id == ""
+    assert np.allclose(old.rank(x), ranker.booster_.predict(x[:, base]))
+    body["passage_features"] = [*BASE_FEATURES, "a_feature_gone"]
+    with pytest.raises(ValueError, match="retrain"):
+        Judge.deserialize(text, body)
