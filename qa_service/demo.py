@@ -6,7 +6,8 @@
     build_demo_in_child(Path("/tmp/demo-kb"))   # what `policyqa serve` does on first run
 
 `policyqa serve` builds it in a child process (`python -m qa_service.demo DIR`): the build's encoder, batches
-and allocator arenas leave with that process, so the server does not keep them (measured in the README).
+and allocator arenas leave with that process, so the server does not keep them (measured in the README); the child
+also exports the question encoder's ONNX runtime, so the server never imports torch for it.
 
 The sample FAQ entries are published on seeding (audited as reviewed by `demo-seed`), so a newcomer
 sees curated answers at once; a real deployment imports its sheet as drafts and reviews them.
@@ -76,7 +77,19 @@ def main(argv: list[str]) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     lines.done(report)
+    prepare_question_encoder(KnowledgeBase.open(Path(argv[1])))
     return 0
+
+
+def prepare_question_encoder(kb: KnowledgeBase) -> None:
+    """Load (and so export, on first use: torch and a minute's ONNX export) the encoder the server will ask with, here
+    in the build's process rather than in the server, which then only loads the exported file."""
+    from .engine import load_query_embedder
+
+    settings = get_settings()
+    encoder = kb.encoder()
+    if encoder is not None:
+        load_query_embedder(encoder.spec or settings.embedding_model, encoder.backend or settings.embedding_backend, settings)
 
 
 if __name__ == "__main__":

@@ -57,11 +57,14 @@ def test_ingest_into_a_pipe_prints_progress_lines(tmp_path):
 def test_demo_child_build_prints_progress_and_builds_the_demo(tmp_path):
     from knowledge_base.store import KnowledgeBase
 
+    cache = tmp_path / "cache"  # a first run: nothing rebuilt or exported yet
     result = subprocess.run(
         [sys.executable, "-m", "qa_service.demo", str(tmp_path / "kb")], capture_output=True, text=True, timeout=1800,
-        env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}, cwd=REPO,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO), "POLICYQA_CACHE_DIR": str(cache)}, cwd=REPO,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "demo: embedded" in result.stderr and "demo: done" in result.stderr
     counts = KnowledgeBase(tmp_path / "kb").counts()
     assert counts["chunks"] > 1000 and counts["faqs_published"] >= 10
+    # the question encoder's ONNX export was made by the child, so the server only loads it
+    assert list(cache.glob("models/*-onnx/onnx/model.onnx"))
