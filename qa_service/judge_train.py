@@ -36,8 +36,8 @@ from knowledge_base.curation_signals import curated_faqs, unhelpful_answers
 from knowledge_base.judge import (
     BASE_FEATURES,
     PASSAGE_FEATURES,
-    TOWER_FEATURES,
     QUESTION_FEATURES,
+    TOWER_FEATURES,
     Answerability,
     Judge,
     JudgeConfig,
@@ -46,10 +46,10 @@ from knowledge_base.judge import (
     set_tower_features,
     store_judge,
 )
-from knowledge_base.tower import materialize, remove_unused_towers, store_tower, tower_id_of, trained_tensors
 from knowledge_base.settings import Settings
 from knowledge_base.store import KnowledgeBase
 from knowledge_base.text import fold
+from knowledge_base.tower import materialize, remove_unused_towers, store_tower, tower_id_of, trained_tensors
 
 from .compose import Evidence
 from .engine import passage_of
@@ -375,13 +375,13 @@ class JudgeTrainer:
         """Fit both models on `fit`, choose the threshold on `selection`: (judge, calibration table, summary)."""
         if not any(e.rankable for e in fit):
             raise ValueError("no training question has a positive passage in this knowledge base")
+        # The ranker takes the tower's columns only when they were filled (fit_tower): a judge without a tower is the
+        # model it was before towers existed.
+        tower = [PASSAGE_FEATURES.index(n) for n in TOWER_FEATURES]
+        self.features = PASSAGE_FEATURES if any(e.x[:, tower].any() for e in fit) else BASE_FEATURES
         # Layperson questions are asked of a side knowledge base of ~700 passages: they teach the ranker how citizens
         # word a question against statute text, but their lists' shape (scores, margins) is not this knowledge
         # base's, so the answerability model learns from this knowledge base's questions only.
-        # the ranker takes the tower's columns only when they were filled (fit_tower): a judge without a tower is the
-        # model it was before towers existed
-        tower = [PASSAGE_FEATURES.index(n) for n in TOWER_FEATURES]
-        self.features = PASSAGE_FEATURES if any(e.x[:, tower].any() for e in fit) else BASE_FEATURES
         answerability_examples = [e for e in fit if e.question.origin != "layperson" or self.sources.layperson_answerability]
         answerability = self._fit_answerability(answerability_examples)
         booster = self._fit_ranker(fit)
