@@ -104,6 +104,11 @@ class JudgeConfig:
     tower_negatives: int = 7  # hardest (by base cosine) non-answering candidates per question
 
 
+def feature_columns(features: tuple[str, ...]) -> list[int]:
+    """Where `features` stand in a row of PASSAGE_FEATURES."""
+    return [PASSAGE_FEATURES.index(name) for name in features]
+
+
 @lru_cache(maxsize=16384)
 def _title_key(title: str) -> str:
     return _TITLE_NOISE.sub("", fold(title))
@@ -236,13 +241,14 @@ class Judge:
     info: dict = field(default_factory=dict)  # training sources and sizes, data hash, measurements
     features: tuple[str, ...] = PASSAGE_FEATURES  # the passage features its ranker takes, in its order
 
+    def __post_init__(self) -> None:
+        self._columns = feature_columns(self.features)
+
     def rank(self, x: np.ndarray) -> np.ndarray:
         """Scores for rows of PASSAGE_FEATURES (a judge trained on fewer features takes its own columns)."""
         if len(x) == 0:
             return np.zeros(0, np.float32)
-        if self.features != PASSAGE_FEATURES:
-            x = x[:, [PASSAGE_FEATURES.index(name) for name in self.features]]
-        return np.asarray(self.ranker.predict(x, num_threads=1), np.float32)
+        return np.asarray(self.ranker.predict(x[:, self._columns], num_threads=1), np.float32)
 
     def confidence(self, features: np.ndarray) -> float:
         return self.answerability(features)

@@ -59,6 +59,14 @@ def remove_unused_towers(kb, keep: str) -> int:
         return len(rows)
 
 
+def base_folder(kb, settings) -> Path:
+    """The sentence-transformers folder of the knowledge base's encoder: what its towers are fine-tuned from."""
+    from .encoder import encoder_folder
+
+    encoder = kb.encoder()
+    return encoder_folder((encoder.spec if encoder else "") or settings.embedding_model, Path(settings.cache_dir))
+
+
 def tower_folder(kb, tower_id: str, base_folder: Path, cache_dir: Path) -> Path:
     """The tower as a sentence-transformers folder under `cache_dir/towers/`, materialized from the database on first
     use (the base folder's files and weights, with the stored tensors in place of the base's)."""

@@ -30,13 +30,13 @@ from sqlalchemy import select
 
 from knowledge_base.config import AnswerConfig, AnswerMode, RetrievalMode
 from knowledge_base.db import ChunkRow
-from knowledge_base.encoder import Embedder, EmbeddingModelError, encoder_folder, get_embedder, same_vector_space
+from knowledge_base.encoder import Embedder, EmbeddingModelError, get_embedder, same_vector_space
 from knowledge_base.faqs import FaqService
 from knowledge_base.judge import Judge, JudgeConfig, JudgeQuery, Passage, judge_record, load_judge, passage_features, question_features
 from knowledge_base.models import MAX_QUESTION_CHARS, Answer, Citation, Disclosure, FaqEntry, StoredDocument, Validity
 from knowledge_base.query_log import LoggedCitation, QueryLogEntry, QueryLogRepository
 from knowledge_base.safety import ContentScreen, ScreenResult
-from knowledge_base.tower import tower_folder
+from knowledge_base.tower import base_folder, tower_folder
 from knowledge_base.retrieval import (
     Candidates,
     ChunkText,
@@ -218,10 +218,8 @@ class QAEngine:
         minute's ONNX export the first time on a machine; the training machine has it already)."""
         if judge is None or not judge.tower_id:
             return None
-        encoder = self.kb.encoder()
-        spec = encoder.spec or self.settings.embedding_model
-        cache = Path(self.settings.cache_dir)
-        return load_tower_embedder(tower_folder(self.kb, judge.tower_id, encoder_folder(spec, cache), cache), self.settings)
+        folder = tower_folder(self.kb, judge.tower_id, base_folder(self.kb, self.settings), Path(self.settings.cache_dir))
+        return load_tower_embedder(folder, self.settings)
 
     @property
     def refusal_threshold(self) -> float:

@@ -41,6 +41,7 @@ from knowledge_base.judge import (
     Answerability,
     Judge,
     JudgeConfig,
+    feature_columns,
     passage_features,
     question_features,
     set_tower_features,
@@ -49,10 +50,11 @@ from knowledge_base.judge import (
 from knowledge_base.settings import Settings
 from knowledge_base.store import KnowledgeBase
 from knowledge_base.text import fold
-from knowledge_base.tower import materialize, remove_unused_towers, store_tower, tower_id_of, trained_tensors
+from knowledge_base.tower import base_folder, materialize, remove_unused_towers, store_tower, tower_id_of, trained_tensors
 
 from .compose import Evidence
 from .engine import passage_of
+from .tower_train import TowerExample
 
 log = logging.getLogger(__name__)
 _WS = re.compile(r"\s+")
@@ -182,11 +184,8 @@ class JudgeTrainer:
         self.config = config or JudgeConfig()
         self.progress = progress or _progress_noop
         self.cache_dir = Path(cache_dir or settings.cache_dir)
-        self.features = PASSAGE_FEATURES  # the ranker's columns (set by fit)
-
-    @property
-    def _columns(self) -> list[int]:
-        return [PASSAGE_FEATURES.index(name) for name in self.features]
+        self.features = PASSAGE_FEATURES  # the ranker's features (set by fit) and where they stand in a row
+        self._columns = feature_columns(self.features)
 
     # ---------------------------------------------------------------- data
     def _engine(self, kb: KnowledgeBase):
@@ -377,8 +376,9 @@ class JudgeTrainer:
             raise ValueError("no training question has a positive passage in this knowledge base")
         # The ranker takes the tower's columns only when they were filled (fit_tower): a judge without a tower is the
         # model it was before towers existed.
-        tower = [PASSAGE_FEATURES.index(n) for n in TOWER_FEATURES]
+        tower = feature_columns(TOWER_FEATURES)
         self.features = PASSAGE_FEATURES if any(e.x[:, tower].any() for e in fit) else BASE_FEATURES
+        self._columns = feature_columns(self.features)
         # Layperson questions are asked of a side knowledge base of ~700 passages: they teach the ranker how citizens
         # word a question against statute text, but their lists' shape (scores, margins) is not this knowledge
         # base's, so the answerability model learns from this knowledge base's questions only.
@@ -423,15 +423,13 @@ class JudgeTrainer:
         configuration trains no tower."""
         if self.config.tower_epochs <= 0 or not any(e.rankable for e in fit):
             return None
-        from knowledge_base.encoder import encoder_folder
-
         from .engine import load_tower_embedder
         from .tower_train import CrossFittedTowers
 
-        encoder = self.kb.encoder()
-        base = encoder_folder(encoder.spec or self.settings.embedding_model, self.cache_dir)
-        towers = CrossFittedTowers(base, self.config, self.progress).fit([_tower_example(e) for e in fit])
-        for e, cos in zip(fit, towers.out_of_fold([_tower_example(e) for e in fit])):
+        base = base_folder(self.kb, self.settings)
+        examples = [_tower_example(e) for e in fit]
+        towers = CrossFittedTowers(base, self.config, self.progress).fit(examples)
+        for e, cos in zip(fit, towers.out_of_fold(examples)):
             set_tower_features(e.x, cos)
         served = towers.soup()
         weights = trained_tensors(served[0].auto_model.state_dict())
@@ -472,9 +470,7 @@ class JudgeTrainer:
         return table, best["threshold"], summary
 
 
-def _tower_example(e: Example):
-    from .tower_train import TowerExample
-
+def _tower_example(e: Example) -> TowerExample:
     return TowerExample(e.group, e.query.text, e.vectors, e.y, e.cands.dense, e.rankable and not e.left_out)
 
 
