@@ -24,7 +24,13 @@ Further checks (failures unless noted):
   (``qa_service/demo/corpus``); files without tags (dev.jsonl) are only
   reported;
 * evidence strings outside 6-30 characters, or copied verbatim into the
-  question, are reported as warnings.
+  question, are reported as warnings;
+* with ``--held-out FILE`` (e.g. ``eval/questions/test.jsonl``), a question
+  overlapping a held-out one fails: it is answered by the same article or
+  paragraph, one's evidence string contains the other's, or the two
+  questions share more than half their character bigrams (Jaccard).  Only
+  the two ids are printed, never the held-out question's text, so a new
+  file can be checked against the test set without anyone reading it.
 
 Prints per-file counts (answerable / unanswerable / demo-answerable / per tag)
 and exits non-zero if any check failed (``--min-answerable`` /
@@ -147,8 +153,46 @@ def load_questions(path: Path) -> tuple[list[dict], list[str]]:
     return qs, errs
 
 
+BIGRAM_JACCARD = 0.5  # questions sharing more of their character bigrams than this overlap
+
+
+def bigrams(text: str) -> set[str]:
+    s = squash(text)
+    return {s[i:i + 2] for i in range(len(s) - 1)}
+
+
+def answering_units(docs: list[Doc], q: dict) -> set[tuple[str, int]]:
+    """(document, unit index) of every article holding one of an answerable question's evidence (a plan's lines are
+    whole sections, too coarse to call two questions on one the same: plans are compared by evidence only)."""
+    out = set()
+    for d, e in find_hits(docs, q.get("sources") or [], q.get("evidence_any") or []):
+        if d.is_plan:
+            continue
+        out.update((d.rel, i) for i, u in enumerate(d.units) if squash(e) in u)
+    return out
+
+
+def overlaps(docs: list[Doc], q: dict, held: list[dict], held_units: list[set]) -> list[tuple[str, str]]:
+    """(held-out id, why) for every held-out question `q` overlaps."""
+    out = []
+    units = answering_units(docs, q) if q.get("answerable") else set()
+    evidence = [squash(e) for e in q.get("evidence_any") or [] if squash(e)]
+    grams = bigrams(q.get("question", ""))
+    for h, h_units in zip(held, held_units):
+        h_evidence = [squash(e) for e in h.get("evidence_any") or [] if squash(e)]
+        h_grams = bigrams(h.get("question", ""))
+        if units & h_units:
+            out.append((str(h.get("id")), "same article"))
+        elif any(a in b or b in a for a in evidence for b in h_evidence):
+            out.append((str(h.get("id")), "evidence"))
+        elif grams and h_grams and len(grams & h_grams) / len(grams | h_grams) > BIGRAM_JACCARD:
+            out.append((str(h.get("id")), "wording"))
+    return out
+
+
 def check_files(
-    paths: list[Path], corpus: Path, demo: Path, min_answerable: int = 0, min_unanswerable: int = 0
+    paths: list[Path], corpus: Path, demo: Path, min_answerable: int = 0, min_unanswerable: int = 0,
+    held_out: list[Path] | None = None,
 ) -> int:
     docs = load_corpus(corpus)
     if not docs:
@@ -164,6 +208,12 @@ def check_files(
     warnings: list[str] = []
     seen_ids: dict[str, str] = {}
     totals = Counter()
+    held: list[dict] = []
+    for path in held_out or []:
+        qs, errs = load_questions(path)
+        failures.extend(errs)
+        held += qs
+    held_units = [answering_units(docs, h) if h.get("answerable") else set() for h in held]
 
     for path in paths:
         qs, errs = load_questions(path)
@@ -185,6 +235,8 @@ def check_files(
             if not isinstance(ans, bool):
                 failures.append(f"{where}: 'answerable' must be true or false")
                 continue
+            for held_id, why in overlaps(docs, q, held, held_units) if held else []:
+                failures.append(f"{where}: overlaps held-out question {held_id} ({why})")
             tags = q.get("tags")
             has_tags = isinstance(tags, list)
             for t in tags or []:
@@ -282,8 +334,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--demo", type=Path, default=DEFAULT_DEMO, help=f"demo KB corpus (default {DEFAULT_DEMO})")
     ap.add_argument("--min-answerable", type=int, default=0, help="fail if fewer answerable questions in total")
     ap.add_argument("--min-unanswerable", type=int, default=0, help="fail if fewer unanswerable questions in total")
+    ap.add_argument("--held-out", type=Path, action="append", default=[],
+                    help="a held-out gold file the checked questions must not overlap (ids only are printed)")
     args = ap.parse_args(argv)
-    return check_files(args.files, args.corpus, args.demo, args.min_answerable, args.min_unanswerable)
+    return check_files(args.files, args.corpus, args.demo, args.min_answerable, args.min_unanswerable,
+                       args.held_out)
 
 
 if __name__ == "__main__":
