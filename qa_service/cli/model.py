@@ -21,8 +21,8 @@ app = typer.Typer(help="The learned answer judge (ranking and refusal), trained 
 @app.command("train-judge")
 def train_judge(
     kb: Optional[Path] = typer.Option(None, "--kb", help="Knowledge-base directory."),
-    fit: list[Path] = typer.Option(None, "--fit", help="Labelled questions to fit on (gold JSONL); default eval/questions/train_*.jsonl."),
-    select: list[Path] = typer.Option(None, "--select", help="Labelled questions to choose the threshold on; default tune.jsonl + ../shared/eval/dev.jsonl."),
+    fit: list[Path] = typer.Option(None, "--fit", help="Labelled questions to fit on (gold JSONL); default eval/questions/train_{national,local,extra}.jsonl (train_more.jsonl with --fit)."),
+    select: list[Path] = typer.Option(None, "--select", help="Labelled questions to choose the threshold on; default tune.jsonl + ../shared/eval/dev.jsonl + select.jsonl."),
     layperson: Optional[Path] = typer.Option(None, "--layperson", help="Layperson questions with their statutes (default ../shared/train/layperson_statutes.jsonl)."),
     faq_sheet: list[Path] = typer.Option(None, "--faq-sheet", help="FAQ spreadsheets to learn from besides the KB's entries (default ../shared/faq/sample_faq.csv)."),
     no_layperson: bool = typer.Option(False, "--no-layperson", help="Leave the layperson questions out."),
