@@ -5,7 +5,7 @@
 
 Training examples are collected once (the expensive part: asking every training question of the knowledge base),
 then each variant is fitted on its subset with the same seed and threshold rule (chosen on the selection files,
-tune + dev by default, never on the files reported). Every variant answers the same questions in process, in the
+tune + dev + select by default, never on the files reported). Every variant answers the same questions in process, in the
 hybrid+FAQ mode, top_k 5; the figures are `policyqa eval`'s. Which variant ships is decided on the selection
 columns; the held-out columns are only reported.
 """
