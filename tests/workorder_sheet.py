@@ -58,7 +58,9 @@ def _id_number(rng: random.Random) -> str:
 
 def ticket_rows(seed: int = 7, start: datetime | None = None) -> tuple[list[list[str]], list[str | None]]:
     rng = random.Random(seed)
-    start = start or datetime.now() - timedelta(days=13)
+    # midnight 13 days ago: the same sheet (ticket numbers carry the date) whenever it is built on one day, so a
+    # re-import minutes after the first one finds every ticket a duplicate
+    start = start or (datetime.now() - timedelta(days=13)).replace(hour=0, minute=0, second=0, microsecond=0)
     rows, truth = [], []
     n = 0
     for intent, (asks, backgrounds, kind, unit, _chats) in INTENTS.items():
