@@ -26,8 +26,8 @@ Further checks (failures unless noted):
 * evidence strings outside 6-30 characters, or copied verbatim into the
   question, are reported as warnings;
 * with ``--held-out FILE`` (e.g. ``eval/questions/test.jsonl``), a question
-  overlapping a held-out one fails: it is answered by the same article or
-  paragraph, one's evidence string contains the other's, or the two
+  overlapping a held-out one fails: it is answered by the same article (a
+  law's; plans are compared by evidence only), one's evidence string contains the other's, or the two
   questions share more than half their character bigrams (Jaccard).  Only
   the two ids are printed, never the held-out question's text, so a new
   file can be checked against the test set without anyone reading it.
