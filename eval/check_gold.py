@@ -172,22 +172,35 @@ def answering_units(docs: list[Doc], q: dict) -> set[tuple[str, int]]:
     return out
 
 
-def overlaps(docs: list[Doc], q: dict, held: list[dict], held_units: list[set]) -> list[tuple[str, str]]:
+@dataclass(frozen=True)
+class Overlap:
+    """What two questions are compared on: answering articles, evidence strings, character bigrams."""
+
+    id: str
+    units: frozenset
+    evidence: tuple[str, ...]
+    grams: frozenset
+
+    @classmethod
+    def of(cls, docs: list[Doc], q: dict) -> "Overlap":
+        return cls(str(q.get("id")), frozenset(answering_units(docs, q) if q.get("answerable") else ()),
+                   tuple(squash(e) for e in q.get("evidence_any") or [] if squash(e)),
+                   frozenset(bigrams(q.get("question", ""))))
+
+    def why(self, other: "Overlap") -> str | None:
+        if self.units & other.units:
+            return "same article"
+        if any(a in b or b in a for a in self.evidence for b in other.evidence):
+            return "evidence"
+        if self.grams and other.grams and len(self.grams & other.grams) / len(self.grams | other.grams) > BIGRAM_JACCARD:
+            return "wording"
+        return None
+
+
+def overlaps(docs: list[Doc], q: dict, held: list[Overlap]) -> list[tuple[str, str]]:
     """(held-out id, why) for every held-out question `q` overlaps."""
-    out = []
-    units = answering_units(docs, q) if q.get("answerable") else set()
-    evidence = [squash(e) for e in q.get("evidence_any") or [] if squash(e)]
-    grams = bigrams(q.get("question", ""))
-    for h, h_units in zip(held, held_units):
-        h_evidence = [squash(e) for e in h.get("evidence_any") or [] if squash(e)]
-        h_grams = bigrams(h.get("question", ""))
-        if units & h_units:
-            out.append((str(h.get("id")), "same article"))
-        elif any(a in b or b in a for a in evidence for b in h_evidence):
-            out.append((str(h.get("id")), "evidence"))
-        elif grams and h_grams and len(grams & h_grams) / len(grams | h_grams) > BIGRAM_JACCARD:
-            out.append((str(h.get("id")), "wording"))
-    return out
+    mine = Overlap.of(docs, q)
+    return [(h.id, why) for h in held if (why := mine.why(h))]
 
 
 def check_files(
@@ -208,12 +221,11 @@ def check_files(
     warnings: list[str] = []
     seen_ids: dict[str, str] = {}
     totals = Counter()
-    held: list[dict] = []
+    held: list[Overlap] = []
     for path in held_out or []:
         qs, errs = load_questions(path)
         failures.extend(errs)
-        held += qs
-    held_units = [answering_units(docs, h) if h.get("answerable") else set() for h in held]
+        held += [Overlap.of(docs, h) for h in qs]
 
     for path in paths:
         qs, errs = load_questions(path)
@@ -235,7 +247,7 @@ def check_files(
             if not isinstance(ans, bool):
                 failures.append(f"{where}: 'answerable' must be true or false")
                 continue
-            for held_id, why in overlaps(docs, q, held, held_units) if held else []:
+            for held_id, why in overlaps(docs, q, held) if held else []:
                 failures.append(f"{where}: overlaps held-out question {held_id} ({why})")
             tags = q.get("tags")
             has_tags = isinstance(tags, list)

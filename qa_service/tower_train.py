@@ -76,13 +76,7 @@ class CrossFittedTowers:
 
     def soup(self):
         """One model with the towers' averaged weights (the served tower)."""
-        import copy
-
-        states = [t.state_dict() for t in self.towers]
-        model = copy.deepcopy(self.towers[0])
-        model.load_state_dict({k: sum(s[k] for s in states) / len(states) if states[0][k].is_floating_point() else states[0][k]
-                               for k in states[0]})
-        return model
+        return average_weights(self.towers)
 
     def _train(self, data: list[TowerExample], k: int):
         import torch
@@ -103,8 +97,7 @@ class CrossFittedTowers:
         opt = torch.optim.AdamW(params, lr=c.tower_learning_rate, weight_decay=0.01)
         per_epoch = (len(batches) + c.tower_batch - 1) // c.tower_batch
         steps = max(1, c.tower_epochs * per_epoch)
-        warmup = max(1, steps // 10)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, 1 - s / steps))
+        sched = warmup_linear(opt, steps)
         model.train()
         done = 0
         for _ in range(c.tower_epochs):
@@ -129,6 +122,26 @@ class CrossFittedTowers:
                 self.progress(f"query tower {k + 1}/{FOLDS}", done, steps)
         model.eval()
         return model
+
+
+def average_weights(models: list):
+    """A copy of the first model with the models' averaged floating-point weights (models fine-tuned from one start
+    average well: a "soup")."""
+    import copy
+
+    states = [m.state_dict() for m in models]
+    model = copy.deepcopy(models[0])
+    model.load_state_dict({k: sum(s[k] for s in states) / len(states) if states[0][k].is_floating_point() else states[0][k]
+                           for k in states[0]})
+    return model
+
+
+def warmup_linear(opt, steps: int):
+    """The learning rate rises over the first tenth of `steps`, then falls linearly to zero."""
+    import torch
+
+    warmup = max(1, steps // 10)
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, 1 - s / steps))
 
 
 def query_prompt(model) -> str:
