@@ -17,7 +17,10 @@ Two models, both fitted on this knowledge base's own data (see qa_service.judge_
 The features are cheap (no model call): about 1 ms for 60 candidates. A judge may also carry a **query tower**
 (knowledge_base.tower): the encoder's query side fine-tuned on the same labelled questions; its cosine with each
 candidate's stored passage vector, that cosine's rank and its gap to the best are three more ranker features (one
-more query encoding, about 10 ms). Without a tower those columns are zero.
+more query encoding, about 10 ms). Without a tower those columns are zero. A judge with a tower also carries the
+same two models fitted without it (`Judge.follow_up`): a completed follow-up ("关于《…》…：那费用怎么分摊？") is a kind of
+question the tower never saw in training, and on the multi-turn tune split it answered follow-ups worse with the
+tower than without (README "The answer judge", round 6), so the engine judges a completed follow-up with those.
 """
 from __future__ import annotations
 
@@ -37,7 +40,7 @@ from .models import DocType
 from .retrieval import Candidates
 from .text import ARTICLE_LABEL, asks_quantity, coverage, fold, states_quantity, word_weights
 
-JUDGE_FORMAT = 2  # 2: the query tower's three features
+JUDGE_FORMAT = 3  # 2: the query tower's three features; 3: the judge a completed follow-up gets (Judge.follow_up)
 
 PASSAGE_FEATURES = (
     "cos", "cos_gap", "dense_rank", "in_dense",
@@ -95,13 +98,17 @@ class JudgeConfig:
     answerability_c: float = 1.0  # inverse ridge strength of the answerability regression
     max_false_refusal: float = 0.06  # the operating point: most refusals with at most this many false refusals
     seed: int = 13
-    # the query tower (knowledge_base.tower; qa_service.tower_train): 0 epochs trains none. Off by default: on the
-    # choice sets it did not measure better (README "The answer judge", round 4); 2 epochs is the measured setting
-    tower_epochs: int = 0
+    # the query tower (knowledge_base.tower; qa_service.tower_train): 0 epochs trains none. On by default since round
+    # 6: with completed follow-ups judged without it (tower_follow_ups) both choice sets favour it (README "The answer
+    # judge", round 6); 2 epochs is the measured setting (about 5 min on the full corpus)
+    tower_epochs: int = 2
     tower_learning_rate: float = 2e-5
     tower_temperature: float = 0.05  # of the contrastive softmax over positive, hard negatives and in-batch passages
     tower_batch: int = 32
     tower_negatives: int = 7  # hardest (by base cosine) non-answering candidates per question
+    # A judge with a tower judges completed follow-ups with models fitted without it (Judge.follow_up); True: the
+    # tower's models judge them too
+    tower_follow_ups: bool = False
 
 
 def feature_columns(features: tuple[str, ...]) -> list[int]:
@@ -240,9 +247,21 @@ class Judge:
     config: JudgeConfig = field(default_factory=JudgeConfig)
     info: dict = field(default_factory=dict)  # training sources and sizes, data hash, measurements
     features: tuple[str, ...] = PASSAGE_FEATURES  # the passage features its ranker takes, in its order
+    # the models a completed follow-up is judged with: fitted on the same data without the query tower (None: this
+    # judge judges every question)
+    follow_up: "Judge | None" = None
 
     def __post_init__(self) -> None:
         self._columns = feature_columns(self.features)
+
+    def judging(self, follow_up: bool) -> "Judge":
+        """The judge for a question: `follow_up`, a completed follow-up."""
+        return self.follow_up if follow_up and self.follow_up is not None else self
+
+    @property
+    def uses_tower(self) -> bool:
+        """Whether its ranker takes the query tower's columns (the question is then encoded by the tower too)."""
+        return any(name in TOWER_FEATURES for name in self.features)
 
     def rank(self, x: np.ndarray) -> np.ndarray:
         """Scores for rows of PASSAGE_FEATURES (a judge trained on fewer features takes its own columns)."""
@@ -266,7 +285,18 @@ class Judge:
     def serialize(self) -> tuple[str, dict]:
         """(LightGBM's text model, judge.json body); sets info["judge_id"] from their hash."""
         ranker_text = self.ranker.model_to_string()
-        body = {
+        body = self._body()
+        if self.follow_up is not None:
+            follow_text, follow_body = self.follow_up.ranker.model_to_string(), self.follow_up._body()
+            follow_body["info"] = self.follow_up.info
+            body["follow_up"] = {"ranker": follow_text, "body": follow_body}
+        digest = hashlib.sha256((ranker_text + json.dumps(body, sort_keys=True)).encode()).hexdigest()[:16]
+        self.info["judge_id"] = f"judge-{digest}"
+        body["info"] = self.info
+        return ranker_text, body
+
+    def _body(self) -> dict:
+        return {
             "format": JUDGE_FORMAT,
             "passage_features": list(self.features),
             "question_features": list(QUESTION_FEATURES),
@@ -275,10 +305,6 @@ class Judge:
             "config": self.config.__dict__,
             "tower_id": self.tower_id,
         }
-        digest = hashlib.sha256((ranker_text + json.dumps(body, sort_keys=True)).encode()).hexdigest()[:16]
-        self.info["judge_id"] = f"judge-{digest}"
-        body["info"] = self.info
-        return ranker_text, body
 
     @classmethod
     def deserialize(cls, ranker_text: str, body: dict) -> "Judge":
@@ -287,12 +313,14 @@ class Judge:
         # a judge of an earlier format serves as long as every feature it takes is still computed (format 1: all
         # but the query tower's)
         features = tuple(body.get("passage_features") or ())
-        if body.get("format") not in (1, JUDGE_FORMAT) or not features or not set(features) <= set(PASSAGE_FEATURES) \
+        if body.get("format") not in (1, 2, JUDGE_FORMAT) or not features or not set(features) <= set(PASSAGE_FEATURES) \
                 or body.get("question_features") != list(QUESTION_FEATURES):
             raise ValueError("the stored judge was trained on other features: retrain it (policyqa model train-judge)")
         ranker = lightgbm.Booster(model_str=ranker_text)
+        follow = body.get("follow_up")
         return cls(ranker, Answerability.from_dict(body["answerability"]), float(body["threshold"]),
-                   JudgeConfig(**body.get("config", {})), body.get("info", {}), features)
+                   JudgeConfig(**body.get("config", {})), body.get("info", {}), features,
+                   cls.deserialize(follow["ranker"], follow["body"]) if follow else None)
 
     def save(self, directory: Path) -> Path:
         """Write ranker.txt and judge.json into `directory` (the training cache)."""

@@ -223,8 +223,10 @@ class QAEngine:
 
     @property
     def refusal_threshold(self) -> float:
-        """The judge's trained operating point, unless POLICYQA_REFUSAL_THRESHOLD is set."""
-        judge = self._state.judge
+        """The judge's trained operating point (for a first question), unless POLICYQA_REFUSAL_THRESHOLD is set."""
+        return self._threshold_of(self._state.judge)
+
+    def _threshold_of(self, judge: Judge | None) -> float:
         if judge is not None and "refusal_threshold" not in self.settings.model_fields_set:
             return judge.threshold
         return self.settings.refusal_threshold
@@ -388,10 +390,11 @@ class QAEngine:
         choices when the candidates split (issue 10)."""
         judged, threshold = None, self.settings.refusal_threshold
         if state.judge is not None and mode.retrieval is RetrievalMode.HYBRID:
-            result = self._judged(state, nq, vector, top_k, filters, timings)
+            judge = state.judge.judging(follow_up=completion.follow_up)  # a completed follow-up: without the tower
+            result = self._judged(state, nq, vector, top_k, filters, timings, judge)
             evidence, best_dense = result.evidence, result.best_dense
             if self.config.judge_confidence:
-                judged, threshold = result.confidence, self.refusal_threshold
+                judged, threshold = result.confidence, self._threshold_of(judge)
         else:
             evidence, best_dense = self._retrieve(state, nq, vector, top_k, mode.retrieval, filters, timings)
         t = time.perf_counter()
@@ -501,9 +504,10 @@ class QAEngine:
         return out
 
     def _judged(self, state: ServingState, nq: NormalizedQuery, vector, k: int, filters: RetrievalFilters,
-                timings: dict) -> Judged:
-        """The judge's top k passages and its confidence that the first one answers."""
-        judge = state.judge
+                timings: dict, judge: Judge | None = None) -> Judged:
+        """The judge's (`judge`: one of the served judge's, Judge.judging) top k passages and its confidence that the
+        first one answers."""
+        judge = judge or state.judge
         query = self._retrieval_query(nq, vector, k, RetrievalMode.HYBRID, filters)
         cands = state.retriever.candidates(query, judge.config.depth, timings=timings)
         t = time.perf_counter()
@@ -512,7 +516,7 @@ class QAEngine:
         if not evidence:
             return Judged([], 0.0, math.nan)
         tower_cos = None
-        if state.tower is not None:
+        if state.tower is not None and judge.uses_tower:
             t = time.perf_counter()
             tower_cos = state.retriever.vectors(cands.positions) @ self._encode(nq.text, state.tower)
             timings["tower"] = _ms(t)

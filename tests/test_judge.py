@@ -35,7 +35,7 @@ def _tower_config():
 
     from knowledge_base.judge import JudgeConfig
 
-    return dataclasses.replace(JudgeConfig(), tower_epochs=2)  # the judge with its query tower (off by default)
+    return dataclasses.replace(JudgeConfig(), tower_epochs=2)  # the judge with its query tower (the default)
 
 
 TOWER = _tower_config()
@@ -104,6 +104,31 @@ def test_the_engine_ranks_and_refuses_with_the_trained_judge(judged_kb):
     assert any("失业保险条例" in c.title and "24个月" in c.quote for c in answer.citations[:3])
     refused = engine.ask("今天股市行情怎么样", mode="hybrid", record=False)
     assert not refused.answered and refused.citations == []
+
+
+def test_a_completed_follow_up_is_judged_without_the_tower(judged_kb):
+    """A judge with a tower carries the models fitted without it; the engine judges a completed follow-up with those
+    (no tower encoding, their own threshold) and a first question with the tower's."""
+    import uuid
+
+    from knowledge_base.judge import BASE_FEATURES, load_judge
+    from knowledge_base.store import KnowledgeBase
+    from qa_service.engine import QAEngine
+
+    kb_dir, report, _, _ = judged_kb
+    judge = load_judge(KnowledgeBase(kb_dir))
+    assert judge.uses_tower and judge.follow_up is not None
+    assert judge.follow_up.features == BASE_FEATURES and not judge.follow_up.uses_tower
+    assert judge.judging(follow_up=True) is judge.follow_up and judge.judging(follow_up=False) is judge
+    assert report.follow_up_selection["threshold"] == pytest.approx(judge.follow_up.threshold)
+    engine = QAEngine(KnowledgeBase(kb_dir), Settings())
+    sid = uuid.uuid4().hex
+    first: dict = {}
+    engine.ask("失业保险金最长能领多久？", session_id=sid, mode="hybrid", record=False, timings=first)  # no FAQ answer
+    follow: dict = {}
+    answer = engine.ask("那失业保险金的标准由谁确定？", session_id=sid, mode="hybrid", record=False, timings=follow)
+    assert answer.understood_question  # completed from the first question
+    assert "tower" in first and "tower" not in follow and "judge" in follow
 
 
 def test_removing_the_judge_brings_back_the_fused_ranking(judged_kb, tmp_path):
@@ -239,7 +264,7 @@ def test_train_judge_without_a_tower(small_kb, tmp_path):
 
     copy = tmp_path / "kb"
     shutil.copytree(small_kb, copy)
-    result = CliRunner().invoke(app, ["model", "train-judge", "--kb", str(copy), "--no-layperson",  # default: no tower
+    result = CliRunner().invoke(app, ["model", "train-judge", "--kb", str(copy), "--no-layperson", "--tower-epochs", "0",
                                       "--fit", str(write_gold(tmp_path / "fit.jsonl", FIT)),
                                       "--select", str(write_gold(tmp_path / "select.jsonl", SELECT))])
     assert result.exit_code == 0, result.output
@@ -274,6 +299,15 @@ def test_a_judge_stored_before_towers_still_serves():
     old = Judge.deserialize(text, body)
     assert old.features == BASE_FEATURES and old.tower_id == ""
     assert np.allclose(old.rank(x), ranker.booster_.predict(x[:, base]))
+    # a judge carrying a follow-up judge round-trips with it (and a different follow-up judge is a different judge)
+    judge.follow_up = Judge(ranker.booster_, answerability, 0.2, features=BASE_FEATURES)
+    with_follow = Judge.deserialize(*judge.serialize())
+    assert with_follow.follow_up is not None and with_follow.follow_up.threshold == pytest.approx(0.2)
+    assert np.allclose(with_follow.judging(follow_up=True).rank(x), ranker.booster_.predict(x[:, base]))
+    first_id = with_follow.judge_id
+    judge.follow_up.threshold = 0.25
+    judge.serialize()
+    assert judge.judge_id != first_id
     body["passage_features"] = [*BASE_FEATURES, "a_feature_gone"]
     with pytest.raises(ValueError, match="retrain"):
         Judge.deserialize(text, body)

@@ -29,7 +29,7 @@ def train_judge(
     no_leave_out: bool = typer.Option(False, "--no-leave-out", help="No leave-the-document-out negatives."),
     seed: int = typer.Option(13, "--seed"),
     tower_epochs: Optional[int] = typer.Option(None, "--tower-epochs", min=0,
-                                               help="Train the judge's query tower for this many epochs (2 is the measured setting; default 0: no tower)."),
+                                               help="Train the judge's query tower for this many epochs (default 2, the measured setting; 0: no tower)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the training report here."),
 ) -> None:
     """Build the training set from this knowledge base, train the judge, choose its refusal threshold, store it."""
@@ -84,6 +84,11 @@ def train_judge(
         console.print(f"selection ({s['questions']} questions): hit@1 {s['hit@1']:.3f}; threshold {s['threshold']:.2f} → "
                       f"refusal (U) {s['refusal_u']:.3f}, false refusal (A) {s['false_refusal_a']:.3f}, "
                       f"answered with a wrong first passage {s['wrong_top']:.3f}", highlight=False)
+        f = report.follow_up_selection
+        if f:
+            console.print(f"completed follow-ups are judged without the query tower (its threshold {f['threshold']:.2f}: "
+                          f"hit@1 {f['hit@1']:.3f}, refusal (U) {f['refusal_u']:.3f}, false refusal (A) "
+                          f"{f['false_refusal_a']:.3f} on the selection questions)", highlight=False)
         console.print("  threshold  refusal(U)  false-refusal(A)  wrong-top", highlight=False)
         for r in report.calibration[4::5]:
             console.print(f"  {r['threshold']:>9.2f}  {r['refusal_u']:>10.3f}  {r['false_refusal_a']:>16.3f}  {r['wrong_top']:>9.3f}",
