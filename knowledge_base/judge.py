@@ -18,9 +18,11 @@ The features are cheap (no model call): about 1 ms for 60 candidates. A judge ma
 (knowledge_base.tower): the encoder's query side fine-tuned on the same labelled questions; its cosine with each
 candidate's stored passage vector, that cosine's rank and its gap to the best are three more ranker features (one
 more query encoding, about 10 ms). Without a tower those columns are zero. A judge with a tower also carries the
-same two models fitted without it (`Judge.follow_up`): a completed follow-up ("关于《…》…：那费用怎么分摊？") is a kind of
-question the tower never saw in training, and on the multi-turn tune split it answered follow-ups worse with the
-tower than without (README "The answer judge", round 6), so the engine judges a completed follow-up with those.
+same two models fitted without it (`Judge.without_tower`): a completed follow-up ("关于《…》…：那费用怎么分摊？") is a
+kind of question the tower never saw in training, and on the multi-turn tune split it answered follow-ups worse with
+the tower than without (README "The answer judge", rounds 4–6), so the engine judges a completed follow-up with those;
+so is the operator's search-as-you-type (`/v1/search`), where the tower's 7 ms would cost more than its ranking gain
+(one rank-1 answer of 154 on the selection questions).
 """
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ from .models import DocType
 from .retrieval import Candidates
 from .text import ARTICLE_LABEL, asks_quantity, coverage, fold, states_quantity, word_weights
 
-JUDGE_FORMAT = 3  # 2: the query tower's three features; 3: the judge a completed follow-up gets (Judge.follow_up)
+JUDGE_FORMAT = 3  # 2: the query tower's three features; 3: the same models without the tower (Judge.without_tower)
 
 PASSAGE_FEATURES = (
     "cos", "cos_gap", "dense_rank", "in_dense",
@@ -106,8 +108,8 @@ class JudgeConfig:
     tower_temperature: float = 0.05  # of the contrastive softmax over positive, hard negatives and in-batch passages
     tower_batch: int = 32
     tower_negatives: int = 7  # hardest (by base cosine) non-answering candidates per question
-    # A judge with a tower judges completed follow-ups with models fitted without it (Judge.follow_up); True: the
-    # tower's models judge them too
+    # A judge with a tower judges completed follow-ups with models fitted without it (Judge.without_tower); True:
+    # the tower's models judge them too
     tower_follow_ups: bool = False
 
 
@@ -247,16 +249,16 @@ class Judge:
     config: JudgeConfig = field(default_factory=JudgeConfig)
     info: dict = field(default_factory=dict)  # training sources and sizes, data hash, measurements
     features: tuple[str, ...] = PASSAGE_FEATURES  # the passage features its ranker takes, in its order
-    # the models a completed follow-up is judged with: fitted on the same data without the query tower (None: this
-    # judge judges every question)
-    follow_up: "Judge | None" = None
+    # the same models fitted on the same data without the query tower's columns: what judges a completed follow-up
+    # and /v1/search (None: this judge judges every question)
+    without_tower: "Judge | None" = None
 
     def __post_init__(self) -> None:
         self._columns = feature_columns(self.features)
 
-    def judging(self, follow_up: bool) -> "Judge":
-        """The judge for a question: `follow_up`, a completed follow-up."""
-        return self.follow_up if follow_up and self.follow_up is not None else self
+    def judging(self, tower: bool = True) -> "Judge":
+        """This judge, or (`tower` False) its models fitted without the query tower when it carries them."""
+        return self if tower or self.without_tower is None else self.without_tower
 
     @property
     def uses_tower(self) -> bool:
@@ -286,10 +288,9 @@ class Judge:
         """(LightGBM's text model, judge.json body); sets info["judge_id"] from their hash."""
         ranker_text = self.ranker.model_to_string()
         body = self._body()
-        if self.follow_up is not None:
-            follow_text, follow_body = self.follow_up.ranker.model_to_string(), self.follow_up._body()
-            follow_body["info"] = self.follow_up.info
-            body["follow_up"] = {"ranker": follow_text, "body": follow_body}
+        if self.without_tower is not None:
+            plain = self.without_tower
+            body["without_tower"] = {"ranker": plain.ranker.model_to_string(), "body": {**plain._body(), "info": plain.info}}
         digest = hashlib.sha256((ranker_text + json.dumps(body, sort_keys=True)).encode()).hexdigest()[:16]
         self.info["judge_id"] = f"judge-{digest}"
         body["info"] = self.info
@@ -317,10 +318,10 @@ class Judge:
                 or body.get("question_features") != list(QUESTION_FEATURES):
             raise ValueError("the stored judge was trained on other features: retrain it (policyqa model train-judge)")
         ranker = lightgbm.Booster(model_str=ranker_text)
-        follow = body.get("follow_up")
+        plain = body.get("without_tower")
         return cls(ranker, Answerability.from_dict(body["answerability"]), float(body["threshold"]),
                    JudgeConfig(**body.get("config", {})), body.get("info", {}), features,
-                   cls.deserialize(follow["ranker"], follow["body"]) if follow else None)
+                   cls.deserialize(plain["ranker"], plain["body"]) if plain else None)
 
     def save(self, directory: Path) -> Path:
         """Write ranker.txt and judge.json into `directory` (the training cache)."""

@@ -390,7 +390,7 @@ class QAEngine:
         choices when the candidates split (issue 10)."""
         judged, threshold = None, self.settings.refusal_threshold
         if state.judge is not None and mode.retrieval is RetrievalMode.HYBRID:
-            judge = state.judge.judging(follow_up=completion.follow_up)  # a completed follow-up: without the tower
+            judge = state.judge.judging(tower=not completion.follow_up)  # a completed follow-up: without the tower
             result = self._judged(state, nq, vector, top_k, filters, timings, judge)
             evidence, best_dense = result.evidence, result.best_dense
             if self.config.judge_confidence:
@@ -430,8 +430,8 @@ class QAEngine:
         state = self._state
         nq = state.normalizer.run(q)
         vector = self._encode(nq.text)
-        if state.judge is not None:
-            evidence = self._judged(state, nq, vector, k, retrieval_filters, timings).evidence
+        if state.judge is not None:  # search-as-you-type: without the tower's encoding (Judge.without_tower)
+            evidence = self._judged(state, nq, vector, k, retrieval_filters, timings, state.judge.judging(tower=False)).evidence
         else:
             evidence, _ = self._retrieve(state, nq, vector, k, RetrievalMode.HYBRID, retrieval_filters, timings)
         return [document_citation(self.settings, i + 1, ev) for i, ev in enumerate(evidence)]

@@ -160,7 +160,7 @@ class TrainingReport:
     threshold: float
     seconds: dict[str, float]
     judge: Judge | None = field(default=None, repr=False)
-    follow_up_selection: dict = field(default_factory=dict)  # the follow-up judge's (Judge.follow_up), if it has one
+    without_tower_selection: dict = field(default_factory=dict)  # of its models without the tower, if it carries them
 
 
 @dataclass
@@ -399,11 +399,11 @@ class JudgeTrainer:
         sizes = _sizes(fit)
         data_hash = _data_hash(fit)  # of the data (before the tower's columns, which are a model's output)
         t = time.perf_counter()
-        # The models a completed follow-up is judged with (Judge.follow_up): fitted before the tower fills its columns
-        follow_up = None
+        # The models a completed follow-up is judged with (Judge.without_tower): fitted before the tower fills its columns
+        plain = None
         if self.config.tower_epochs > 0 and not self.config.tower_follow_ups:
-            follow_up, _, follow_summary = self.fit(fit, selection)
-            follow_up.info["selection"] = follow_summary
+            plain, _, plain_summary = self.fit(fit, selection)
+            plain.info["selection"] = plain_summary
         times["fit"] = time.perf_counter() - t
         t = time.perf_counter()
         tower = self.fit_tower(fit, selection)
@@ -413,7 +413,7 @@ class JudgeTrainer:
         times["fit"] += time.perf_counter() - t
         if tower is not None:
             judge.info["tower_id"] = tower.tower_id
-            judge.follow_up = follow_up
+            judge.without_tower = plain
         judge.info.update({"sizes": sizes, "data_hash": data_hash, "selection": summary, "seed": self.config.seed,
                            "fit_files": [str(p) for p in self.sources.fit],
                            "select_files": [str(p) for p in self.sources.select]})
@@ -426,7 +426,7 @@ class JudgeTrainer:
         else:
             judge.serialize()
         return TrainingReport(judge.judge_id, data_hash, sizes, summary, calibration, judge.threshold, times, judge,
-                              judge.follow_up.info["selection"] if judge.follow_up is not None else {})
+                              judge.without_tower.info["selection"] if judge.without_tower is not None else {})
 
     def fit_tower(self, fit: list[Example], selection: list[Example]) -> "TrainedTower | None":
         """Train the query tower (qa_service.tower_train) and fill the examples' tower columns: cross-fitted

@@ -106,9 +106,10 @@ def test_the_engine_ranks_and_refuses_with_the_trained_judge(judged_kb):
     assert not refused.answered and refused.citations == []
 
 
-def test_a_completed_follow_up_is_judged_without_the_tower(judged_kb):
-    """A judge with a tower carries the models fitted without it; the engine judges a completed follow-up with those
-    (no tower encoding, their own threshold) and a first question with the tower's."""
+def test_a_completed_follow_up_and_search_are_judged_without_the_tower(judged_kb):
+    """A judge with a tower carries the models fitted without it; the engine judges a completed follow-up (with their
+    own threshold) and the operator's search with those, without encoding the question a second time, and a first
+    question with the tower's."""
     import uuid
 
     from knowledge_base.judge import BASE_FEATURES, load_judge
@@ -117,10 +118,10 @@ def test_a_completed_follow_up_is_judged_without_the_tower(judged_kb):
 
     kb_dir, report, _, _ = judged_kb
     judge = load_judge(KnowledgeBase(kb_dir))
-    assert judge.uses_tower and judge.follow_up is not None
-    assert judge.follow_up.features == BASE_FEATURES and not judge.follow_up.uses_tower
-    assert judge.judging(follow_up=True) is judge.follow_up and judge.judging(follow_up=False) is judge
-    assert report.follow_up_selection["threshold"] == pytest.approx(judge.follow_up.threshold)
+    plain = judge.without_tower
+    assert judge.uses_tower and plain is not None and plain.features == BASE_FEATURES and not plain.uses_tower
+    assert judge.judging(tower=False) is plain and judge.judging() is judge
+    assert report.without_tower_selection["threshold"] == pytest.approx(plain.threshold)
     engine = QAEngine(KnowledgeBase(kb_dir), Settings())
     sid = uuid.uuid4().hex
     first: dict = {}
@@ -129,6 +130,8 @@ def test_a_completed_follow_up_is_judged_without_the_tower(judged_kb):
     answer = engine.ask("那失业保险金的标准由谁确定？", session_id=sid, mode="hybrid", record=False, timings=follow)
     assert answer.understood_question  # completed from the first question
     assert "tower" in first and "tower" not in follow and "judge" in follow
+    searched: dict = {}
+    assert engine.search("失业保险金最长能领多久", timings=searched) and "judge" in searched and "tower" not in searched
 
 
 def test_removing_the_judge_brings_back_the_fused_ranking(judged_kb, tmp_path):
@@ -299,13 +302,13 @@ def test_a_judge_stored_before_towers_still_serves():
     old = Judge.deserialize(text, body)
     assert old.features == BASE_FEATURES and old.tower_id == ""
     assert np.allclose(old.rank(x), ranker.booster_.predict(x[:, base]))
-    # a judge carrying a follow-up judge round-trips with it (and a different follow-up judge is a different judge)
-    judge.follow_up = Judge(ranker.booster_, answerability, 0.2, features=BASE_FEATURES)
-    with_follow = Judge.deserialize(*judge.serialize())
-    assert with_follow.follow_up is not None and with_follow.follow_up.threshold == pytest.approx(0.2)
-    assert np.allclose(with_follow.judging(follow_up=True).rank(x), ranker.booster_.predict(x[:, base]))
-    first_id = with_follow.judge_id
-    judge.follow_up.threshold = 0.25
+    # a judge carrying its models without the tower round-trips with them (and other such models make another judge)
+    judge.without_tower = Judge(ranker.booster_, answerability, 0.2, features=BASE_FEATURES)
+    both = Judge.deserialize(*judge.serialize())
+    assert both.without_tower is not None and both.judging(tower=False).threshold == pytest.approx(0.2)
+    assert np.allclose(both.judging(tower=False).rank(x), ranker.booster_.predict(x[:, base]))
+    first_id = both.judge_id
+    judge.without_tower.threshold = 0.25
     judge.serialize()
     assert judge.judge_id != first_id
     body["passage_features"] = [*BASE_FEATURES, "a_feature_gone"]

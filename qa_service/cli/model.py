@@ -84,9 +84,9 @@ def train_judge(
         console.print(f"selection ({s['questions']} questions): hit@1 {s['hit@1']:.3f}; threshold {s['threshold']:.2f} → "
                       f"refusal (U) {s['refusal_u']:.3f}, false refusal (A) {s['false_refusal_a']:.3f}, "
                       f"answered with a wrong first passage {s['wrong_top']:.3f}", highlight=False)
-        f = report.follow_up_selection
+        f = report.without_tower_selection
         if f:
-            console.print(f"completed follow-ups are judged without the query tower (its threshold {f['threshold']:.2f}: "
+            console.print(f"completed follow-ups and /v1/search are judged without the query tower (threshold {f['threshold']:.2f}: "
                           f"hit@1 {f['hit@1']:.3f}, refusal (U) {f['refusal_u']:.3f}, false refusal (A) "
                           f"{f['false_refusal_a']:.3f} on the selection questions)", highlight=False)
         console.print("  threshold  refusal(U)  false-refusal(A)  wrong-top", highlight=False)
