@@ -1,7 +1,7 @@
 """The judge's ablation: today's pipeline, each judge part and training source alone and together, on gold files.
 
     python -m eval.ablation --kb DIR --gold eval/questions/tune.jsonl --gold ../shared/eval/dev.jsonl \
-        --gold eval/questions/test.jsonl --json eval/results/ablation-full.json
+        --gold eval/questions/select.jsonl --gold eval/questions/test.jsonl --json eval/results/ablation-full-r6.json
 
 Training examples are collected once (the expensive part: asking every training question of the knowledge base),
 then each variant is fitted on its subset with the same seed and threshold rule (chosen on the selection files,
@@ -88,7 +88,7 @@ def main(
     measure("judge ranks and refuses", judge, replace(base, layered=False), f"threshold {judge.threshold:.2f}")
     measure("judge + quote reordering and quantity cap", judge,
             replace(base, layered=False, compose=replace(ComposeConfig(), judged_reorder=True)))
-    measure("judge + layered answers (shipped)", judge, base)
+    measure("judge + layered answers (round 5's served judge)", judge, base)
     if data_variants:
         for name, subset in _variants_of_data(fit).items():
             if name == "all sources":
@@ -98,7 +98,8 @@ def main(
     tower = trainer.fit_tower(fit, selection)  # fills the examples' tower columns: from here on, judges use them
     if tower is not None:
         j, _, _ = trainer.fit(fit, selection)
-        measure("judge + query tower + layered answers", j, base, f"threshold {j.threshold:.2f}",
+        j.without_tower = judge  # as `policyqa model train-judge` stores it: follow-ups and search without the tower
+        measure("judge + query tower + layered answers (shipped)", j, base, f"threshold {j.threshold:.2f}",
                 tower=load_tower_embedder(tower.folder))
     if json_out:
         json_out.write_text(json.dumps({"rows": rows, "collect_seconds": times}, ensure_ascii=False, indent=1), "utf-8")
