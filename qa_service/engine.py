@@ -504,10 +504,9 @@ class QAEngine:
         return out
 
     def _judged(self, state: ServingState, nq: NormalizedQuery, vector, k: int, filters: RetrievalFilters,
-                timings: dict, judge: Judge | None = None) -> Judged:
-        """The judge's (`judge`: one of the served judge's, Judge.judging) top k passages and its confidence that the
-        first one answers."""
-        judge = judge or state.judge
+                timings: dict, judge: Judge) -> Judged:
+        """`judge`'s (the served judge or its models without the tower, Judge.judging) top k passages and its
+        confidence that the first one answers."""
         query = self._retrieval_query(nq, vector, k, RetrievalMode.HYBRID, filters)
         cands = state.retriever.candidates(query, judge.config.depth, timings=timings)
         t = time.perf_counter()
