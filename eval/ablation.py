@@ -34,6 +34,18 @@ def _variants_of_data(fit):
     }
 
 
+def _without_columns(examples, features):
+    """Copies of `examples` whose `features` columns are zero (a ranker then cannot use them)."""
+    from knowledge_base.judge import feature_columns
+
+    out = []
+    for e in examples:
+        x = e.x.copy()
+        x[:, feature_columns(features)] = 0.0
+        out.append(replace(e, x=x))
+    return out
+
+
 @app.command()
 def main(
     kb: Path = typer.Option(..., "--kb"),
@@ -58,7 +70,7 @@ def main(
     sources = TrainingSources(fit=_existing(DEFAULT_FIT), select=_existing(DEFAULT_SELECT),
                               layperson=DEFAULT_LAYPERSON if DEFAULT_LAYPERSON.exists() else None,
                               faq_sheets=_existing(DEFAULT_FAQ_SHEETS))
-    from knowledge_base.judge import JudgeConfig
+    from knowledge_base.judge import SOFT_FEATURES, JudgeConfig
 
     trainer = JudgeTrainer(backend.kb, get_settings(), sources, replace(JudgeConfig(), tower_epochs=tower_epochs))
     fit, selection, times = trainer.collect()
@@ -88,7 +100,9 @@ def main(
     measure("judge ranks and refuses", judge, replace(base, layered=False), f"threshold {judge.threshold:.2f}")
     measure("judge + quote reordering and quantity cap", judge,
             replace(base, layered=False, compose=replace(ComposeConfig(), judged_reorder=True)))
-    measure("judge + layered answers (round 5's served judge)", judge, base)
+    measure("judge + layered answers (shipped, round 7)", judge, base, f"threshold {judge.threshold:.2f}")
+    j, _, _ = trainer.fit(_without_columns(fit, SOFT_FEATURES), _without_columns(selection, SOFT_FEATURES))
+    measure("judge without soft coverage (round 6's features) + layered answers", j, base, f"threshold {j.threshold:.2f}")
     if data_variants:
         for name, subset in _variants_of_data(fit).items():
             if name == "all sources":
@@ -99,7 +113,7 @@ def main(
     if tower is not None:
         j, _, _ = trainer.fit(fit, selection)
         j.without_tower = judge  # as `policyqa model train-judge` stores it: follow-ups and search without the tower
-        measure("judge + query tower + layered answers (shipped)", j, base, f"threshold {j.threshold:.2f}",
+        measure("judge + query tower + layered answers (round 6's default)", j, base, f"threshold {j.threshold:.2f}",
                 tower=load_tower_embedder(tower.folder))
     if json_out:
         json_out.write_text(json.dumps({"rows": rows, "collect_seconds": times}, ensure_ascii=False, indent=1), "utf-8")

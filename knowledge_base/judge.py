@@ -22,7 +22,10 @@ same two models fitted without it (`Judge.without_tower`): a completed follow-up
 kind of question the tower never saw in training, and on the multi-turn tune split it answered follow-ups worse with
 the tower than without (README "The answer judge", rounds 4–6), so the engine judges a completed follow-up with those;
 so is the operator's search-as-you-type (`/v1/search`), where the tower's 7 ms would cost more than its ranking gain
-(one rank-1 answer of 154 on the selection questions).
+(one rank-1 answer of 154 on the selection questions). Three more columns (round 7) are the candidate's **soft
+coverage** of the question's words (HybridRetriever.soft_coverage: a word the passage lacks counts by the cosine of
+the passage's nearest word, from knowledge_base.word_vectors), its soft part and its gap to the best candidate: the
+colloquial word against the statute's word (辞退 / 解除劳动合同), which exact coverage and BM25 cannot see.
 """
 from __future__ import annotations
 
@@ -42,7 +45,7 @@ from .models import DocType
 from .retrieval import Candidates
 from .text import ARTICLE_LABEL, asks_quantity, coverage, fold, states_quantity, word_weights
 
-JUDGE_FORMAT = 3  # 2: the query tower's three features; 3: the same models without the tower (Judge.without_tower)
+JUDGE_FORMAT = 4  # 2: the query tower's three features; 3: the same models without the tower (Judge.without_tower); 4: soft coverage
 
 PASSAGE_FEATURES = (
     "cos", "cos_gap", "dense_rank", "in_dense",
@@ -53,8 +56,10 @@ PASSAGE_FEATURES = (
     "quantity_stated", "quantity_missing", "same_doc", "doc_cos_gap",
     "fused_norm", "fused_rank",
     "tower_cos", "tower_rank", "tower_gap",
+    "soft_coverage", "soft_missing", "soft_gap",
 )
 TOWER_FEATURES = ("tower_cos", "tower_rank", "tower_gap")
+SOFT_FEATURES = ("soft_coverage", "soft_missing", "soft_gap")  # HybridRetriever.soft_coverage (round 7)
 BASE_FEATURES = tuple(name for name in PASSAGE_FEATURES if name not in TOWER_FEATURES)  # a judge without a tower
 QUESTION_FEATURES = (
     "top_score", "margin2", "margin5", "top_cos", "best_cos", "top_coverage", "max_coverage3", "top_title_coverage",
@@ -100,10 +105,11 @@ class JudgeConfig:
     answerability_c: float = 1.0  # inverse ridge strength of the answerability regression
     max_false_refusal: float = 0.06  # the operating point: most refusals with at most this many false refusals
     seed: int = 13
-    # the query tower (knowledge_base.tower; qa_service.tower_train): 0 epochs trains none. On by default since round
-    # 6: with completed follow-ups judged without it (tower_follow_ups) both choice sets favour it (README "The answer
-    # judge", round 6); 2 epochs is the measured setting (about 5 min on the full corpus)
-    tower_epochs: int = 2
+    # the query tower (knowledge_base.tower; qa_service.tower_train): 0 epochs trains none; 2 is its measured setting
+    # (about 5 min on the full corpus). On by default in round 6; off again since round 7: with the soft-coverage
+    # features the judge without it is ahead on the selection questions (hit@1 0.779 vs 0.766, refusal 0.750 vs
+    # 0.662 at the same false refusal; README "The answer judge", round 7)
+    tower_epochs: int = 0
     tower_learning_rate: float = 2e-5
     tower_temperature: float = 0.05  # of the contrastive softmax over positive, hard negatives and in-batch passages
     tower_batch: int = 32
@@ -124,9 +130,9 @@ def _title_key(title: str) -> str:
 
 
 def passage_features(query: JudgeQuery, cands: Candidates, passages: list[Passage],
-                     tower_cos: np.ndarray | None = None) -> np.ndarray:
+                     tower_cos: np.ndarray | None = None, soft: np.ndarray | None = None) -> np.ndarray:
     """One row of PASSAGE_FEATURES per candidate; `tower_cos`: the query tower's cosine with each candidate, if the
-    judge has a tower."""
+    judge has a tower; `soft`: each candidate's soft coverage and its soft part (HybridRetriever.soft_coverage)."""
     n = len(cands)
     x = np.zeros((n, len(PASSAGE_FEATURES)), np.float32)
     if n == 0:
@@ -173,6 +179,10 @@ def passage_features(query: JudgeQuery, cands: Candidates, passages: list[Passag
         x[i, col["doc_cos_gap"]] = doc_best[cands.doc_ids[i]] - float(cands.dense[i])
     if tower_cos is not None:
         set_tower_features(x, tower_cos)
+    if soft is not None:
+        x[:, col["soft_coverage"]] = soft[:, 0]
+        x[:, col["soft_missing"]] = soft[:, 1]
+        x[:, col["soft_gap"]] = soft[:, 0].max() - soft[:, 0]
     return x
 
 
@@ -265,6 +275,11 @@ class Judge:
         """Whether its ranker takes the query tower's columns (the question is then encoded by the tower too)."""
         return any(name in TOWER_FEATURES for name in self.features)
 
+    @property
+    def uses_soft_coverage(self) -> bool:
+        """Whether its ranker takes the soft-coverage columns (judges trained before round 7 do not)."""
+        return any(name in SOFT_FEATURES for name in self.features)
+
     def rank(self, x: np.ndarray) -> np.ndarray:
         """Scores for rows of PASSAGE_FEATURES (a judge trained on fewer features takes its own columns)."""
         if len(x) == 0:
@@ -314,7 +329,7 @@ class Judge:
         # a judge of an earlier format serves as long as every feature it takes is still computed (format 1: all
         # but the query tower's)
         features = tuple(body.get("passage_features") or ())
-        if body.get("format") not in (1, 2, JUDGE_FORMAT) or not features or not set(features) <= set(PASSAGE_FEATURES) \
+        if body.get("format") not in (1, 2, 3, JUDGE_FORMAT) or not features or not set(features) <= set(PASSAGE_FEATURES) \
                 or body.get("question_features") != list(QUESTION_FEATURES):
             raise ValueError("the stored judge was trained on other features: retrain it (policyqa model train-judge)")
         ranker = lightgbm.Booster(model_str=ranker_text)

@@ -19,6 +19,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Callable
 
 import faiss
 import numpy as np
@@ -166,6 +167,7 @@ class HybridRetriever:
         self._dense_matrix = _flat_matrix(ix.dense) if ix.dense is not None else None
         self._bm25 = ix.bm25
         self._idf = self._build_idf()
+        self._word_vectors: np.ndarray | None = None  # use_word_vectors
         self._mask_cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._scope_cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
@@ -389,6 +391,65 @@ class HybridRetriever:
             total += weight
             out += weight * np.isin(positions, indices[indptr[token_id] : indptr[token_id + 1]])
         return out / total if total else out
+
+    def vocabulary(self) -> list[str]:
+        """The BM25 index's words, in token-id order (what use_word_vectors takes vectors of)."""
+        words = [""] * (len(self._postings[0]) - 1)  # bm25s may name one more token (its padding) than it indexes
+        for word, i in (self._bm25.vocab_dict.items() if self._bm25 is not None else ()):
+            if i < len(words):
+                words[i] = word
+        return words
+
+    def use_word_vectors(self, vectors: np.ndarray) -> None:
+        """Unit vectors of vocabulary() (knowledge_base.word_vectors), for soft_coverage; the postings are transposed
+        once into each position's words."""
+        import scipy.sparse
+
+        indptr, indices = self._postings
+        if len(vectors) != len(indptr) - 1:
+            raise ValueError(f"{len(vectors)} word vectors for a vocabulary of {len(indptr) - 1}")
+        by_word = scipy.sparse.csc_matrix((np.ones(len(indices), np.bool_), indices, indptr),
+                                          shape=(self.size, len(indptr) - 1))
+        words_of = by_word.tocsr()
+        self._words_of = (words_of.indptr, words_of.indices)
+        self._word_vectors = vectors
+
+    @property
+    def has_word_vectors(self) -> bool:
+        return self._word_vectors is not None
+
+    def soft_coverage(self, words: list[str], positions: np.ndarray, encode: Callable[[list[str]], np.ndarray]) -> np.ndarray:
+        """Per position, (soft coverage, its soft part): like coverage(), but a question word the passage lacks counts
+        by the cosine of the passage's nearest word instead of 0 (the soft part sums only those). `encode` gives
+        unit vectors of question words the vocabulary lacks. Needs use_word_vectors()."""
+        positions = np.asarray(positions, dtype=np.int64)
+        out = np.zeros((len(positions), 2), np.float32)
+        words = list(dict.fromkeys(words))
+        if not words or len(positions) == 0 or self._word_vectors is None:
+            return out
+        vocab = self._bm25.vocab_dict
+        ids = np.array([i if (i := vocab.get(w, -1)) < len(self._word_vectors) else -1 for w in words])
+        weights = np.array([self._idf_by_id[i] if i >= 0 else self.config.unknown_word_idf for i in ids], np.float32)
+        q = np.zeros((len(words), self._word_vectors.shape[1]), np.float32)
+        if (ids >= 0).any():
+            q[ids >= 0] = self._word_vectors[ids[ids >= 0]]
+        if (ids < 0).any():
+            q[ids < 0] = encode([w for w, i in zip(words, ids) if i < 0])
+        indptr, indices = self._words_of
+        lists = [indices[indptr[p]:indptr[p + 1]] for p in positions]
+        union = np.unique(np.concatenate(lists)) if lists else np.zeros(0, np.int64)
+        if len(union) == 0:
+            return out
+        similarity = q @ self._word_vectors[union].astype(np.float32).T  # question words x the candidates' words
+        total = float(weights.sum())
+        for n, tokens in enumerate(lists):
+            if len(tokens) == 0:
+                continue
+            nearest = np.minimum(similarity[:, np.searchsorted(union, tokens)].max(axis=1), 1.0)
+            present = np.isin(ids, tokens)
+            out[n, 0] = float(weights @ np.where(present, 1.0, nearest)) / total
+            out[n, 1] = float(weights @ np.where(present, 0.0, nearest)) / total
+        return out
 
     def document_of(self, hit: Hit) -> StoredDocument:
         return self.documents[hit.doc_id]

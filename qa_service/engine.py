@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -50,6 +51,7 @@ from knowledge_base.places import gazetteer, place_of
 from knowledge_base.settings import Settings, get_settings
 from knowledge_base.store import KnowledgeBase, KnowledgeBaseError
 from knowledge_base.text import coverage, fold
+from knowledge_base.word_vectors import WordVectorCache, unit_rows
 from knowledge_base.versions import normalize_title
 
 from .channels import CHANNELS, blocked_answer, render
@@ -161,6 +163,8 @@ class QAEngine:
         self.query_log = QueryLogRepository(kb)
         self.screen = screen or ContentScreen(kb, settings.reload_interval)  # the blocked-word list, kept current
         self._reload_lock = threading.Lock()
+        self._word_lock = threading.Lock()
+        self._oov_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._last_check = time.monotonic()
         self._faq_sources: dict[tuple, list[Evidence]] = {}
         self._generative = None
@@ -194,6 +198,8 @@ class QAEngine:
                 generation=kb_state.faq_generation,
             )
         judge, judge_id, tower = self._current_judge(previous)
+        if judge is not None and judge.uses_soft_coverage:
+            self._attach_word_vectors(retriever)
         return ServingState(retriever, normalizer, faqs, kb_state.faq_generation, judge, judge_id, tower)
 
     def _current_judge(self, previous: ServingState | None) -> tuple[Judge | None, str, Embedder | None]:
@@ -483,6 +489,36 @@ class QAEngine:
         cands = state.retriever.candidates(query, depth, exclude_docs=exclude_docs)
         return self._judge_query(state, nq), cands, self._candidate_evidence(state, cands)
 
+    def soft_coverage(self, words: list[str], cands: Candidates) -> np.ndarray:
+        """Each candidate's soft coverage of the question's content `words` and its soft part
+        (HybridRetriever.soft_coverage), with the word vectors of this machine's cache (knowledge_base.word_vectors)."""
+        retriever = self._state.retriever
+        self._attach_word_vectors(retriever)
+        return retriever.soft_coverage(words, cands.positions, self._encode_words)
+
+    def _attach_word_vectors(self, retriever: HybridRetriever) -> None:
+        """Give a generation's retriever its vocabulary's vectors: read from this machine's cache, encoding the words
+        it lacks (a new generation's new words; on a new machine the whole vocabulary, once)."""
+        if retriever.has_word_vectors:
+            return
+        with self._word_lock:
+            if not retriever.has_word_vectors:
+                cache = WordVectorCache(Path(self.settings.cache_dir), self.embedder.model_id)
+                retriever.use_word_vectors(cache.lookup(retriever.vocabulary(), self.embedder.embed_queries))
+
+    def _encode_words(self, words: list[str]) -> np.ndarray:
+        """Unit vectors of question words the vocabulary lacks (colloquial words: 老板, 辞退), remembered per process."""
+        with self._word_lock:
+            known = {w: self._oov_vectors[w] for w in words if w in self._oov_vectors}
+        missing = [w for w in words if w not in known]
+        if missing:
+            known.update(zip(missing, unit_rows(self.embedder.embed_queries(missing))))
+            with self._word_lock:
+                self._oov_vectors.update((w, known[w]) for w in missing)
+                while len(self._oov_vectors) > 8192:
+                    self._oov_vectors.popitem(last=False)
+        return np.stack([known[w] for w in words])
+
     def candidate_vectors(self, cands: Candidates) -> np.ndarray:
         """The stored passage vectors of a candidate set (what the judge's query tower is trained against)."""
         return self._state.retriever.vectors(cands.positions)
@@ -519,9 +555,14 @@ class QAEngine:
             t = time.perf_counter()
             tower_cos = state.retriever.vectors(cands.positions) @ self._encode(nq.text, state.tower)
             timings["tower"] = _ms(t)
+        soft = None
+        if judge.uses_soft_coverage:
+            t = time.perf_counter()
+            soft = self.soft_coverage(nq.content, cands)
+            timings["soft"] = _ms(t)
         t = time.perf_counter()
         jq = self._judge_query(state, nq)
-        x = passage_features(jq, cands, [passage_of(ev) for ev in evidence], tower_cos)
+        x = passage_features(jq, cands, [passage_of(ev) for ev in evidence], tower_cos, soft)
         scores = judge.rank(x)
         order = np.argsort(-scores, kind="stable")
         confidence = judge.confidence(question_features(jq, cands.take(order), x[order], scores[order]))

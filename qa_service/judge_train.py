@@ -204,7 +204,7 @@ class JudgeTrainer:
             jq, cands, evidence = engine.judge_inputs(q.question, depth=self.config.depth)
             if cands is None or not evidence:
                 continue
-            x = passage_features(jq, cands, [passage_of(ev) for ev in evidence])
+            x = passage_features(jq, cands, [passage_of(ev) for ev in evidence], soft=engine.soft_coverage(jq.words, cands))
             y = np.array([q.answerable and q.is_positive(ev) for ev in evidence], np.int8)
             rejected = np.array([q.is_rejected(ev) for ev in evidence], bool)
             if rejected.any():
@@ -215,7 +215,7 @@ class JudgeTrainer:
                 answering = {ev.document.doc_id for ev, label in zip(evidence, y) if label}
                 jq2, cands2, ev2 = engine.judge_inputs(q.question, exclude_docs=answering, depth=self.config.depth)
                 if cands2 is not None and ev2:
-                    x2 = passage_features(jq2, cands2, [passage_of(ev) for ev in ev2])
+                    x2 = passage_features(jq2, cands2, [passage_of(ev) for ev in ev2], soft=engine.soft_coverage(jq2.words, cands2))
                     # another document may answer too (a local rule beside a national one): those stay positives
                     y2 = np.array([q.is_positive(ev) for ev in ev2], np.int8)
                     out.append(Example(q, jq2, cands2, x2, y2, bool(y2.any()), rankable=False, left_out=True,

@@ -314,3 +314,17 @@ def test_a_session_with_the_mapped_word_embeddings_gives_the_same_vectors(onnx_e
         shared = onnx_embedder(onnx_export, "shared", e5_rebuild.E5_PROMPTS, onnx_file, threads=1, source=rebuilt)
         assert np.array_equal(shared.embed_queries(texts), plain.embed_queries(texts))
     assert _mapped_word_embeddings(onnx_export) == {}  # a folder without weights: nothing to map
+
+
+def test_the_onnx_graphs_keep_the_word_embeddings_beside_them(onnx_export: Path) -> None:
+    """onnxruntime parses each graph without the 384 MB matrix (its load peak): the matrix is ONNX external data in
+    a file beside the graph, and the graph names it there."""
+    import onnx
+
+    for onnx_file in (e5_rebuild.ONNX_FP32_FILE, e5_rebuild.ONNX_INT8_FILE):
+        graph = onnx_export / onnx_file
+        data = graph.with_name(graph.name + ".data")
+        assert graph.stat().st_size < 100 * 2**20 and data.stat().st_size >= 250037 * 384 * 4
+        model = onnx.load(str(graph), load_external_data=False)
+        outside = {t.name for t in model.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL}
+        assert outside == {"inner.embeddings.word_embeddings.weight"}

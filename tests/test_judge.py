@@ -101,6 +101,7 @@ def test_the_engine_ranks_and_refuses_with_the_trained_judge(judged_kb):
     answer = engine.ask("失业保险金最长能领多长时间？", mode="hybrid", record=False, timings=timings)
     assert "judge" in timings and "candidates" in timings
     assert engine.state.tower is not None and "tower" in timings  # the judge's query tower encoded the question
+    assert engine.state.judge.uses_soft_coverage and "soft" in timings  # soft coverage is one of its features
     assert any("失业保险条例" in c.title and "24个月" in c.quote for c in answer.citations[:3])
     refused = engine.ask("今天股市行情怎么样", mode="hybrid", record=False)
     assert not refused.answered and refused.citations == []
@@ -281,13 +282,51 @@ def test_train_judge_without_a_tower(small_kb, tmp_path):
     assert "judge" in timings and "tower" not in timings
 
 
+def test_soft_coverage_counts_a_word_the_passage_lacks_by_its_nearest_word(small_kb, tmp_path):
+    """Exact coverage gives 辞退 nothing in the 失业保险条例's article on who is paid (it says 非因本人意愿中断就业);
+    soft coverage gives it the cosine of the article's nearest word, more than a 放假 article's nearest word gets, and
+    a word the passage has counts fully. The vocabulary's vectors are kept on disk and read back, not encoded again."""
+    import numpy as np
+
+    from knowledge_base.store import KnowledgeBase
+    from knowledge_base.word_vectors import WordVectorCache
+    from qa_service.engine import QAEngine
+
+    settings = Settings(cache_dir=tmp_path / "cache", judge="off")
+    engine = QAEngine(KnowledgeBase(small_kb), settings)
+    jq, cands, evidence = engine.judge_inputs("我被辞退了，要满足什么条件才能领失业金")
+    soft = engine.soft_coverage(["辞退"], cands)
+    exact = engine.state.retriever.coverage(["辞退"], cands.positions)
+    texts = [ev.chunk.text for ev in evidence]
+    unpaid = next(i for i, t in enumerate(texts) if "非因本人意愿中断就业" in t)
+    holiday = next((i for i, ev in enumerate(evidence) if "放假办法" in ev.document.meta.title), None)
+    assert exact[unpaid] == 0 and 0.5 < soft[unpaid, 0] < 1 and soft[unpaid, 1] == soft[unpaid, 0]
+    if holiday is not None:
+        assert soft[unpaid, 0] > soft[holiday, 0]
+    assert "失业" in engine.state.retriever.vocabulary()
+    full = engine.soft_coverage(["失业"], cands)
+    has = engine.state.retriever.coverage(["失业"], cands.positions) == 1  # the indexed text (title included) has it
+    assert has.any() and (~has).any()
+    assert np.allclose(full[has, 0], 1.0) and np.allclose(full[has, 1], 0.0) and (full[~has, 0] < 1).all()
+
+    vocabulary = engine.state.retriever.vocabulary()
+    cache = WordVectorCache(settings.cache_dir, engine.embedder.model_id)
+    assert cache.path.is_file()
+
+    def no_encoding(words):
+        raise AssertionError(f"encoded again: {words[:3]}")
+
+    table = cache.lookup(vocabulary[:50], no_encoding)
+    assert table.shape == (50, engine.embedder.dim) and np.allclose(np.linalg.norm(table.astype(np.float32), axis=1), 1, atol=1e-2)
+
+
 def test_a_judge_stored_before_towers_still_serves():
     """A format-1 judge (its ranker takes the passage features without the tower's) loads and ranks rows of today's
     features by its own columns; a judge naming a feature that is no longer computed is refused clearly."""
     import lightgbm
     import numpy as np
 
-    from knowledge_base.judge import BASE_FEATURES, PASSAGE_FEATURES, Answerability, Judge
+    from knowledge_base.judge import BASE_FEATURES, PASSAGE_FEATURES, SOFT_FEATURES, Answerability, Judge
 
     rng = np.random.default_rng(3)
     x = rng.normal(size=(200, len(PASSAGE_FEATURES))).astype(np.float32)
@@ -301,6 +340,8 @@ def test_a_judge_stored_before_towers_still_serves():
     body.pop("tower_id")
     old = Judge.deserialize(text, body)
     assert old.features == BASE_FEATURES and old.tower_id == ""
+    before_soft = tuple(n for n in BASE_FEATURES if n not in SOFT_FEATURES)  # a judge trained before round 7
+    assert not Judge(ranker.booster_, answerability, 0.3, features=before_soft).uses_soft_coverage and old.uses_soft_coverage
     assert np.allclose(old.rank(x), ranker.booster_.predict(x[:, base]))
     # a judge carrying its models without the tower round-trips with them (and other such models make another judge)
     judge.without_tower = Judge(ranker.booster_, answerability, 0.2, features=BASE_FEATURES)

@@ -29,7 +29,7 @@ def train_judge(
     no_leave_out: bool = typer.Option(False, "--no-leave-out", help="No leave-the-document-out negatives."),
     seed: int = typer.Option(13, "--seed"),
     tower_epochs: Optional[int] = typer.Option(None, "--tower-epochs", min=0,
-                                               help="Train the judge's query tower for this many epochs (default 2, the measured setting; 0: no tower)."),
+                                               help="Train the judge's query tower for this many epochs (default 0: none; 2 is its measured setting)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the training report here."),
 ) -> None:
     """Build the training set from this knowledge base, train the judge, choose its refusal threshold, store it."""
