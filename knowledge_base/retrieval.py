@@ -436,19 +436,22 @@ class HybridRetriever:
         if (ids < 0).any():
             q[ids < 0] = encode([w for w, i in zip(words, ids) if i < 0])
         indptr, indices = self._words_of
-        lists = [indices[indptr[p]:indptr[p + 1]] for p in positions]
-        union = np.unique(np.concatenate(lists)) if lists else np.zeros(0, np.int64)
-        if len(union) == 0:
+        starts, ends = indptr[positions], indptr[positions + 1]
+        lengths = ends - starts
+        if lengths.sum() == 0:
             return out
-        similarity = q @ self._word_vectors[union].astype(np.float32).T  # question words x the candidates' words
+        # every candidate's words, one after another, and the similarity of each question word with each of them
+        tokens = np.concatenate([indices[a:b] for a, b in zip(starts, ends)])
+        union, where = np.unique(tokens, return_inverse=True)
+        similarity = (q @ self._word_vectors[union].astype(np.float32).T)[:, where]
+        present = (tokens[None, :] == ids[:, None]).astype(np.float32)
+        filled = lengths > 0
+        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])[filled]
+        nearest = np.minimum(np.maximum.reduceat(similarity, offsets, axis=1), 1.0)  # words x candidates with words
+        has = np.maximum.reduceat(present, offsets, axis=1) > 0
         total = float(weights.sum())
-        for n, tokens in enumerate(lists):
-            if len(tokens) == 0:
-                continue
-            nearest = np.minimum(similarity[:, np.searchsorted(union, tokens)].max(axis=1), 1.0)
-            present = np.isin(ids, tokens)
-            out[n, 0] = float(weights @ np.where(present, 1.0, nearest)) / total
-            out[n, 1] = float(weights @ np.where(present, 0.0, nearest)) / total
+        out[filled, 0] = weights @ np.where(has, 1.0, nearest) / total
+        out[filled, 1] = weights @ np.where(has, 0.0, nearest) / total
         return out
 
     def document_of(self, hit: Hit) -> StoredDocument:
