@@ -35,7 +35,7 @@ def _tower_config():
 
     from knowledge_base.judge import JudgeConfig
 
-    return dataclasses.replace(JudgeConfig(), tower_epochs=2)  # the judge with its query tower (the default)
+    return dataclasses.replace(JudgeConfig(), tower_epochs=2)  # the judge with its query tower (an option since round 7)
 
 
 TOWER = _tower_config()
