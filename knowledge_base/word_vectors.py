@@ -13,7 +13,7 @@ the same false refusal; out of fold on the 559 labelled training questions hit@1
 
 Encoding a word costs a few milliseconds, so the vectors are kept per machine and encoder in one file under the cache
 directory, shared by every process and every generation: a new generation encodes only its new words, a machine
-that has none encodes the vocabulary once (40,775 words of the full corpus: measured in README "Performance").
+that has none encodes the vocabulary once (40,774 words of the full corpus: measured in README "Performance").
 """
 from __future__ import annotations
 
