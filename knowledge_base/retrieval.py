@@ -379,18 +379,21 @@ class HybridRetriever:
         out = np.zeros(len(positions), np.float64)
         if not words or self._bm25 is None or len(positions) == 0:
             return out
-        vocab = self._bm25.vocab_dict
         indptr, indices = self._postings
-        total = 0.0
-        for word in dict.fromkeys(words):
-            token_id = vocab.get(word)
-            if token_id is None or token_id >= len(indptr) - 1:
-                total += self.config.unknown_word_idf
-                continue
-            weight = self._idf_by_id[token_id]
-            total += weight
-            out += weight * np.isin(positions, indices[indptr[token_id] : indptr[token_id + 1]])
+        ids, weights = self._ids_and_weights(list(dict.fromkeys(words)))
+        for token_id, weight in zip(ids, weights):
+            if token_id >= 0:
+                out += weight * np.isin(positions, indices[indptr[token_id] : indptr[token_id + 1]])
+        total = float(weights.sum())
         return out / total if total else out
+
+    def _ids_and_weights(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Each word's token id in the postings (-1 for a word the index lacks) and its weight in a coverage: its
+        idf, or unknown_word_idf for a word the corpus never uses."""
+        vocab, indexed = self._bm25.vocab_dict, len(self._postings[0]) - 1
+        ids = np.array([i if (i := vocab.get(w, -1)) < indexed else -1 for w in words], np.int64)
+        weights = np.array([self._idf_by_id[i] if i >= 0 else self.config.unknown_word_idf for i in ids], np.float64)
+        return ids, weights
 
     def vocabulary(self) -> list[str]:
         """The BM25 index's words, in token-id order (what use_word_vectors takes vectors of)."""
@@ -427,9 +430,8 @@ class HybridRetriever:
         words = list(dict.fromkeys(words))
         if not words or len(positions) == 0 or self._word_vectors is None:
             return out
-        vocab = self._bm25.vocab_dict
-        ids = np.array([i if (i := vocab.get(w, -1)) < len(self._word_vectors) else -1 for w in words])
-        weights = np.array([self._idf_by_id[i] if i >= 0 else self.config.unknown_word_idf for i in ids], np.float32)
+        ids, weights = self._ids_and_weights(words)
+        weights = weights.astype(np.float32)
         q = np.zeros((len(words), self._word_vectors.shape[1]), np.float32)
         if (ids >= 0).any():
             q[ids >= 0] = self._word_vectors[ids[ids >= 0]]
