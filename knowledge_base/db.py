@@ -293,17 +293,6 @@ class JudgeRow(Base):
     body: Mapped[str] = mapped_column(Text)  # judge.json: answerability, threshold, config, training info
 
 
-class JudgeTowerRow(Base):
-    """The judge's query tower (knowledge_base.tower): the encoder tensors its training changed, as safetensors
-    bytes (about 85 MB), so every replica sharing the database serves the same tower."""
-
-    __tablename__ = "judge_towers"
-    tower_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    base_model: Mapped[str] = mapped_column(String(300))  # the encoder it was fine-tuned from (its model_id)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    weights: Mapped[bytes] = mapped_column(LargeBinary)
-
-
 class ConversationTurnRow(Base):
     """One turn of a citizen's conversation (issue 10), so that every server instance sees a session's last turns.
     Bounded by count and age in `knowledge_base.sessions.SessionRepository`."""

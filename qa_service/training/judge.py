@@ -18,7 +18,11 @@ Where the labels come from (every deployment has these):
   unanswerable near miss (the answerability model's negatives).
 Fitting: the ranker (LightGBM LambdaMART) on the fit questions; the answerability regression on out-of-fold ranker
 scores of the same questions (5 folds), so it sees rankings as good as unseen questions get; the refusal threshold is
-chosen on the selection questions, which neither model saw. Deterministic for a seed.
+chosen on the selection questions, which neither model saw. Deterministic for a seed. Every feature row is the one
+the engine serves (QAEngine.judge_inputs, knowledge_base.featurize).
+
+Training lives in this subpackage: the answering path (qa_service.engine and what it imports) never imports it, nor
+`ingest`, which builds the side knowledge base here.
 """
 from __future__ import annotations
 
@@ -26,41 +30,31 @@ import hashlib
 import json
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from ingest.faq_sheet import read_faq_sheet
+from ingest.pipeline import IngestPipeline
 from knowledge_base.curation_signals import curated_faqs, unhelpful_answers
-from knowledge_base.judge import (
-    BASE_FEATURES,
-    PASSAGE_FEATURES,
-    QUESTION_FEATURES,
-    TOWER_FEATURES,
-    Answerability,
-    Judge,
-    JudgeConfig,
-    feature_columns,
-    passage_features,
-    question_features,
-    set_tower_features,
-    store_judge,
-)
+from knowledge_base.featurize import JudgeFeaturizer, JudgeQuery
+from knowledge_base.judge import Answerability, Judge, JudgeConfig, store_judge
+from knowledge_base.retrieval import Candidates
 from knowledge_base.settings import Settings
 from knowledge_base.store import KnowledgeBase
-from knowledge_base.text import fold
-from knowledge_base.tower import base_folder, materialize, remove_unused_towers, store_tower, tower_id_of, trained_tensors
+from knowledge_base.text import ARTICLE_LABEL, cn_to_int, fold
 
-from .compose import Evidence
-from .engine import passage_of
-from .tower_train import TowerExample
+from ..compose import Evidence
+from ..engine import JudgeInputs, QAEngine
 
 log = logging.getLogger(__name__)
 _WS = re.compile(r"\s+")
 
 # The training data a checkout has: this repository's labelled questions and the shared data beside it.
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = Path(__file__).resolve().parents[2]
 SHARED = PROJECT.parent / "shared"
 # train_more.jsonl (round 5) is not in the default: on the selection questions it cost 4 of 68 refusals at the same
 # false-refusal rate and moved hit@1 by one (README "The answer judge", round 5); `--fit` adds it.
@@ -123,14 +117,13 @@ class Example:
     """One question's candidates as the judge sees them, with labels."""
 
     question: LabelledQuestion
-    query: object  # JudgeQuery
-    cands: object  # Candidates
-    x: np.ndarray  # passage features
+    query: JudgeQuery
+    cands: Candidates
+    x: np.ndarray  # passage features (knowledge_base.featurize, as served)
     y: np.ndarray  # 1: answers the question
     answerable: bool  # False for unanswerable questions and leave-the-document-out copies
     rankable: bool = True  # used by the ranker (has a positive)
     left_out: bool = False  # a leave-the-document-out copy
-    vectors: np.ndarray | None = None  # the candidates' stored passage vectors (for the query tower)
 
     @property
     def group(self) -> str:
@@ -160,16 +153,6 @@ class TrainingReport:
     threshold: float
     seconds: dict[str, float]
     judge: Judge | None = field(default=None, repr=False)
-    without_tower_selection: dict = field(default_factory=dict)  # of its models without the tower, if it carries them
-
-
-@dataclass
-class TrainedTower:
-    tower_id: str
-    weights: bytes  # the tensors knowledge_base.tower stores
-    model: object = field(repr=False)  # the served (averaged) sentence-transformers model
-    folder: Path | None = None  # materialized in the cache, as serving loads it
-    seconds: dict[str, float] = field(default_factory=dict)
 
 
 def _progress_noop(stage: str, done: int, total: int) -> None:
@@ -186,51 +169,39 @@ class JudgeTrainer:
         self.config = config or JudgeConfig()
         self.progress = progress or _progress_noop
         self.cache_dir = Path(cache_dir or settings.cache_dir)
-        self.features = PASSAGE_FEATURES  # the ranker's features (set by fit) and where they stand in a row
-        self._columns = feature_columns(self.features)
 
     # ---------------------------------------------------------------- data
-    def _engine(self, kb: KnowledgeBase):
-        from .engine import QAEngine
+    def _engine(self, kb: KnowledgeBase) -> QAEngine:
+        return QAEngine(kb, self.settings.model_copy(update={"judge": "off"}))
 
-        settings = self.settings.model_copy(update={"judge": "off"})
-        return QAEngine(kb, settings)
-
-    def examples(self, engine, questions: list[LabelledQuestion], stage: str,
+    def examples(self, engine: QAEngine, questions: list[LabelledQuestion], stage: str,
                  leave_out: bool = False) -> list[Example]:
+        """Each question's candidates with their feature rows as the engine serves them (QAEngine.judge_inputs),
+        labelled; with `leave_out`, an answerable question again without the documents that answer it."""
         out = []
         for i, q in enumerate(questions):
             self.progress(stage, i, len(questions))
-            jq, cands, evidence = engine.judge_inputs(q.question, depth=self.config.depth)
-            if cands is None or not evidence:
+            inputs = engine.judge_inputs(q.question, depth=self.config.depth)
+            if inputs is None:
                 continue
-            x = passage_features(jq, cands, [passage_of(ev) for ev in evidence], soft=engine.soft_coverage(jq.words, cands))
-            y = np.array([q.answerable and q.is_positive(ev) for ev in evidence], np.int8)
-            rejected = np.array([q.is_rejected(ev) for ev in evidence], bool)
+            y = np.array([q.answerable and q.is_positive(ev) for ev in inputs.evidence], np.int8)
+            rejected = np.array([q.is_rejected(ev) for ev in inputs.evidence], bool)
             if rejected.any():
                 y[rejected] = 0
-            out.append(Example(q, jq, cands, x, y, q.answerable and bool(y.any()), rankable=bool(y.any()),
-                               vectors=self._vectors(engine, cands)))
+            out.append(_example(q, inputs, y, q.answerable and bool(y.any()), rankable=bool(y.any())))
             if leave_out and q.answerable and y.any():
-                answering = {ev.document.doc_id for ev, label in zip(evidence, y) if label}
-                jq2, cands2, ev2 = engine.judge_inputs(q.question, exclude_docs=answering, depth=self.config.depth)
-                if cands2 is not None and ev2:
-                    x2 = passage_features(jq2, cands2, [passage_of(ev) for ev in ev2], soft=engine.soft_coverage(jq2.words, cands2))
+                answering = {ev.document.doc_id for ev, label in zip(inputs.evidence, y) if label}
+                left = engine.judge_inputs(q.question, exclude_docs=answering, depth=self.config.depth)
+                if left is not None:
                     # another document may answer too (a local rule beside a national one): those stay positives
-                    y2 = np.array([q.is_positive(ev) for ev in ev2], np.int8)
-                    out.append(Example(q, jq2, cands2, x2, y2, bool(y2.any()), rankable=False, left_out=True,
-                                       vectors=self._vectors(engine, cands2)))
+                    y2 = np.array([q.is_positive(ev) for ev in left.evidence], np.int8)
+                    out.append(_example(q, left, y2, bool(y2.any()), rankable=False, left_out=True))
         self.progress(stage, len(questions), len(questions))
         return out
-
-    def _vectors(self, engine, cands) -> np.ndarray | None:
-        return engine.candidate_vectors(cands) if self.config.tower_epochs > 0 else None
 
     def faq_questions(self) -> list[LabelledQuestion]:
         entries = curated_faqs(self.kb) if self.sources.use_curation else []
         if self.sources.faq_sheets:
-            from ingest.faq_sheet import read_faq_sheet
-
             for sheet in self.sources.faq_sheets:
                 entries += list(read_faq_sheet(Path(sheet).read_bytes(), Path(sheet).name).entries)
         out = []
@@ -266,8 +237,6 @@ class JudgeTrainer:
 
     def _side_kb(self, rows: list[dict]) -> KnowledgeBase:
         """Their articles as one Markdown file per law, ingested once into a cached side knowledge base."""
-        from ingest.pipeline import IngestPipeline
-
         laws: dict[str, dict[str, str]] = {}
         for r in rows:
             for a in r["articles"]:
@@ -281,8 +250,6 @@ class JudgeTrainer:
             return kb
         corpus = directory / "corpus"
         corpus.mkdir(parents=True, exist_ok=True)
-        from knowledge_base.text import ARTICLE_LABEL, cn_to_int
-
         for i, (law, articles) in enumerate(sorted(laws.items())):
             def number(label: str) -> int:
                 m = ARTICLE_LABEL.match(label)
@@ -297,10 +264,10 @@ class JudgeTrainer:
 
     # ---------------------------------------------------------------- fitting
     def _fit_ranker(self, examples: list[Example]):
-        import lightgbm
+        import lightgbm  # 0.7 s to import (measured): not paid by every `policyqa` command, which loads this module
 
         rankable = [e for e in examples if e.rankable]
-        x = np.vstack([e.x[:, self._columns] for e in rankable])
+        x = np.vstack([e.x for e in rankable])
         y = np.concatenate([e.y for e in rankable])
         groups = [len(e.y) for e in rankable]
         c = self.config
@@ -317,14 +284,14 @@ class JudgeTrainer:
         """Question features under `booster`'s ranking, and whether its first passage is a positive."""
         rows, labels = [], []
         for e in examples:
-            scores = np.asarray(booster.predict(e.x[:, self._columns], num_threads=1), np.float32)
+            scores = np.asarray(booster.predict(e.x, num_threads=1), np.float32)
             order = np.argsort(-scores, kind="stable")
-            rows.append(question_features(e.query, e.cands.take(order), e.x[order], scores[order]))
+            rows.append(JudgeFeaturizer.question_row(e.query, e.cands.take(order), e.x[order], scores[order]))
             labels.append(int(e.answerable and e.y[order[0]] == 1))
         return np.array(rows, np.float32), np.array(labels, np.int8)
 
     def _fit_answerability(self, examples: list[Example], folds: int = 5) -> Answerability:
-        from sklearn.linear_model import LogisticRegression
+        from sklearn.linear_model import LogisticRegression  # as lightgbm above
 
         rng = np.random.default_rng(self.config.seed)
         qids = sorted({e.group for e in examples})
@@ -349,8 +316,6 @@ class JudgeTrainer:
     # ---------------------------------------------------------------- the whole run
     def collect(self) -> tuple[list[Example], list[Example], dict[str, float]]:
         """(fit examples from every source, selection examples, seconds per stage)."""
-        import time
-
         times: dict[str, float] = {}
         t = time.perf_counter()
         engine = self._engine(self.kb)
@@ -376,82 +341,33 @@ class JudgeTrainer:
         """Fit both models on `fit`, choose the threshold on `selection`: (judge, calibration table, summary)."""
         if not any(e.rankable for e in fit):
             raise ValueError("no training question has a positive passage in this knowledge base")
-        # The ranker takes the tower's columns only when they were filled (fit_tower): a judge without a tower is the
-        # model it was before towers existed.
-        tower = feature_columns(TOWER_FEATURES)
-        self.features = PASSAGE_FEATURES if any(e.x[:, tower].any() for e in fit) else BASE_FEATURES
-        self._columns = feature_columns(self.features)
         # Layperson questions are asked of a side knowledge base of ~700 passages: they teach the ranker how citizens
         # word a question against statute text, but their lists' shape (scores, margins) is not this knowledge
         # base's, so the answerability model learns from this knowledge base's questions only.
         answerability_examples = [e for e in fit if e.question.origin != "layperson" or self.sources.layperson_answerability]
         answerability = self._fit_answerability(answerability_examples)
         booster = self._fit_ranker(fit)
-        judge = Judge(booster, answerability, threshold=0.5, config=self.config, features=self.features)
+        judge = Judge(booster, answerability, threshold=0.5, config=self.config)
         calibration, threshold, summary = self.choose_threshold(judge, selection)
         judge.threshold = threshold
         return judge, calibration, summary
 
     def run(self, store: bool = True) -> TrainingReport:
-        import time
-
         fit, selection, times = self.collect()
         sizes = _sizes(fit)
-        data_hash = _data_hash(fit)  # of the data (before the tower's columns, which are a model's output)
-        t = time.perf_counter()
-        # The models a completed follow-up is judged with (Judge.without_tower): fitted before the tower fills its columns
-        plain = None
-        if self.config.tower_epochs > 0 and not self.config.tower_follow_ups:
-            plain, _, plain_summary = self.fit(fit, selection)
-            plain.info["selection"] = plain_summary
-        times["fit"] = time.perf_counter() - t
-        t = time.perf_counter()
-        tower = self.fit_tower(fit, selection)
-        times["tower"] = time.perf_counter() - t
+        data_hash = _data_hash(fit)
         t = time.perf_counter()
         judge, calibration, summary = self.fit(fit, selection)
-        times["fit"] += time.perf_counter() - t
-        if tower is not None:
-            judge.info["tower_id"] = tower.tower_id
-            judge.without_tower = plain
+        times["fit"] = time.perf_counter() - t
         judge.info.update({"sizes": sizes, "data_hash": data_hash, "selection": summary, "seed": self.config.seed,
                            "fit_files": [str(p) for p in self.sources.fit],
                            "select_files": [str(p) for p in self.sources.select]})
         if store:
-            if tower is not None:
-                store_tower(self.kb, tower.tower_id, self.kb.encoder().model_id, tower.weights)
             judge_id = store_judge(self.kb, judge, data_hash)
-            remove_unused_towers(self.kb, keep=judge.tower_id)
             judge.save(self.cache_dir / "judges" / judge_id)
         else:
             judge.serialize()
-        return TrainingReport(judge.judge_id, data_hash, sizes, summary, calibration, judge.threshold, times, judge,
-                              judge.without_tower.info["selection"] if judge.without_tower is not None else {})
-
-    def fit_tower(self, fit: list[Example], selection: list[Example]) -> "TrainedTower | None":
-        """Train the query tower (qa_service.tower_train) and fill the examples' tower columns: cross-fitted
-        cosines for the fit questions, the served (averaged) tower's for the selection questions. None when the
-        configuration trains no tower."""
-        if self.config.tower_epochs <= 0 or not any(e.rankable for e in fit):
-            return None
-        from .engine import load_tower_embedder
-        from .tower_train import CrossFittedTowers
-
-        base = base_folder(self.kb, self.settings)
-        examples = [_tower_example(e) for e in fit]
-        towers = CrossFittedTowers(base, self.config, self.progress).fit(examples)
-        for e, cos in zip(fit, towers.out_of_fold(examples)):
-            set_tower_features(e.x, cos)
-        served = towers.soup()
-        weights = trained_tensors(served[0].auto_model.state_dict())
-        tower_id = tower_id_of(weights)
-        # the selection questions' cosines as serving computes them (the same folder and runtime)
-        folder = materialize(lambda: weights, tower_id, base, self.cache_dir)
-        embedder = load_tower_embedder(folder, self.settings)
-        if selection:
-            for e, v in zip(selection, embedder.embed_queries([e.query.text for e in selection])):
-                set_tower_features(e.x, e.vectors @ v)
-        return TrainedTower(tower_id, weights, served, folder, towers.seconds)
+        return TrainingReport(judge.judge_id, data_hash, sizes, summary, calibration, judge.threshold, times, judge)
 
     def choose_threshold(self, judge: Judge, selection: list[Example]) -> tuple[list[dict], float, dict]:
         """Refusal vs false refusal per threshold on the selection questions; the chosen operating point."""
@@ -481,8 +397,8 @@ class JudgeTrainer:
         return table, best["threshold"], summary
 
 
-def _tower_example(e: Example) -> TowerExample:
-    return TowerExample(e.group, e.query.text, e.vectors, e.y, e.cands.dense, e.rankable and not e.left_out)
+def _example(q: LabelledQuestion, inputs: JudgeInputs, y: np.ndarray, answerable: bool, **flags) -> Example:
+    return Example(q, inputs.query, inputs.cands, inputs.x, y, answerable, **flags)
 
 
 def _law_title(name: str) -> str:
