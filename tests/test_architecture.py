@@ -7,7 +7,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 ANSWERING = ["qa_service/engine.py", "qa_service/compose.py", "qa_service/normalize.py", "qa_service/channels.py",
              "qa_service/faq_match.py", "qa_service/layers.py", "knowledge_base/retrieval.py",
-             "knowledge_base/judge.py"]
+             "knowledge_base/judge.py", "knowledge_base/featurize.py"]
+# What answers a question over any channel: never training (qa_service.training), nor ingest, even through others.
+ANSWERING_SERVICE = ["qa_service/engine.py", "qa_service/compose.py", "qa_service/channels.py", "qa_service/normalize.py",
+                     "qa_service/faq_match.py", "qa_service/layers.py", "qa_service/conversation.py", "qa_service/api"]
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -42,6 +45,30 @@ def test_the_answering_path_imports_nothing_from_ingest():
     for rel in ANSWERING:
         bad = {m for m in imported_modules(REPO / rel) if m.split(".")[0] == "ingest"}
         assert not bad, f"{rel} imports {bad}"
+
+
+def test_the_answering_path_never_reaches_training_or_ingest():
+    """Nothing the answering modules import, directly or through other project modules, is qa_service.training;
+    none of them imports ingest itself (training builds its side knowledge bases with it)."""
+    graph = project_graph()
+    paths = [p for rel in ANSWERING_SERVICE for p in ([REPO / rel] if rel.endswith(".py") else (REPO / rel).rglob("*.py"))]
+    for path in paths:
+        assert not {m for m in imported_modules(path) if m.split(".")[0] == "ingest"}, f"{path.name} imports ingest"
+    names = [".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__") for p in paths]
+
+    def resolve(dep: str) -> str | None:
+        while dep and dep not in graph:
+            dep = dep.rpartition(".")[0]
+        return dep or None
+
+    reached, todo = {}, [(n, [n]) for n in names]
+    while todo:
+        name, via = todo.pop()
+        assert not name.startswith("qa_service.training"), "the answering path imports training: " + " → ".join(via)
+        for dep in graph.get(name, ()):
+            if (r := resolve(dep)) and r not in reached:
+                reached[r] = True
+                todo.append((r, via + [r]))
 
 
 def test_knowledge_base_imports_neither_ingest_nor_the_service():
