@@ -5,8 +5,9 @@
     policyqa eval --gold ../shared/eval/dev.jsonl --url http://127.0.0.1:8000     # a running server, public API
     policyqa bench ingest|query|scale …                                           # = python -m eval.bench_…
 
-`qa_service.cli` mounts `eval_command` and `bench_app`; this module imports nothing from the CLI (the knowledge
-base is opened by `qa_service.demo.open_kb`, the public API).
+`eval_command` and `bench_app` are the `policyqa.commands` entry points `eval` and `bench` (pyproject.toml), which
+`qa_service.cli` mounts without importing this package; this module imports nothing from the CLI (the knowledge base
+is opened by `qa_service.demo.open_kb`, the public API).
 """
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .gold import GoldFileError, GoldQuestion, parse_gold_line, read_gold_text
+from .gold import GoldQuestion, check_problems, parse_gold_line, read_jsonl
 from .metrics import Returned, ReturnedCitation, score_question
 
 MAX_TURNS = 3
@@ -45,20 +45,10 @@ class GoldConversation:
 
 def load_conversations(path: Path) -> list[GoldConversation]:
     """Read and validate a multi-turn gold file; GoldFileError lists every problem by line."""
-    path = Path(path)
-    text = read_gold_text(path)
     problems: list[str] = []
     out: list[GoldConversation] = []
     seen: set[str] = set()
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path.name}:{lineno}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            problems.append(f"{where}: not valid JSON ({e.msg})")
-            continue
+    for where, _lineno, obj in read_jsonl(path, problems):
         cid, turns = obj.get("id") if isinstance(obj, dict) else None, obj.get("turns") if isinstance(obj, dict) else None
         if not isinstance(cid, str) or not cid or cid in seen:
             problems.append(f"{where}: 'id' must be a unique non-empty string")
@@ -78,8 +68,7 @@ def load_conversations(path: Path) -> list[GoldConversation]:
         out.append(GoldConversation(cid, str(obj.get("category") or ""), tuple(parsed), split))
     if not out and not problems:
         problems.append(f"{path}: no conversations")
-    if problems:
-        raise GoldFileError(f"{path}: {len(problems)} problem(s):\n  " + "\n  ".join(problems))
+    check_problems(path, problems)
     return out
 
 

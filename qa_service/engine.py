@@ -55,7 +55,7 @@ from knowledge_base.versions import normalize_title
 from .channels import CHANNELS, blocked_answer, render
 from .layers import choose_layer
 from .compose import AnswerComposer, Draft, Evidence, document_citation, document_url
-from .conversation import Completion, Conversations
+from .conversation import Asked, Completion, Conversations, Vocabulary
 from .faq_match import FaqMatch, FaqMatcher
 from .normalize import NormalizedQuery, QueryNormalizer
 
@@ -105,6 +105,11 @@ class ServingState:
     @property
     def generation(self) -> int:
         return self.retriever.generation
+
+    def vocabulary(self) -> Vocabulary:
+        """What completing a follow-up reads of this state (issue 10)."""
+        return Vocabulary(self.generation, lambda: [d.meta.title for d in self.retriever.documents.values()],
+                          lambda q: self.normalizer.run(q).text, self.retriever.idf)
 
 
 def _limit_threads(threads: int) -> None:
@@ -350,7 +355,7 @@ class QAEngine:
             draft, choices = self._document_draft(state, nq, vector, top_k, mode, retrieval_filters, timings,
                                                   completion)  # issue 10: completion → clarifying choices
 
-        draft = self.conversations.vet(completion, draft, state)  # issue 10: a follow-up answered on its own words
+        draft = self.conversations.vet(completion, draft, state.retriever.idf)  # issue 10: on the follow-up's own words
         t = time.perf_counter()
         query_id = uuid.uuid4().hex
         answer = render(draft, channel, self.settings, query_id, related)
@@ -375,7 +380,7 @@ class QAEngine:
     def _complete(self, state: ServingState, question: str, session_id: str | None, history: list | None) -> Completion:
         """Issue 10: the question completed from the conversation (history given, else the session's turns)."""
         try:
-            return self.conversations.complete(state, question, session_id, history)
+            return self.conversations.complete(Asked(question, session_id, history), state.vocabulary())
         except ValueError as e:  # a malformed history
             raise QuestionError(str(e)) from e
 
@@ -400,7 +405,7 @@ class QAEngine:
             evidence, layer = choose_layer(evidence, nq.region, self._home_region,
                                            self._similar_to_top(nq, evidence, state.retriever.idf))
         if layer is None:
-            evidence = self.conversations.lead(completion, evidence, state)  # issue 10: what the follow-up adds leads
+            evidence = self.conversations.lead(completion, evidence, state.retriever.idf)  # issue 10: what it adds leads
         draft = self.composer.extractive(nq, evidence, idf=state.retriever.idf,
                                          best_dense=math.nan if judged is not None else best_dense,
                                          judged=judged, threshold=threshold, layer=layer)

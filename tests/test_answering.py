@@ -147,7 +147,8 @@ def test_unrelated_question_is_refused(engine, question):
     answer = ask(engine, question)
     assert not answer.answered
     assert answer.citations == []
-    assert "12345" in answer.answer and "没有" in answer.answer or "未找到" in answer.answer
+    assert engine.settings.hotline_number in answer.answer  # the citizen is told where to ask instead
+    assert "没有" in answer.answer or "未找到" in answer.answer
     assert 0.0 <= answer.confidence < engine.settings.refusal_threshold
 
 

@@ -141,7 +141,7 @@ def test_memory_sessions_are_bounded_by_count_and_age():
 def test_a_bad_llm_rewrite_falls_back_to_the_rule(engine):
     from qa_service.conversation import Conversation, Turn, acceptable_rewrite
 
-    completer = engine.conversations.completer(engine.state)
+    completer = engine.conversations.completer(engine.state.vocabulary())
     conversation = Conversation((Turn("国庆节放几天假？", "根据《全国年节及纪念日放假办法》第二条：国庆节，放假3天"),))
 
     class Broken:
