@@ -103,7 +103,12 @@ class JudgeConfig:
     ranker_learning_rate: float = 0.05
     ranker_min_child: int = 10
     answerability_c: float = 1.0  # inverse ridge strength of the answerability regression
-    max_false_refusal: float = 0.06  # the operating point: most refusals with at most this many false refusals
+    # The operating points (issue 21), chosen on the selection questions: answer where at most `max_wrong_answers` of
+    # the answers cite a wrong first passage; below that, suggest articles where at least `min_none_unanswerable` of
+    # the unanswerable questions still get `none`.
+    max_wrong_answers: float = 0.05
+    min_none_unanswerable: float = 0.85
+    suggest_depth: int = 3  # a suggestion helps when a right passage is among this many of the ranking
     seed: int = 13
     # the query tower (knowledge_base.tower; qa_service.tower_train): 0 epochs trains none; 2 is its measured setting
     # (about 5 min on the full corpus). On by default in round 6; off again since round 7: with the soft-coverage
@@ -262,6 +267,8 @@ class Judge:
     # the same models fitted on the same data without the query tower's columns: what judges a completed follow-up
     # and /v1/search (None: this judge judges every question)
     without_tower: "Judge | None" = None
+    # below `threshold`, suggest articles at or above this confidence, else say nothing relevant (None: the setting)
+    suggest_threshold: float | None = None
 
     def __post_init__(self) -> None:
         self._columns = feature_columns(self.features)
@@ -318,6 +325,7 @@ class Judge:
             "question_features": list(QUESTION_FEATURES),
             "answerability": self.answerability.as_dict(),
             "threshold": self.threshold,
+            "suggest_threshold": self.suggest_threshold,
             "config": self.config.__dict__,
             "tower_id": self.tower_id,
         }
@@ -336,7 +344,8 @@ class Judge:
         plain = body.get("without_tower")
         return cls(ranker, Answerability.from_dict(body["answerability"]), float(body["threshold"]),
                    JudgeConfig(**body.get("config", {})), body.get("info", {}), features,
-                   cls.deserialize(plain["ranker"], plain["body"]) if plain else None)
+                   cls.deserialize(plain["ranker"], plain["body"]) if plain else None,
+                   suggest_threshold=body.get("suggest_threshold"))
 
     def save(self, directory: Path) -> Path:
         """Write ranker.txt and judge.json into `directory` (the training cache)."""
