@@ -52,6 +52,11 @@ def _counts(scored: Sequence[QuestionScore]) -> dict[str, int]:
         "refused_a": sum(s.refused or s.errored for s in a),
         "wrong_top": sum(s.answered_wrong_top for s in scored),
         "all": len(scored),
+        "answers": sum(s.status == "answer" for s in scored),
+        "right_answers": sum(s.status == "answer" and s.question.answerable and s.hit_at(1) for s in scored),
+        "helpful": sum(s.helpful for s in a),
+        "answered_a": sum(s.status == "answer" for s in a),
+        "none_u": sum(s.status == "none" for s in u),
     }
 
 
@@ -66,6 +71,10 @@ def mode_row(mr: ModeRun) -> list[str]:
         fmt_rate(m.refusal_rate, c["refused_u"], c["U"]),
         fmt_rate(m.false_refusal_rate, c["refused_a"], c["A"]),
         fmt_rate(m.wrong_top_rate, c["wrong_top"], c["all"]),
+        fmt_rate(m.precision, c["right_answers"], c["answers"]),
+        fmt_rate(m.helpful, c["helpful"], c["A"]),
+        fmt_rate(m.answered, c["answered_a"], c["A"]),
+        fmt_rate(m.none_unanswerable, c["none_u"], c["U"]),
         fmt_ms(m.latency_p50_ms),
         fmt_ms(m.latency_p95_ms),
         str(m.n_errors),
@@ -73,7 +82,7 @@ def mode_row(mr: ModeRun) -> list[str]:
 
 
 MODE_COLUMNS = ["mode", "hit@1", "hit@5", "MRR@10", "answer-contains", "refusal (U)", "false-refusal (A)",
-                "wrong-top", "p50 ms", "p95 ms", "errors"]
+                "wrong-top", "precision", "helpful (A)", "answered (A)", "none (U)", "p50 ms", "p95 ms", "errors"]
 
 
 def modes_table(run: EvalRun) -> Table:

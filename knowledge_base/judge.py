@@ -48,7 +48,12 @@ class JudgeConfig:
     ranker_learning_rate: float = 0.05
     ranker_min_child: int = 10
     answerability_c: float = 1.0  # inverse ridge strength of the answerability regression
-    max_false_refusal: float = 0.06  # the operating point: most refusals with at most this many false refusals
+    # The operating points (issue 21), chosen on the selection questions: answer where at most `max_wrong_answers` of
+    # the answers cite a wrong first passage; below that, suggest articles where at least `min_none_unanswerable` of
+    # the unanswerable questions still get `none`.
+    max_wrong_answers: float = 0.05
+    min_none_unanswerable: float = 0.85
+    suggest_depth: int = 3  # a suggestion helps when a right passage is among this many of the ranking
     seed: int = 13
 
 
@@ -84,6 +89,8 @@ class Judge:
     threshold: float  # refuse below this confidence (the operating point chosen on held-out questions)
     config: JudgeConfig = field(default_factory=JudgeConfig)
     info: dict = field(default_factory=dict)  # training sources and sizes, data hash, measurements
+    # below `threshold`, suggest articles at or above this confidence, else say nothing relevant (None: the setting)
+    suggest_threshold: float | None = None
 
     def rank(self, x: np.ndarray) -> np.ndarray:
         """Scores for rows of PASSAGE_FEATURES."""
@@ -108,6 +115,7 @@ class Judge:
             "question_features": list(QUESTION_FEATURES),
             "answerability": self.answerability.as_dict(),
             "threshold": self.threshold,
+            "suggest_threshold": self.suggest_threshold,
             "config": self.config.__dict__,
         }
         digest = hashlib.sha256((ranker_text + json.dumps(body, sort_keys=True)).encode()).hexdigest()[:16]
@@ -122,7 +130,8 @@ class Judge:
 
         check_readable(body)
         return cls(lightgbm.Booster(model_str=ranker_text), Answerability.from_dict(body["answerability"]),
-                   float(body["threshold"]), JudgeConfig(**body.get("config", {})), body.get("info", {}))
+                   float(body["threshold"]), JudgeConfig(**body.get("config", {})), body.get("info", {}),
+                   body.get("suggest_threshold"))
 
     def save(self, directory: Path) -> Path:
         """Write ranker.txt and judge.json into `directory` (the training cache)."""

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     refusal_threshold: float = Field(
         0.5, description="Answers whose confidence is below this are refused (calibrated by `policyqa eval --sweep`). With a trained judge, its confidence is a probability and the default is the operating point chosen at training (`policyqa model show`); setting this overrides it."
     )
+    suggest_threshold: float = Field(
+        0.25, description="Below the refusal threshold and at or above this confidence the service suggests up to 3 articles (status `suggest`, 参考条款) instead of answering; below it, it says nothing relevant was found (`none`). With a trained judge the default is the operating point chosen at training (`policyqa model show`); setting this overrides it."
+    )
     judge: str = Field("auto", description="Answer judge: auto (the knowledge base's learned judge when `policyqa model train-judge` has trained one, else today's fused ranking) or off.")
     faq_threshold: float = Field(0.90, description="Minimum FAQ match score (mean of cosine and content-word coverage) for answering with a curated FAQ answer.")
     rate_limit_per_minute: int = Field(60, description="Public requests per client address per minute; 0 turns it off.")

@@ -233,6 +233,18 @@ class QAEngine:
             return judge.threshold
         return self.settings.refusal_threshold
 
+    @property
+    def suggest_threshold(self) -> float:
+        """Below the refusal threshold: suggest articles at or above this confidence (the judge's operating point
+        unless POLICYQA_SUGGEST_THRESHOLD is set)."""
+        return self._suggest_threshold_of(self._state.judge)
+
+    def _suggest_threshold_of(self, judge: Judge | None) -> float:
+        if judge is not None and judge.suggest_threshold is not None and \
+                "suggest_threshold" not in self.settings.model_fields_set:
+            return judge.suggest_threshold
+        return self.settings.suggest_threshold
+
     def use_config(self, config: AnswerConfig) -> None:
         """Answer from now on under another configuration (tuning and ablations: the indexes are shared)."""
         self.config = config
@@ -388,12 +400,13 @@ class QAEngine:
                         filters: RetrievalFilters, timings: dict, completion: Completion) -> tuple[Draft, list[str]]:
         """Rank the passages (the judge, or fused retrieval), pick a second level's rule, compose; and the clarifying
         choices when the candidates split (issue 10)."""
-        judged, threshold = None, self.settings.refusal_threshold
+        judged, threshold, suggest = None, self.settings.refusal_threshold, self.settings.suggest_threshold
         if state.judge is not None and mode.retrieval is RetrievalMode.HYBRID:
             result = self._judged(state, nq, vector, top_k, filters, timings)
             evidence, best_dense = result.evidence, result.best_dense
             if self.config.judge_confidence:
                 judged, threshold = result.confidence, self._threshold_of(state.judge)
+                suggest = self._suggest_threshold_of(state.judge)
         else:
             evidence, best_dense = self._retrieve(state, nq, vector, top_k, mode.retrieval, filters, timings)
         t = time.perf_counter()
@@ -408,7 +421,8 @@ class QAEngine:
             evidence = self.conversations.lead(completion, evidence, state.retriever.idf)  # issue 10: what it adds leads
         draft = self.composer.extractive(nq, evidence, idf=state.retriever.idf,
                                          best_dense=math.nan if judged is not None else best_dense,
-                                         judged=judged, threshold=threshold, layer=layer)
+                                         judged=judged, threshold=threshold, layer=layer,
+                                         suggest_threshold=suggest)
         choices = self.conversations.clarify(completion, nq, evidence)  # issue 10: ask back instead of guessing
         if draft.answered and self._generative is not None:
             generated = self._generative.run(nq.original, evidence, draft)

@@ -9,7 +9,8 @@ from fastapi.testclient import TestClient
 
 from knowledge_base.settings import Settings
 
-ASK_FIELDS = {"query_id", "answered", "answer", "confidence", "channel", "faq_id", "citations", "related_questions"}
+ASK_FIELDS = {"query_id", "answered", "answer", "confidence", "channel", "faq_id", "status", "citations", "suggestions",
+              "related", "related_questions"}
 CITATION_FIELDS = {"rank", "kind", "doc_id", "title", "source_titles", "doc_number", "publisher", "published_date",
                    "validity", "section", "quote", "url", "score"}
 

@@ -4,7 +4,7 @@ base URL at policyqa.
     client = openai.OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="unused")
     reply = client.chat.completions.create(model="policyqa-web", messages=[{"role": "user", "content": "失业保险金能领多久？"}])
     reply.choices[0].message.content        # the web rendering, then a 依据 block naming the cited articles
-    reply.model_extra["policyqa"]           # {"query_id", "answered", "confidence", "citations", "understood_question", "choices"}
+    reply.model_extra["policyqa"]           # {"query_id", "answered", "status", "confidence", "citations", "suggestions", "understood_question", "choices"}
 
     POST /v1/chat/completions   {"model": "policyqa-hotline", "messages": [...], "stream": true}   → server-sent events
     GET  /v1/models             → policyqa-web, policyqa-hotline, policyqa-newmedia
@@ -28,7 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from knowledge_base.models import Answer
 
 from ..engine import MAX_QUESTION_CHARS, QuestionError
-from .public import citation_json
+from ..channels import citation_name, suggestion_line
+from .public import citation_json, suggestion_json
 
 router = APIRouter(tags=["chat"])
 
@@ -118,9 +119,10 @@ def reply_text(answer: Answer) -> str:
     else:
         parts.append(answer.answer)
     if answer.citations:
-        parts.append("依据：\n" + "\n".join(
-            f"[{c.rank}] 《{c.title}》{c.section.split('>')[-1].strip() if c.section else ''} {c.url}".rstrip()
-            for c in answer.citations))
+        parts.append("依据：\n" + "\n".join(f"[{c.rank}] {citation_name(c)} {c.url}".rstrip() for c in answer.citations))
+    if answer.suggestions and answer.channel != "hotline":  # the hotline script lists them already
+        parts.append("参考条款：\n" + "\n".join(f"{c.rank}. {suggestion_line(c)} {c.url}".rstrip()
+                                              for c in answer.suggestions))
     return "\n\n".join(p for p in parts if p)
 
 
@@ -128,9 +130,11 @@ def policyqa_extra(answer: Answer) -> dict:
     return {
         "query_id": answer.query_id,
         "answered": answer.answered,
+        "status": answer.status.value,
         "confidence": answer.confidence,
         "channel": answer.channel,
         "citations": [citation_json(c) for c in answer.citations],
+        "suggestions": [suggestion_json(c) for c in answer.suggestions],
         "understood_question": answer.understood_question,
         "choices": list(answer.choices),
         "script": answer.script.to_json() if answer.script is not None else None,

@@ -13,7 +13,7 @@ Bad input gets 422 with a message in Chinese and English; an empty knowledge bas
 """
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 from fastapi.responses import JSONResponse
@@ -80,8 +80,9 @@ class AskRequest(ApiRequest):
         return v
 
 
-class CitationOut(BaseModel):
-    rank: int
+class PassageOut(BaseModel):
+    """A passage as cited: document (or FAQ entry), 文号, section, validity, link, the quoted text."""
+
     kind: str
     doc_id: str | None
     title: str
@@ -96,6 +97,14 @@ class CitationOut(BaseModel):
     score: float
 
 
+class CitationOut(PassageOut):
+    rank: int
+
+
+class SuggestionOut(CitationOut):
+    highlight: str | None = Field(None, description="the article's sentence closest to the question (channels mark it)")
+
+
 class AskResponse(BaseModel):
     query_id: str
     answered: bool
@@ -103,7 +112,12 @@ class AskResponse(BaseModel):
     confidence: float
     channel: str
     faq_id: str | None
-    citations: list[CitationOut]
+    status: Literal["answer", "suggest", "none"] = Field(
+        description="answer: a grounded answer (`answered`); suggest: no confident answer, `suggestions` may help; "
+                    "none: nothing relevant found")
+    citations: list[CitationOut]  # what the answer quotes or layers
+    suggestions: list[SuggestionOut] = []  # status suggest: up to 3 articles, best first
+    related: list[PassageOut] = []  # other candidates, not sources of the answer (hotline: always the ranked ones)
     related_questions: list[str]
     script: dict[str, Any] | None = None
     understood_question: str | None = None  # a follow-up as completed from the conversation (您是问：…)
@@ -292,6 +306,14 @@ def citation_json(c: Citation) -> dict:
     return CitationOut.model_validate(c, from_attributes=True).model_dump()
 
 
+def suggestion_json(c: Citation) -> dict:
+    return SuggestionOut.model_validate(c, from_attributes=True).model_dump()
+
+
+def passage_json(c: Citation) -> dict:
+    return PassageOut.model_validate(c, from_attributes=True).model_dump()
+
+
 def answer_json(a: Answer) -> dict:
     out = {
         "query_id": a.query_id,
@@ -300,7 +322,10 @@ def answer_json(a: Answer) -> dict:
         "confidence": a.confidence,
         "channel": a.channel,
         "faq_id": a.faq_id,
+        "status": getattr(a.status, "value", a.status),
         "citations": [citation_json(c) for c in a.citations],
+        "suggestions": [suggestion_json(c) for c in a.suggestions],
+        "related": [passage_json(c) for c in a.related],
         "related_questions": list(a.related_questions),
     }
     # Issue 10, present only when they apply (a single question's contract is unchanged):

@@ -77,15 +77,8 @@ def train_judge(
     console.print(f"judge [bold]{report.judge_id}[/] stored in the knowledge base (data hash {report.data_hash})")
     for k, v in report.sizes.items():
         console.print(f"  {k}: {v}", highlight=False)
-    s = report.selection
-    if s:
-        console.print(f"selection ({s['questions']} questions): hit@1 {s['hit@1']:.3f}; threshold {s['threshold']:.2f} → "
-                      f"refusal (U) {s['refusal_u']:.3f}, false refusal (A) {s['false_refusal_a']:.3f}, "
-                      f"answered with a wrong first passage {s['wrong_top']:.3f}", highlight=False)
-        console.print("  threshold  refusal(U)  false-refusal(A)  wrong-top", highlight=False)
-        for r in report.calibration[4::5]:
-            console.print(f"  {r['threshold']:>9.2f}  {r['refusal_u']:>10.3f}  {r['false_refusal_a']:>16.3f}  {r['wrong_top']:>9.3f}",
-                          highlight=False)
+    if report.selection:
+        print_calibration(report.selection, report.calibration[4::5])
     console.print("seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in report.seconds.items()), highlight=False)
     if json_out:
         body = {f.name: getattr(report, f.name) for f in dataclasses.fields(report) if f.name != "judge"}
@@ -108,7 +101,31 @@ def show(kb: Optional[Path] = typer.Option(None, "--kb", help="Knowledge-base di
         judge = load_judge(kbase)
     except StaleJudgeError as e:  # served as no judge (the fused ranking) until it is retrained
         fail(f"{e} (until then answers are ranked by fused BM25 + cosine)")
-    console.print_json(json.dumps({**record, "threshold": judge.threshold, "info": judge.info}, ensure_ascii=False))
+    info = {k: v for k, v in judge.info.items() if k != "calibration"}
+    console.print_json(json.dumps({**record, "threshold": judge.threshold, "suggest_threshold": judge.suggest_threshold,
+                                   "info": info}, ensure_ascii=False))
+    if judge.info.get("selection") and judge.info.get("calibration"):
+        print_calibration(judge.info["selection"], judge.info["calibration"])
+
+
+def print_calibration(s: dict, table: list[dict]) -> None:
+    """The operating points and the calibration table on the selection questions (issue 21)."""
+    from .common import console
+
+    def pct(v) -> str:
+        return "   -" if v is None else f"{v:.3f}"
+
+    console.print(f"selection ({s['questions']} questions, {s['answerable']} answerable): hit@1 {pct(s.get('hit@1'))}; "
+                  f"answer at confidence ≥ {s['threshold']:.2f} (precision {pct(s.get('precision'))}, answered "
+                  f"{pct(s.get('answered'))} of answerable, {pct(s.get('answer_u'))} of unanswerable); suggest at ≥ "
+                  f"{s.get('suggest_threshold', s['threshold']):.2f} (none on unanswerable {pct(s.get('none_u'))}); "
+                  f"helpful {pct(s.get('helpful'))}", highlight=False)
+    console.print("  threshold  precision  answered(A)  answered(U)  none(U) if suggest  helpful(A) if suggest",
+                  highlight=False)
+    for r in table:
+        console.print(f"  {r['threshold']:>9.2f}  {pct(r.get('precision')):>9}  {pct(r.get('answered_a')):>11}  "
+                      f"{pct(r.get('answer_u')):>11}  {pct(r.get('none_u')):>18}  {pct(r.get('helpful_a')):>21}",
+                      highlight=False)
 
 
 @app.command("remove-judge")

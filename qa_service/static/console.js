@@ -296,7 +296,10 @@
 
   function renderScript(question, answer) {
     const s = answer.script || {};
-    const citations = Array.isArray(answer.citations) ? answer.citations : [];
+    const suggested = answer.status === "suggest";
+    // An answer's sources, or a suggest outcome's articles (unconfirmed: the operator checks them)
+    const citations = (suggested ? answer.suggestions : answer.citations) || [];
+    const others = Array.isArray(answer.related) ? answer.related : [];
     const points = Array.isArray(s.key_points) ? s.key_points.filter(Boolean) : [];
     const sources = Array.isArray(s.sources) ? s.sources.filter(Boolean) : [];
     const related = (Array.isArray(s.related_questions) ? s.related_questions : answer.related_questions || [])
@@ -319,6 +322,7 @@
             c.kind === "faq" ? null : badge(c.validity)
           ),
           meta ? el("div", { class: "result-meta", text: meta }) : null,
+          c.highlight ? el("p", { class: "result-highlight" }, el("mark", { text: c.highlight })) : null,
           c.quote ? el("p", { class: "result-quote", text: c.quote }) : null,
           el(
             "div",
@@ -340,7 +344,8 @@
           el("span", { class: "script-label-inline", text: "请来电人选择" }),
           ...choices.map((c) => el("button", { type: "button", class: "button-quiet script-choice", text: c, onclick: () => askQuestion(c) })))
       );
-    } else if (!answer.answered) children.push(el("p", { class: "script-refusal", text: "知识库中没有可靠依据，请勿自行答复。" }));
+    } else if (suggested) children.push(el("p", { class: "script-refusal", text: "系统没有把握：以下条款可能相关，请核对原文后再答复。" }));
+    else if (!answer.answered) children.push(el("p", { class: "script-refusal", text: "知识库中没有可靠依据，请勿自行答复。" }));
     if (s.notice) children.push(el("p", { class: "script-notice", text: s.notice }));
     const steps = el("div", { class: "script-steps" });
     if (s.opening) steps.append(step("开场", s.opening));
@@ -350,7 +355,14 @@
     if (s.suggestion) steps.append(step("处置建议", el("span", { class: "script-suggestion", text: s.suggestion })));
     if (s.closing) steps.append(step("结束语", s.closing));
     children.push(steps);
-    if (citations.length) children.push(el("h3", { text: "政策依据原文" }), cites);
+    if (citations.length) children.push(el("h3", { text: suggested ? "参考条款（未确认）" : "政策依据原文" }), cites);
+    if (others.length) {
+      children.push(
+        el("h3", { text: answer.answered ? "其他检索结果" : "检索到的条文（未经确认，仅供坐席参考）" }),
+        el("ul", { class: "related-passages" },
+          others.map((c) => el("li", {}, el("span", { class: "result-title", text: "《" + (c.title || "") + "》" }), " " + article(c.section), " ", docLink(c, "查看原文"))))
+      );
+    }
     children.push(relatedChips(related), feedbackBox(answer.query_id));
     scriptBox.replaceChildren(...children.filter(Boolean));
     copyScriptButton.disabled = false;

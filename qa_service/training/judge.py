@@ -280,15 +280,18 @@ class JudgeTrainer:
         ranker.fit(x, y, group=groups)
         return ranker.booster_
 
-    def _question_rows(self, booster, examples: list[Example]) -> tuple[np.ndarray, np.ndarray]:
-        """Question features under `booster`'s ranking, and whether its first passage is a positive."""
-        rows, labels = [], []
+    def _question_rows(self, booster, examples: list[Example], depth: int = 0):
+        """Question features under `booster`'s ranking, and whether its first passage is a positive (with `depth`,
+        also whether one of its first `depth` passages is)."""
+        rows, labels, found = [], [], []
         for e in examples:
             scores = np.asarray(booster.predict(e.x, num_threads=1), np.float32)
             order = np.argsort(-scores, kind="stable")
             rows.append(JudgeFeaturizer.question_row(e.query, e.cands.take(order), e.x[order], scores[order]))
             labels.append(int(e.answerable and e.y[order[0]] == 1))
-        return np.array(rows, np.float32), np.array(labels, np.int8)
+            found.append(int(e.answerable and bool((e.y[order[:depth]] == 1).any())))
+        out = np.array(rows, np.float32), np.array(labels, np.int8)
+        return (*out, np.array(found, np.int8)) if depth else out
 
     def _fit_answerability(self, examples: list[Example], folds: int = 5) -> Answerability:
         from sklearn.linear_model import LogisticRegression  # as lightgbm above
@@ -360,6 +363,7 @@ class JudgeTrainer:
         judge, calibration, summary = self.fit(fit, selection)
         times["fit"] = time.perf_counter() - t
         judge.info.update({"sizes": sizes, "data_hash": data_hash, "selection": summary, "seed": self.config.seed,
+                           "calibration": calibration[4::5],
                            "fit_files": [str(p) for p in self.sources.fit],
                            "select_files": [str(p) for p in self.sources.select]})
         if store:
@@ -370,31 +374,81 @@ class JudgeTrainer:
         return TrainingReport(judge.judge_id, data_hash, sizes, summary, calibration, judge.threshold, times, judge)
 
     def choose_threshold(self, judge: Judge, selection: list[Example]) -> tuple[list[dict], float, dict]:
-        """Refusal vs false refusal per threshold on the selection questions; the chosen operating point."""
+        """The calibration table on the selection questions and the two operating points (issue 21): the answer
+        threshold (`judge.threshold`) and the suggest threshold (`judge.suggest_threshold`, set here)."""
         if not selection:
             return [], 0.5, {}
-        rows, labels = self._question_rows(judge.ranker, selection)
+        rows, labels, found = self._question_rows(judge.ranker, selection, self.config.suggest_depth)
         conf = np.array([judge.confidence(r) for r in rows])
         answerable = np.array([e.question.answerable for e in selection])
-        unanswerable = ~answerable
+        table = calibration_table(conf, answerable, labels.astype(bool), found.astype(bool))
+        answer_t, suggest_t = operating_points(table, self.config.max_wrong_answers, self.config.min_none_unanswerable)
+        judge.suggest_threshold = suggest_t
+        at = next(r for r in table if r["threshold"] == answer_t)
+        helpful = helpful_share(conf, answerable, labels.astype(bool), found.astype(bool), answer_t, suggest_t)
         correct = labels.astype(bool)
-        table = []
-        for t in np.round(np.arange(0.01, 0.96, 0.01), 2):
-            answered = conf >= t
-            table.append({
-                "threshold": float(t),
-                "refusal_u": float((~answered[unanswerable]).mean()) if unanswerable.any() else None,
-                "false_refusal_a": float((~answered[answerable]).mean()) if answerable.any() else None,
-                "wrong_top": float((answered & ~correct).mean()),
-            })
-        ok = [r for r in table if r["false_refusal_a"] is not None and r["false_refusal_a"] <= self.config.max_false_refusal]
-        best = max(ok, key=lambda r: (r["refusal_u"] or 0.0, -r["threshold"])) if ok else table[len(table) // 2]
-        hit1 = float(correct[answerable].mean()) if answerable.any() else None
         summary = {"questions": len(selection), "answerable": int(answerable.sum()),
                    "answerable_with_positive": int(sum(e.answerable for e in selection)),
-                   "hit@1": hit1, "threshold": best["threshold"], "refusal_u": best["refusal_u"],
-                   "false_refusal_a": best["false_refusal_a"], "wrong_top": best["wrong_top"]}
-        return table, best["threshold"], summary
+                   "hit@1": float(correct[answerable].mean()) if answerable.any() else None,
+                   "threshold": answer_t, "suggest_threshold": suggest_t,
+                   "precision": at["precision"], "answered": at["answered_a"], "answer_u": at["answer_u"],
+                   "none_u": float((conf[~answerable] < suggest_t).mean()) if (~answerable).any() else None,
+                   "helpful": helpful,
+                   # the old operating point's figures, at the answer threshold
+                   "refusal_u": at["refusal_u"], "false_refusal_a": at["false_refusal_a"], "wrong_top": at["wrong_top"]}
+        return table, answer_t, summary
+
+
+THRESHOLDS = np.round(np.arange(0.01, 1.0, 0.01), 2)
+
+
+def calibration_table(conf: np.ndarray, answerable: np.ndarray, correct: np.ndarray, found: np.ndarray) -> list[dict]:
+    """Per confidence threshold t, on labelled questions: `precision` of answering at t (the first passage right,
+    an unanswerable question answered counts wrong), `answered_a` (share of the answerable ones answered),
+    `answer_u` (share of the unanswerable ones answered), `none_u` (share of the unanswerable ones below t: what
+    `none` gets with t as the suggest threshold), `helpful_a` (answerable ones whose ranking has a right passage in
+    its first few, at or above t), and the refusal figures of the single-threshold contract."""
+    unanswerable = ~answerable
+    table = []
+    for t in THRESHOLDS:
+        answered = conf >= t
+        n = int(answered.sum())
+        table.append({
+            "threshold": float(t),
+            "precision": float(correct[answered].mean()) if n else None,
+            "answered_a": float(answered[answerable].mean()) if answerable.any() else None,
+            "answer_u": float(answered[unanswerable].mean()) if unanswerable.any() else None,
+            "none_u": float((~answered[unanswerable]).mean()) if unanswerable.any() else None,
+            "helpful_a": float((answered & found)[answerable].mean()) if answerable.any() else None,
+            "refusal_u": float((~answered[unanswerable]).mean()) if unanswerable.any() else None,
+            "false_refusal_a": float((~answered[answerable]).mean()) if answerable.any() else None,
+            "wrong_top": float((answered & ~correct).mean()),
+        })
+    return table
+
+
+def operating_points(table: list[dict], max_wrong: float, min_none_u: float) -> tuple[float, float]:
+    """(answer threshold, suggest threshold). Answer: the lowest threshold from which on every higher one keeps the
+    precision of answering at least 1 − `max_wrong` (the share of wrong answers only falls as the bar rises);
+    without one, nothing is answered. Suggest: the lowest threshold (not above the answer threshold) at which at
+    least `min_none_u` of the unanswerable questions still get `none`: the most suggestions that bound allows."""
+    answer_t = 1.0
+    for row in reversed(table):
+        if row["precision"] is not None and row["precision"] < 1 - max_wrong:
+            break
+        answer_t = row["threshold"]
+    suggest_t = next((r["threshold"] for r in table
+                      if r["threshold"] <= answer_t and (r["none_u"] is None or r["none_u"] >= min_none_u)), answer_t)
+    return answer_t, suggest_t
+
+
+def helpful_share(conf: np.ndarray, answerable: np.ndarray, correct: np.ndarray, found: np.ndarray,
+                  answer_t: float, suggest_t: float) -> float | None:
+    """Answerable questions helped: answered with the right first passage, or suggested with a right one among them."""
+    if not answerable.any():
+        return None
+    helped = ((conf >= answer_t) & correct) | ((conf < answer_t) & (conf >= suggest_t) & found)
+    return float(helped[answerable].mean())
 
 
 def _example(q: LabelledQuestion, inputs: JudgeInputs, y: np.ndarray, answerable: bool, **flags) -> Example:
