@@ -1,13 +1,16 @@
-"""Regenerate the results block of README.md: the four retrieval modes on the demo and the full knowledge base.
+"""Regenerate the results block of README.md: the served configuration's figures, and the four retrieval modes
+(without a judge) on the demo and the full knowledge base.
 
     python -m eval.readme_table --full-kb /work/devkb/full          # evaluate, save JSON, rewrite the block
     python -m eval.readme_table --demo-kb /work/devkb/demo --full-kb /work/devkb/full
-    python -m eval.readme_table --from-results                      # only re-render from eval/results/readme-*.json
+    python -m eval.readme_table --from-results                      # only re-render from eval/results/
 
 Runs (in process, all four modes, one run per knowledge base and gold file): the demo KB on
 ../shared/eval/dev.jsonl (its questions are about the demo's documents) and on the demo part of the held-out
-eval/questions/test.jsonl (`--demo-subset`); the full KB on dev.jsonl and on all of test.jsonl. A knowledge base not given keeps its last saved figures. Only the
-text between `<!-- results:start -->` and `<!-- results:end -->` is replaced; nothing else in README.md.
+eval/questions/test.jsonl (`--demo-subset`); the full KB on dev.jsonl and on all of test.jsonl, each saved as
+eval/results/modes-<demo|full>-<gold>.json. A knowledge base not given keeps its last saved figures. The served
+configuration's table is read from the summaries `policyqa eval` wrote (eval/results/eval-full-*.json and
+multiturn-full-http.json; their commands are in eval/results/README.md); it is not re-run here. Only the text between `<!-- results:start -->` and `<!-- results:end -->` is replaced; nothing else in README.md.
 """
 from __future__ import annotations
 
@@ -28,8 +31,14 @@ TEST = ROOT / "eval" / "questions" / "test.jsonl"
 KB_LABELS = {"demo": "demo KB", "full": "full corpus"}
 
 
+# The served configuration (hybrid+FAQ with the knowledge base's judge): (gold set, how it was asked, summary file).
+SERVED = [("dev.jsonl", "in process", "eval-full-dev.json"), ("dev.jsonl", "over HTTP", "eval-full-dev-http.json"),
+          ("test.jsonl", "in process", "eval-full-test.json"), ("test.jsonl", "over HTTP", "eval-full-test-http.json")]
+MULTITURN = "multiturn-full-http.json"
+
+
 def result_path(label: str, gold: Path) -> Path:
-    return RESULTS / f"readme-{label}-{gold.stem}.json"
+    return RESULTS / f"modes-{label}-{gold.stem}.json"
 
 
 def evaluate(label: str, kb_dir: Optional[Path], gold: Path, demo_subset: bool) -> Path:
@@ -54,6 +63,44 @@ def _rate(value) -> str:
     return "–" if value is None else f"{value:.2f}"
 
 
+def _counted(value, num: int, den: int) -> str:
+    return "–" if value is None else f"{value:.3f} ({num}/{den})"
+
+
+def served_lines() -> list[str]:
+    """The served configuration on the full corpus, from the saved summaries (none saved: no lines)."""
+    runs = [(gold, how, json.loads((RESULTS / name).read_text("utf-8"))) for gold, how, name in SERVED if (RESULTS / name).exists()]
+    if not runs:
+        return []
+    first = runs[0][2]
+    judge = next((r["backend"].get("judge") for _, _, r in runs if r["backend"].get("judge")), None)
+    lines = [
+        f"**Served configuration** (full corpus, {first['backend']['counts']['chunks']} chunks; hybrid + FAQ with the "
+        f"judge `{judge}`; measured {first['machine']['date'][:10]}; files and commands: `eval/results/README.md`):",
+        "",
+        "| questions | asked | hit@1 | hit@5 | MRR@10 | answer-contains | refusal (U) | false-refusal (A) | wrong-top | p50 ms |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for gold, how, r in runs:
+        mr = next(iter(r["modes"].values()))
+        x, c = mr["metrics"], mr["counts"]
+        lines.append(
+            f"| {gold} ({c['A']} A + {c['U']} U{', held out' if gold.startswith('test') else ''}) | {how} | {_counted(x['hit_at_1'], c['hit1'], c['A'])} | "
+            f"{_counted(x['hit_at_5'], c['hit5'], c['A'])} | {_rate(x['mrr_at_10'])} | "
+            f"{_counted(x['answer_contains'], c['contains'], c['A'])} | {_counted(x['refusal_rate'], c['refused_u'], c['U'])} | "
+            f"{_counted(x['false_refusal_rate'], c['refused_a'], c['A'])} | {_counted(x['wrong_top_rate'], c['wrong_top'], c['all'])} | "
+            f"{x['latency_p50_ms']:.0f} |"
+        )
+    if (RESULTS / MULTITURN).exists():
+        mt = json.loads((RESULTS / MULTITURN).read_text("utf-8"))
+        parts = [("all", mt["summary"]), *mt.get("splits", {}).items()]
+        lines += ["", "Conversations (`eval/questions/multiturn.jsonl`, over HTTP), last turns: " + "; ".join(
+            f"{name} {s['conversations']}: hit@1 {s['last_hit_at_1']:.3f}, hit@5 {s['last_hit_at_5']:.3f} "
+            f"({s['last_answerable']} A), refusal {s['last_refusal_unanswerable']:.2f} ({s['last_unanswerable']} U)"
+            for name, s in parts) + "."]
+    return [*lines, ""]
+
+
 def render_block(files: list[Path]) -> str:
     runs = [json.loads(f.read_text("utf-8")) for f in files if f.exists()]
     if not runs:
@@ -63,6 +110,8 @@ def render_block(files: list[Path]) -> str:
     models = sorted({str(r["backend"].get("model")) for r in runs})
     lines = [
         START,
+        *served_lines(),
+        "**The four retrieval modes without a judge** (the baseline the judge is measured against). "
         f"Measured {m['date'][:10]} on {m['cores']} cores ({m['cpu']}), model `{', '.join(models)}`, in process, "
         f"top_k = 5; regenerate with `python -m eval.readme_table --full-kb DIR`. The machine is shared with other "
         f"work, so latencies are upper bounds. A = answerable, U = unanswerable questions; definitions: `policyqa eval`.",
