@@ -1,7 +1,7 @@
 """The judge's ablation: today's pipeline, each judge part and training source alone and together, on gold files.
 
     python -m eval.ablation --kb DIR --gold eval/questions/tune.jsonl --gold ../shared/eval/dev.jsonl \
-        --gold eval/questions/select.jsonl --gold eval/questions/test.jsonl --json eval/results/ablation-full-r6.json
+        --gold eval/questions/select.jsonl --gold eval/questions/test.jsonl --json eval/results/ablation-full.json
 
 Training examples are collected once (the expensive part: asking every training question of the knowledge base),
 then each variant is fitted on its subset with the same seed and threshold rule (chosen on the selection files,

@@ -246,8 +246,8 @@ def print_result(console, result: MultiturnResult) -> None:
 
 
 def run_cli(gold: Path, kb: Path | None, url: str | None, top_k: int, json_out: Path | None, api_key: str | None,
-            console) -> MultiturnResult:
-    """`policyqa eval --multiturn`."""
+            console, records_out: Path | None = None) -> MultiturnResult:
+    """`policyqa eval --multiturn`: the summary to `json_out`, every turn's record to `records_out` (on demand)."""
     conversations = load_conversations(gold)
     if url:
         backend = HttpConversationBackend(url, api_key=api_key)
@@ -258,14 +258,20 @@ def run_cli(gold: Path, kb: Path | None, url: str | None, top_k: int, json_out: 
     finally:
         backend.close()
     print_result(console, result)
+    head = {"gold": str(gold), "backend": backend.kind, "url": url, "kb": str(kb) if kb else None}
     if json_out:
-        json_out.write_text(json.dumps({"gold": str(gold), "backend": backend.kind, "url": url, "kb": str(kb) if kb else None,
-                                        "summary": result.summary(),
-                                        "splits": {name: result.only(name).summary() for name in result.splits()},
-                                        "records": [r.__dict__ for r in result.records]}, ensure_ascii=False, indent=1),
-                            "utf-8")
+        _write(json_out, {**head, "summary": result.summary(),
+                          "splits": {name: result.only(name).summary() for name in result.splits()}})
         console.print(f"wrote {json_out}", highlight=False)
+    if records_out:
+        _write(records_out, {**head, "records": [r.__dict__ for r in result.records]})
+        console.print(f"wrote {records_out}", highlight=False)
     return result
+
+
+def _write(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", "utf-8")
 
 
 # ---------------------------------------------------------------------- evidence check against the corpus

@@ -1,7 +1,8 @@
 """Tables and files from an evaluation run: the modes side by side, the threshold sweep, the failures.
 
     print_run(console, run, sweep=True)        # definitions, one table of all modes, sweep, failures
-    write_json(run, Path("eval/results/x.json"))
+    write_json(run_to_dict(run, sweeps), Path("eval/results/x.json"))   # the summary: metrics, no per-question records
+    write_json(run_records(run), Path("/tmp/x-records.json"))            # every question's record, on demand
     markdown_modes_table(run)                  # the same side-by-side table as Markdown
 
 Every rate is printed with its numerator/denominator so a reader can recompute it.
@@ -286,6 +287,7 @@ def question_record(s: QuestionScore) -> dict:
 
 
 def run_to_dict(run: EvalRun, sweeps: list[dict] | None = None) -> dict:
+    """The run's summary: metrics, counts and sweeps per mode, no per-question record (`run_records` has those)."""
     return {
         "gold": run.gold_path,
         "top_k": run.top_k,
@@ -294,10 +296,21 @@ def run_to_dict(run: EvalRun, sweeps: list[dict] | None = None) -> dict:
         "notes": run.notes,
         "definitions": DEFINITIONS,
         "modes": {
+            name: {"metrics": mr.metrics.as_dict(), "counts": _counts(mr.scored), "refusal_threshold": mr.refusal_threshold}
+            for name, mr in run.modes.items()
+        },
+        "sweeps": sweeps or [],
+    }
+
+
+def run_records(run: EvalRun) -> dict:
+    """Every question's record per mode (what was returned and how it scored), for `policyqa eval --records FILE`."""
+    return {
+        "gold": run.gold_path,
+        "top_k": run.top_k,
+        "backend": run.backend,
+        "modes": {
             name: {
-                "metrics": mr.metrics.as_dict(),
-                "counts": _counts(mr.scored),
-                "refusal_threshold": mr.refusal_threshold,
                 "questions": [question_record(s) for s in mr.scored],
                 "failures": [failure_record(s) for s in mr.scored if s.failed],
                 "sweep_pass": [
@@ -308,7 +321,6 @@ def run_to_dict(run: EvalRun, sweeps: list[dict] | None = None) -> dict:
             }
             for name, mr in run.modes.items()
         },
-        "sweeps": sweeps or [],
     }
 
 
