@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StrictBool, field_validator
 
-from knowledge_base.models import MAX_QUESTION_CHARS, Answer, ChannelName, Citation, StoredDocument
+from knowledge_base.models import MAX_QUESTION_CHARS, Answer, ChannelName, StoredDocument
 from knowledge_base.safety import CATEGORIES
 from knowledge_base.settings import Settings
 from knowledge_base.store import KnowledgeBaseError
@@ -27,11 +27,12 @@ from knowledge_base.store import KnowledgeBaseError
 from ..channels import blocked_text
 from ..compose import display_date, document_url
 from ..engine import DocumentCatalog, QuestionError
-from .deps import EngineDep, KbDep, MetricsDep, SettingsDep
+from .deps import EngineDep, KbDep, MetricsDep, SessionsDep, SettingsDep
 from .errors import errors_for
+from .schemas import PUBLIC_ERRORS, CitationOut, HealthOut, citation_json
 from .validation import ApiRequest
 
-router = APIRouter(tags=["public"], responses=errors_for(422, 429, 503))
+router = APIRouter(tags=["public"], responses=PUBLIC_ERRORS)
 
 
 # ---------------------------------------------------------------------- request / response models
@@ -53,7 +54,7 @@ class AskRequest(ApiRequest):
     channel: str = Field("web", description="web | hotline | newmedia")
     top_k: int = Field(5, description="citations wanted, 1–20")
     filters: AskFilters | None = None
-    session_id: str | None = Field(None, max_length=100, description="one conversation: follow-ups are completed from its last turns")
+    session_id: str | None = Field(None, max_length=100, description="the `session_id` of an earlier answer: follow-ups are completed from that conversation's last turns (an id the server did not issue, or one silent for POLICYQA_SESSION_MAX_AGE, starts a new conversation)")
     history: list[HistoryTurn] | None = Field(
         None, max_length=10, description="a stateless client's earlier turns [{question, answer}], oldest first (at most 10)"
     )
@@ -80,24 +81,9 @@ class AskRequest(ApiRequest):
         return v
 
 
-class CitationOut(BaseModel):
-    rank: int
-    kind: str
-    doc_id: str | None
-    title: str
-    source_titles: list[str]
-    doc_number: str | None
-    publisher: str | None
-    published_date: str | None
-    validity: str
-    section: str
-    quote: str
-    url: str
-    score: float
-
-
 class AskResponse(BaseModel):
     query_id: str
+    session_id: str = Field(..., description="this conversation's id, issued by the server: send it with the next question")
     answered: bool
     answer: str
     confidence: float
@@ -167,16 +153,6 @@ class DocumentDetail(DocumentOut):
     versions: list[VersionOut]
 
 
-class HealthOut(BaseModel):
-    status: str
-    generation: int
-    documents: int
-    in_force: int
-    chunks: int
-    faqs: int
-    model: str | None
-
-
 def public_catalog(kb: KbDep) -> DocumentCatalog:
     """Public documents; 503 (app-level handler) while the knowledge base is empty."""
     if kb.state().generation == 0:
@@ -194,16 +170,18 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 
 
 @router.post("/v1/ask", response_model=AskResponse, response_model_exclude_unset=True)
-def ask(body: AskRequest, engine: EngineDep, metrics: MetricsDep, response: Response):
-    """Answer a citizen's question for one channel, with citations (or an honest refusal)."""
+def ask(body: AskRequest, engine: EngineDep, sessions: SessionsDep, metrics: MetricsDep, response: Response):
+    """Answer a citizen's question for one channel, with citations (or an honest refusal), in the conversation of
+    `session_id` when the server issued it (else a new one: the response's `session_id`)."""
     timings: dict[str, float] = {}
+    session_id = sessions.session_for(body.session_id)
     try:
         answer = engine.ask(
             body.question,
             channel=body.channel,
             top_k=body.top_k,
             filters=body.filters.model_dump() if body.filters else None,
-            session_id=body.session_id,
+            session_id=session_id,
             timings=timings,
             history=[t.model_dump() for t in body.history] if body.history else None,
         )
@@ -211,7 +189,7 @@ def ask(body: AskRequest, engine: EngineDep, metrics: MetricsDep, response: Resp
         return _error(422, "invalid_request", str(e))
     response.headers["Server-Timing"] = server_timing(timings)
     metrics.observe_answer(answer, timings)
-    return answer_json(answer)
+    return {**answer_json(answer), "session_id": session_id}
 
 
 @router.get("/v1/search", response_model=SearchResponse, response_model_exclude_unset=True)
@@ -286,12 +264,6 @@ def healthz(engine: EngineDep):
 
 
 # ---------------------------------------------------------------------- JSON at the edge
-def citation_json(c: Citation) -> dict:
-    """The contract's citation object: CitationOut's fields read off the domain Citation (anchor and faq_id stay
-    inside)."""
-    return CitationOut.model_validate(c, from_attributes=True).model_dump()
-
-
 def answer_json(a: Answer) -> dict:
     out = {
         "query_id": a.query_id,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import typer
 
 from eval import cli as eval_cli
+from knowledge_base.settings import SettingsError, get_settings
 
 from . import answer, faq, ingest, keys, kb, model, report, serve
 from .common import KbOption, console, err, fail, open_kb
@@ -24,6 +25,16 @@ from .common import KbOption, console, err, fail, open_kb
 __all__ = ["app", "main", "KbOption", "console", "err", "fail", "open_kb"]
 
 app = typer.Typer(help="policyqa: 一库多平台 policy Q&A with cited sources.", no_args_is_help=True, add_completion=False)
+
+
+@app.callback()
+def _check_settings() -> None:
+    """Every command starts by reading the POLICYQA_* settings: a bad one is an error line, not a traceback later."""
+    try:
+        get_settings()
+    except SettingsError as e:
+        fail(str(e))
+
 
 app.command("ingest")(ingest.ingest)
 app.command("remove")(ingest.remove)
