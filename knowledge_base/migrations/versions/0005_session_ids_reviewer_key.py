@@ -16,18 +16,20 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table('conversation_sessions',
-    sa.Column('session_id', sa.String(length=100), nullable=False),
-    sa.Column('issued_at', sa.DateTime(), nullable=False),
-    sa.Column('last_seen', sa.DateTime(), nullable=False),
-    sa.PrimaryKeyConstraint('session_id')
-    )
-    with op.batch_alter_table('conversation_sessions', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_conversation_sessions_last_seen'), ['last_seen'], unique=False)
-
-    with op.batch_alter_table('faqs', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('reviewer_key_id', sa.Integer(), nullable=True))
-
+    inspector = sa.inspect(op.get_bind())
+    # Each step only when missing: a store re-run from an older revision (or opened by a development build) may have it.
+    if 'conversation_sessions' not in set(inspector.get_table_names()):
+        op.create_table('conversation_sessions',
+        sa.Column('session_id', sa.String(length=100), nullable=False),
+        sa.Column('issued_at', sa.DateTime(), nullable=False),
+        sa.Column('last_seen', sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint('session_id')
+        )
+        with op.batch_alter_table('conversation_sessions', schema=None) as batch_op:
+            batch_op.create_index(batch_op.f('ix_conversation_sessions_last_seen'), ['last_seen'], unique=False)
+    if 'reviewer_key_id' not in {c['name'] for c in inspector.get_columns('faqs')}:
+        with op.batch_alter_table('faqs', schema=None) as batch_op:
+            batch_op.add_column(sa.Column('reviewer_key_id', sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
