@@ -419,3 +419,26 @@ def test_a_query_log_from_before_conversations_gains_the_new_columns_on_open(tmp
     assert log.conversation("s")[0].followup_of == "old-1" and log.conversation("s")[0].asked == "那春节呢？"
     with sqlite3.connect(tmp_path / "policyqa.sqlite3") as db:
         assert "ix_query_log_followup_of" in {r[1] for r in db.execute("PRAGMA index_list(query_log)")}
+
+
+# --------------------------------------------------------------------------------------------- dates (issue 23)
+@pytest.mark.parametrize("bad", ["0", "20240501", "2024-5-1", "yesterday", "1714521600"])
+def test_a_malformed_date_is_a_422_not_a_day_in_1970(tmp_path, bad):
+    from fastapi.testclient import TestClient
+
+    from knowledge_base.settings import Settings
+    from qa_service.app import create_app
+    from qa_service.auth import KeyService, Role
+
+    kb = KnowledgeBase(tmp_path / "kb")
+    key = {"Authorization": "Bearer " + KeyService(kb).create("日期测试", Role.EDITOR).token}
+    with TestClient(create_app(kb=kb, settings=Settings(rate_limit_per_minute=0))) as c:
+        assert c.get("/v1/analytics/questions", params={"to": "2024-05-01"}, headers=key).status_code == 200
+        for path in ("/v1/analytics/questions", "/v1/analytics/dashboard", "/v1/analytics/groups",
+                     "/v1/analytics/groups/g1/tickets"):
+            r = c.get(path, params={"to": bad}, headers=key)
+            assert r.status_code == 422 and r.json()["error"] == "invalid_request" and "YYYY-MM-DD" in r.json()["message"], path
+        r = c.get("/v1/analytics/report", params={"from": bad, "to": "2024-05-07"}, headers=key)
+        assert r.status_code == 422 and "YYYY-MM-DD" in r.json()["message"]
+        r = c.post("/v1/analytics/groups/g1/promote", json={"to": int(bad) if bad.isdigit() else bad}, headers=key)
+        assert r.status_code == 422 and "YYYY-MM-DD" in r.json()["message"]

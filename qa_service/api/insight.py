@@ -269,8 +269,9 @@ def conversation_turns(session_id: SessionId, kb: KbDep, staff: StaffDep(Role.OP
 def weekly_report(
     kb: KbDep,
     staff: StaffDep(Role.OPERATOR),
-    since: IsoDate = Query(..., alias="from", description="first day, YYYY-MM-DD"),
-    until: IsoDate = Query(..., alias="to", description="last day, YYYY-MM-DD, inclusive"),
+    # Inside Annotated: FastAPI keeps IsoDate's check only there for a required parameter.
+    since: Annotated[IsoDate, Query(alias="from", description="first day, YYYY-MM-DD")],
+    until: Annotated[IsoDate, Query(alias="to", description="last day, YYYY-MM-DD, inclusive")],
     format: str = Query("xlsx", description="xlsx | html"),
 ):
     if format not in ("xlsx", "html"):
