@@ -1,7 +1,8 @@
 """Public routes (no account): ask, search, documents, health. Thin: validate, call one engine function,
 shape the fixed JSON contract (issue 3). Only 主动公开 documents and published FAQ entries are served.
 
-    POST /v1/ask {"question": "失业保险金能领多久？", "channel": "hotline"}  → answer, citations, script
+    POST /v1/ask {"question": "失业保险金能领多久？", "channel": "hotline"}  → answer, citations, script, session_id
+    POST /v1/ask {"question": "那满10年呢？", "session_id": "<the session_id answered before>"}  → a follow-up
     GET  /v1/search?q=失业保险金&k=5                                       → {"results": [citation…]}
 
 Content safety (issue 11) screens /v1/ask and /v1/search alike: a blocked question gets the fixed reply with

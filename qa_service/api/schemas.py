@@ -40,6 +40,7 @@ def _iso_date_text(value: Any) -> Any:
     return value.strip()
 
 
+# A required parameter takes it as `Annotated[IsoDate, Query(...)]`: FastAPI drops the check from `x: IsoDate = Query(...)`.
 IsoDate = Annotated[date, BeforeValidator(_iso_date_text)]
 
 
