@@ -74,7 +74,8 @@ def load_conversations(path: Path) -> list[GoldConversation]:
 
 # ---------------------------------------------------------------------- backends: one session per conversation
 class HttpConversationBackend:
-    """A running server's public API: POST /v1/ask with one session_id per conversation."""
+    """A running server's public API: POST /v1/ask with one session_id per conversation (the server issues it with the
+    first answer; each later turn sends it back)."""
 
     kind = "http"
 
@@ -83,17 +84,20 @@ class HttpConversationBackend:
 
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.client = httpx.Client(base_url=url.rstrip("/"), timeout=timeout, headers=headers)
+        self.issued: dict[str, str | None] = {}  # our conversation id → the session id the server issued for it
 
     def ask(self, question: str, session_id: str, top_k: int) -> tuple[Returned, str | None]:
         t0 = time.perf_counter()
         try:
-            r = self.client.post("/v1/ask", json={"question": question, "session_id": session_id, "top_k": top_k})
+            r = self.client.post("/v1/ask", json={"question": question, "session_id": self.issued.get(session_id),
+                                                  "top_k": top_k})
         except Exception as e:  # scored as an error, the run goes on
             return Returned(None, error=f"{type(e).__name__}: {e}"), None
         ms = (time.perf_counter() - t0) * 1000
         if r.status_code != 200:
             return Returned(None, latency_ms=ms, error=f"HTTP {r.status_code}: {r.text[:200]}"), None
         d = r.json()
+        self.issued[session_id] = d.get("session_id")
         return Returned(bool(d["answered"]), str(d.get("answer") or ""), d.get("confidence"),
                         [ReturnedCitation.from_api(c) for c in d.get("citations") or []], ms,
                         faq_id=d.get("faq_id")), d.get("understood_question")

@@ -125,6 +125,7 @@ class FaqRow(Base):
     # None for entries written on the command line, and before issue 11 (then the names are compared).
     author_key_id: Mapped[int | None] = mapped_column(Integer)
     reviewer: Mapped[str | None] = mapped_column(String(200))
+    reviewer_key_id: Mapped[int | None] = mapped_column(Integer)  # the key that reviewed (names may be shared)
     confidentiality_checked_by: Mapped[str | None] = mapped_column(String(200))
     confidentiality_checked_at: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
@@ -305,6 +306,16 @@ class ConversationTurnRow(Base):
     understood: Mapped[str] = mapped_column(Text)  # as completed from the conversation (what was retrieved)
     answer: Mapped[str] = mapped_column(Text)
     query_id: Mapped[str | None] = mapped_column(String(40))
+
+
+class ConversationSessionRow(Base):
+    """A session id the server issued (issue 23): a client may continue only a conversation it was given the id of;
+    an id never issued, or silent longer than POLICYQA_SESSION_MAX_AGE, starts a new one."""
+
+    __tablename__ = "conversation_sessions"
+    session_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    issued_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
 
 
 # ------------------------------------------------------------------------------------------ content safety (issue 11)

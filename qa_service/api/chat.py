@@ -21,7 +21,7 @@ import re
 import time
 from typing import Any, Iterator
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -29,7 +29,8 @@ from knowledge_base.models import Answer
 
 from ..engine import MAX_QUESTION_CHARS, QuestionError
 from ..channels import citation_name, suggestion_line
-from .public import citation_json, suggestion_json
+from .deps import EngineDep
+from .schemas import PUBLIC_ERRORS, CitationOut, SuggestionOut, citation_json, suggestion_json
 
 router = APIRouter(tags=["chat"])
 
@@ -73,6 +74,65 @@ class ChatRequest(BaseModel):
         if v not in MODELS:
             raise ValueError(f"未知模型 / unknown model {v!r}: expected one of {', '.join(MODELS)}")
         return v
+
+
+class ModelOut(BaseModel):
+    id: str
+    object: str = "model"
+    created: int = 0
+    owned_by: str = "policyqa"
+
+
+class ModelListOut(BaseModel):
+    object: str = "list"
+    data: list[ModelOut]
+
+
+class ReplyMessageOut(BaseModel):
+    role: str = "assistant"
+    content: str
+
+
+class ChoiceOut(BaseModel):
+    index: int = 0
+    message: ReplyMessageOut
+    finish_reason: str = "stop"
+    logprobs: None = None
+
+
+class UsageOut(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class PolicyqaExtraOut(BaseModel):
+    """What an OpenAI client does not know of: the answer's evidence and outcome."""
+
+    query_id: str
+    answered: bool
+    confidence: float
+    channel: str
+    citations: list[CitationOut]
+    understood_question: str | None
+    choices: list[str]
+    script: dict[str, Any] | None
+    blocked: str | None = Field(None, description="the content-safety category when the question was refused for it")
+
+
+class ChatCompletionOut(BaseModel):
+    id: str
+    object: str = "chat.completion"
+    created: int
+    model: str
+    choices: list[ChoiceOut]
+    usage: UsageOut
+    policyqa: PolicyqaExtraOut
+
+
+# With "stream": true the answer comes as server-sent events (chat.completion.chunk objects, then `data: [DONE]`).
+STREAM_RESPONSE = {200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
+                         "description": "a chat.completion object, or with stream: server-sent events"}}
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -142,16 +202,15 @@ def policyqa_extra(answer: Answer) -> dict:
     }
 
 
-@router.get("/v1/models")
+@router.get("/v1/models", response_model=ModelListOut)
 def list_models():
     """The channels, as OpenAI model names."""
-    return {"object": "list", "data": [{"id": m, "object": "model", "created": 0, "owned_by": "policyqa"} for m in MODELS]}
+    return ModelListOut(data=[ModelOut(id=m) for m in MODELS])
 
 
-@router.post("/v1/chat/completions")
-def chat_completions(body: ChatRequest, request: Request):
+@router.post("/v1/chat/completions", response_model=ChatCompletionOut, responses={**PUBLIC_ERRORS, **STREAM_RESPONSE})
+def chat_completions(body: ChatRequest, engine: EngineDep):
     """An OpenAI chat completion answered from the knowledge base (stream: server-sent events)."""
-    engine = request.app.state.services.engine
     try:
         question, history = conversation_of(body.messages)
         answer = engine.ask(question, channel=MODELS[body.model], history=history or None)

@@ -20,6 +20,8 @@ from typing import Iterable
 
 import typer
 
+from knowledge_base.settings import SettingsError, get_settings
+
 from . import answer, faq, ingest, keys, kb, model, report, serve
 from .common import KbOption, console, err, fail, open_kb
 
@@ -27,6 +29,14 @@ __all__ = ["COMMANDS", "SUB_APPS", "add_commands", "app", "build_app", "main", "
            "open_kb"]
 
 COMMANDS = "policyqa.commands"  # entry points: a Typer app becomes a sub-app, a function a command, of that name
+
+
+def _check_settings() -> None:
+    """Every command starts by reading the POLICYQA_* settings: a bad one is an error line, not a traceback later."""
+    try:
+        get_settings()
+    except SettingsError as e:
+        fail(str(e))
 
 SUB_APPS: tuple[tuple[str, typer.Typer], ...] = (
     ("kb", kb.app),
@@ -51,7 +61,7 @@ def add_commands(app: typer.Typer, commands: Iterable[EntryPoint]) -> None:
 def build_app(commands: Iterable[EntryPoint] = ()) -> typer.Typer:
     """The command line: this package's commands, and `commands` (entry points of the `policyqa.commands` group)."""
     app = typer.Typer(help="policyqa: 一库多平台 policy Q&A with cited sources.", no_args_is_help=True,
-                      add_completion=False)
+                      add_completion=False, callback=_check_settings)
     app.command("ingest")(ingest.ingest)
     app.command("remove")(ingest.remove)
     app.command("ask")(answer.ask)

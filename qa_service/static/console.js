@@ -32,8 +32,9 @@
   const copyScriptButton = $("copy-script");
 
   // One conversation per caller (issue 10): follow-ups are completed from this caller's turns; 新来电 starts afresh.
-  const newSessionId = () => (window.crypto && crypto.randomUUID && crypto.randomUUID()) || "c-" + Date.now().toString(36) + Math.random().toString(36).slice(2);
-  let sessionId = newSessionId();
+  // The server issues the id with the caller's first answer.
+  let sessionId = null;
+  let caller = 0; // counts 新来电, so an answer arriving after it does not carry the last caller's id over
   let apiKey = null;
   let current = null; // {question, answer} of the last script shown
   let searchTimer = null;
@@ -376,7 +377,9 @@
     search();
     copyScriptButton.disabled = true;
     scriptBox.replaceChildren(el("p", { class: "loading", text: "正在生成答复口径…" }));
+    const askedFor = caller;
     const result = await call("POST", "/v1/ask", { question, channel: "hotline", session_id: sessionId });
+    if (result.ok && result.data && askedFor === caller && typeof result.data.session_id === "string") sessionId = result.data.session_id;
     if (!result.ok || !result.data) {
       scriptBox.replaceChildren(el("p", { class: "form-error", role: "alert", text: failure(result) }));
       if (result.status === 401) showLogin();
@@ -455,7 +458,8 @@
   }
 
   $("new-caller").addEventListener("click", () => {
-    sessionId = newSessionId();
+    sessionId = null;
+    caller += 1;
     current = null;
     const s = storage("session");
     if (s) s.removeItem(HISTORY_STORAGE);

@@ -13,29 +13,6 @@
   "use strict";
   const SERVER_CONFIG = {"hotline": "12345", "max_question": 500};
 
-  if (window.policyqaWidget) return; // the tag was included twice
-
-  const script =
-    document.currentScript ||
-    Array.from(document.querySelectorAll("script[src]")).find((s) => /\/widget\.js(?:[?#]|$)/.test(s.src));
-  if (!script) return;
-
-  const BASE = new URL(".", script.src); // API and assets sit beside widget.js
-  const data = script.dataset;
-  const OPTIONS = {
-    title: (data.title || "政策问答").slice(0, 40),
-    hotline: data.hotline || SERVER_CONFIG.hotline || "12345",
-    suggestions: (data.suggestions || "")
-      .split("|")
-      .map((s) => s.trim())
-      .filter(Boolean)
-      .slice(0, 4),
-    left: data.position === "left",
-  };
-  const MAX_QUESTION = SERVER_CONFIG.max_question || 500; // the API's limit (MAX_QUESTION_CHARS)
-  const TIMEOUT_MS = 30000;
-  const LARGE_TEXT_KEY = "policyqa-large-text";
-
   const VALIDITY = {
     in_force: "现行有效",
     superseded: "已被修订",
@@ -62,6 +39,32 @@
     }
     return node;
   }
+
+  // The server's own pages use the same helpers (pages.js): they load this file with `data-helpers`, which shares
+  // them as window.policyqaDom and stops before the widget is built.
+  if (!window.policyqaDom) window.policyqaDom = Object.freeze({ el: el, VALIDITY: Object.freeze(VALIDITY) });
+  const script =
+    document.currentScript ||
+    Array.from(document.querySelectorAll("script[src]")).find((s) => /\/widget\.js(?:[?#]|$)/.test(s.src));
+  if (!script || script.hasAttribute("data-helpers")) return;
+
+  if (window.policyqaWidget) return; // the tag was included twice
+
+  const BASE = new URL(".", script.src); // API and assets sit beside widget.js
+  const data = script.dataset;
+  const OPTIONS = {
+    title: (data.title || "政策问答").slice(0, 40),
+    hotline: data.hotline || SERVER_CONFIG.hotline || "12345",
+    suggestions: (data.suggestions || "")
+      .split("|")
+      .map((s) => s.trim())
+      .filter(Boolean)
+      .slice(0, 4),
+    left: data.position === "left",
+  };
+  const MAX_QUESTION = SERVER_CONFIG.max_question || 500; // the API's limit (MAX_QUESTION_CHARS)
+  const TIMEOUT_MS = 30000;
+  const LARGE_TEXT_KEY = "policyqa-large-text";
 
   function svgIcon(kind) {
     const NS = "http://www.w3.org/2000/svg";
@@ -90,11 +93,6 @@
     } catch (_) {
       return null;
     }
-  }
-
-  function uuid() {
-    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
-    return "s-" + Date.now().toString(36) + Math.random().toString(36).slice(2);
   }
 
   function storageGet(key) {
@@ -163,7 +161,8 @@
   // Widget
   // ---------------------------------------------------------------------------------------------------
 
-  const sessionId = uuid();
+  // This visit's conversation: the server issues its id with the first answer (a client-made id is not accepted).
+  let sessionId = null;
   const host = document.createElement("policyqa-widget");
   host.setAttribute("data-policyqa", "");
   const shadow = host.attachShadow({ mode: "open" });
@@ -390,6 +389,7 @@
     scrollToEnd();
 
     const result = await post("v1/ask", { question: question, channel: "web", session_id: sessionId });
+    if (result.ok && result.data && typeof result.data.session_id === "string") sessionId = result.data.session_id;
     pending.remove();
     busy = false;
     sendButton.disabled = false;

@@ -293,24 +293,30 @@ class JudgeTrainer:
         out = np.array(rows, np.float32), np.array(labels, np.int8)
         return (*out, np.array(found, np.int8)) if depth else out
 
-    def _fit_answerability(self, examples: list[Example], folds: int = 5) -> Answerability:
-        from sklearn.linear_model import LogisticRegression  # as lightgbm above
-
+    def _fit_answerability(self, examples: list[Example], folds: int = 5) -> tuple[Answerability, Answerability]:
+        """(answerability, relevance): P(the first passage answers) and P(a right passage is among the first
+        `suggest_depth`), both fitted on out-of-fold rankings of the same questions."""
         rng = np.random.default_rng(self.config.seed)
         qids = sorted({e.group for e in examples})
         fold_of = {q: int(f) for q, f in zip(qids, rng.integers(0, folds, len(qids)))}
-        rows, labels = [], []
+        rows, labels, found = [], [], []
         for f in range(folds):
             train = [e for e in examples if fold_of[e.group] != f]
             held = [e for e in examples if fold_of[e.group] == f]
             if not held:
                 continue
             booster = self._fit_ranker(train)
-            r, l = self._question_rows(booster, held)
+            r, l, k = self._question_rows(booster, held, self.config.suggest_depth)
             rows.append(r)
             labels.append(l)
+            found.append(k)
             self.progress("answerability folds", f + 1, folds)
-        x, y = np.vstack(rows), np.concatenate(labels)
+        x = np.vstack(rows)
+        return self._logistic(x, np.concatenate(labels)), self._logistic(x, np.concatenate(found))
+
+    def _logistic(self, x: np.ndarray, y: np.ndarray) -> Answerability:
+        from sklearn.linear_model import LogisticRegression  # as lightgbm above
+
         mean, scale = x.mean(axis=0), x.std(axis=0)
         scale[scale < 1e-6] = 1.0
         model = LogisticRegression(C=self.config.answerability_c, max_iter=2000).fit((x - mean) / scale, y)
@@ -348,9 +354,9 @@ class JudgeTrainer:
         # word a question against statute text, but their lists' shape (scores, margins) is not this knowledge
         # base's, so the answerability model learns from this knowledge base's questions only.
         answerability_examples = [e for e in fit if e.question.origin != "layperson" or self.sources.layperson_answerability]
-        answerability = self._fit_answerability(answerability_examples)
+        answerability, relevance = self._fit_answerability(answerability_examples)
         booster = self._fit_ranker(fit)
-        judge = Judge(booster, answerability, threshold=0.5, config=self.config)
+        judge = Judge(booster, answerability, threshold=0.5, config=self.config, relevance=relevance)
         calibration, threshold, summary = self.choose_threshold(judge, selection)
         judge.threshold = threshold
         return judge, calibration, summary
@@ -380,20 +386,26 @@ class JudgeTrainer:
             return [], 0.5, {}
         rows, labels, found = self._question_rows(judge.ranker, selection, self.config.suggest_depth)
         conf = np.array([judge.confidence(r) for r in rows])
+        rel = np.array([judge.relevant(r) for r in rows])
         answerable = np.array([e.question.answerable for e in selection])
-        table = calibration_table(conf, answerable, labels.astype(bool), found.astype(bool))
+        correct, found = labels.astype(bool), found.astype(bool)
+        table = calibration_table(conf, answerable, correct, found, rel)
         answer_t, suggest_t = operating_points(table, self.config.max_wrong_answers, self.config.min_none_unanswerable)
         judge.suggest_threshold = suggest_t
         at = next(r for r in table if r["threshold"] == answer_t)
-        helpful = helpful_share(conf, answerable, labels.astype(bool), found.astype(bool), answer_t, suggest_t)
+        helpful = helpful_share(conf, answerable, correct, found, answer_t, suggest_t, rel)
+        # the same contract with the confidence deciding suggest vs none too (no relevance model): for comparison
+        by_conf = operating_points(calibration_table(conf, answerable, correct, found), self.config.max_wrong_answers,
+                                   self.config.min_none_unanswerable)
+        helpful_conf = helpful_share(conf, answerable, correct, found, *by_conf)
         correct = labels.astype(bool)
         summary = {"questions": len(selection), "answerable": int(answerable.sum()),
                    "answerable_with_positive": int(sum(e.answerable for e in selection)),
                    "hit@1": float(correct[answerable].mean()) if answerable.any() else None,
                    "threshold": answer_t, "suggest_threshold": suggest_t,
                    "precision": at["precision"], "answered": at["answered_a"], "answer_u": at["answer_u"],
-                   "none_u": float((conf[~answerable] < suggest_t).mean()) if (~answerable).any() else None,
-                   "helpful": helpful,
+                   "helpful": helpful, "none_u": float((rel[~answerable] < suggest_t).mean()) if (~answerable).any() else None,
+                   "helpful_by_confidence": helpful_conf, "suggest_threshold_by_confidence": by_conf[1],
                    # the old operating point's figures, at the answer threshold
                    "refusal_u": at["refusal_u"], "false_refusal_a": at["false_refusal_a"], "wrong_top": at["wrong_top"]}
         return table, answer_t, summary
@@ -402,13 +414,16 @@ class JudgeTrainer:
 THRESHOLDS = np.round(np.arange(0.01, 1.0, 0.01), 2)
 
 
-def calibration_table(conf: np.ndarray, answerable: np.ndarray, correct: np.ndarray, found: np.ndarray) -> list[dict]:
+def calibration_table(conf: np.ndarray, answerable: np.ndarray, correct: np.ndarray, found: np.ndarray,
+                      rel: np.ndarray | None = None) -> list[dict]:
     """Per confidence threshold t, on labelled questions: `precision` of answering at t (the first passage right,
     an unanswerable question answered counts wrong), `answered_a` (share of the answerable ones answered),
     `answer_u` (share of the unanswerable ones answered), `none_u` (share of the unanswerable ones below t: what
     `none` gets with t as the suggest threshold), `helpful_a` (answerable ones whose ranking has a right passage in
-    its first few, at or above t), and the refusal figures of the single-threshold contract."""
+    its first few, at or above t), and the refusal figures of the single-threshold contract. `rel`: the score that
+    decides suggest vs none (default: the confidence), which `none_u` and `helpful_a` are computed from."""
     unanswerable = ~answerable
+    rel = conf if rel is None else rel
     table = []
     for t in THRESHOLDS:
         answered = conf >= t
@@ -418,8 +433,8 @@ def calibration_table(conf: np.ndarray, answerable: np.ndarray, correct: np.ndar
             "precision": float(correct[answered].mean()) if n else None,
             "answered_a": float(answered[answerable].mean()) if answerable.any() else None,
             "answer_u": float(answered[unanswerable].mean()) if unanswerable.any() else None,
-            "none_u": float((~answered[unanswerable]).mean()) if unanswerable.any() else None,
-            "helpful_a": float((answered & found)[answerable].mean()) if answerable.any() else None,
+            "none_u": float((rel[unanswerable] < t).mean()) if unanswerable.any() else None,
+            "helpful_a": float(((rel >= t) & found)[answerable].mean()) if answerable.any() else None,
             "refusal_u": float((~answered[unanswerable]).mean()) if unanswerable.any() else None,
             "false_refusal_a": float((~answered[answerable]).mean()) if answerable.any() else None,
             "wrong_top": float((answered & ~correct).mean()),
@@ -430,24 +445,25 @@ def calibration_table(conf: np.ndarray, answerable: np.ndarray, correct: np.ndar
 def operating_points(table: list[dict], max_wrong: float, min_none_u: float) -> tuple[float, float]:
     """(answer threshold, suggest threshold). Answer: the lowest threshold from which on every higher one keeps the
     precision of answering at least 1 − `max_wrong` (the share of wrong answers only falls as the bar rises);
-    without one, nothing is answered. Suggest: the lowest threshold (not above the answer threshold) at which at
-    least `min_none_u` of the unanswerable questions still get `none`: the most suggestions that bound allows."""
+    without one, nothing is answered. Suggest: the lowest threshold at which at
+    least `min_none_u` of the unanswerable questions still get `none` (on the suggest-or-none score's scale): the
+    most suggestions that bound allows."""
     answer_t = 1.0
     for row in reversed(table):
         if row["precision"] is not None and row["precision"] < 1 - max_wrong:
             break
         answer_t = row["threshold"]
-    suggest_t = next((r["threshold"] for r in table
-                      if r["threshold"] <= answer_t and (r["none_u"] is None or r["none_u"] >= min_none_u)), answer_t)
+    suggest_t = next((r["threshold"] for r in table if r["none_u"] is None or r["none_u"] >= min_none_u), 1.0)
     return answer_t, suggest_t
 
 
 def helpful_share(conf: np.ndarray, answerable: np.ndarray, correct: np.ndarray, found: np.ndarray,
-                  answer_t: float, suggest_t: float) -> float | None:
+                  answer_t: float, suggest_t: float, rel: np.ndarray | None = None) -> float | None:
     """Answerable questions helped: answered with the right first passage, or suggested with a right one among them."""
     if not answerable.any():
         return None
-    helped = ((conf >= answer_t) & correct) | ((conf < answer_t) & (conf >= suggest_t) & found)
+    rel = conf if rel is None else rel
+    helped = ((conf >= answer_t) & correct) | ((conf < answer_t) & (rel >= suggest_t) & found)
     return float(helped[answerable].mean())
 
 
