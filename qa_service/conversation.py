@@ -515,10 +515,10 @@ class Conversations:
                 return [ev, *evidence[:i], *evidence[i + 1:]]
         return evidence
 
-    def clarify(self, completion: Completion, nq, evidence: list) -> list[str]:
+    def clarify(self, completion: Completion, nq, evidence: list, vectors=None) -> list[str]:
         if completion.follow_up:
             return []  # the conversation already says what is meant
-        return self.clarifier.run(nq, evidence)
+        return self.clarifier.run(nq, evidence, vectors)
 
     def finish(self, answer, completion: Completion, choices: list[str], session_id: str | None):
         from .channels import with_choices

@@ -416,7 +416,7 @@ class QAEngine:
         draft = self.composer.extractive(nq, evidence, idf=state.retriever.idf,
                                          best_dense=math.nan if judged is not None else best_dense,
                                          judged=judged, threshold=threshold, layer=layer)
-        choices = self.conversations.clarify(completion, nq, evidence)  # issue 10: ask back instead of guessing
+        choices = self.conversations.clarify(completion, nq, evidence, state.retriever.vectors)  # issue 10/21: ask back between subjects
         if draft.answered and self._generative is not None:
             generated = self._generative.run(nq.original, evidence, draft)
             if generated is not None:
