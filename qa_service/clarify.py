@@ -134,15 +134,18 @@ class Clarifier:
                          citation)
 
     def subjects(self, candidates: list[Candidate], vectors) -> list[list[Candidate]]:
-        """Candidates grouped into subjects (one joins a subject when it is one subject with any of its members),
-        in rank order of each subject's best candidate."""
+        """Candidates grouped into subjects, in rank order. Each joins the first subject it is one subject with (with
+        any member) and binds the same people as (all members): a national law's subject takes 济南's rule or
+        淄博's, not both."""
         close = self._closeness(candidates, vectors)
         groups: list[list[int]] = []
-        for i in range(len(candidates)):
-            joined = [g for g in groups if any(self.same_subject(candidates[i], candidates[j], close[i, j]) for j in g)]
-            merged = sorted({j for g in joined for j in g} | {i})
-            groups = [g for g in groups if g not in joined] + [merged]
-        groups.sort(key=lambda g: g[0])
+        for i, c in enumerate(candidates):
+            group = next((g for g in groups if all(_bind_the_same_people(c, candidates[j]) for j in g)
+                          and any(self.same_subject(c, candidates[j], close[i, j]) for j in g)), None)
+            if group is None:
+                groups.append([i])
+            else:
+                group.append(i)
         return [[candidates[i] for i in g] for g in groups]
 
     def same_subject(self, a: Candidate, b: Candidate, closeness: float) -> bool:
@@ -162,7 +165,7 @@ class Clarifier:
         owner = [i for i, c in enumerate(candidates) for _ in c.passages]
         positions = np.array([ev.hit.position for c in candidates for ev in c.passages], np.int64)
         v = np.asarray(vectors(positions), np.float64)
-        v /= np.linalg.norm(v, axis=1, keepdims=True).clip(1e-12)
+        v = v / np.linalg.norm(v, axis=1, keepdims=True).clip(1e-12)
         sims = v @ v.T
         for p, i in enumerate(owner):
             for q, j in enumerate(owner):

@@ -137,3 +137,38 @@ def test_the_province_rule_and_the_implementing_regulation_join_the_law_by_their
     assert [[c.title for c in s] for s in subjects] == [
         ["山东省劳动合同条例", "中华人民共和国劳动合同法", "中华人民共和国劳动合同法实施条例"],
         ["失业保险条例"], ["中华人民共和国劳动法"]]
+
+
+
+def test_rules_that_bind_different_people_stay_a_choice_however_alike():
+    """Another province's 条例 on the same matter, and two offices' 政务公开 plans, are whose-rule choices: they never
+    join one subject, even when every two articles count as saying the same thing (real files parsed, their first
+    articles embedded by the real encoder, `same_subject_cosine` at 0)."""
+    from types import SimpleNamespace
+
+    from conftest import SHARED
+    from ingest.parse import parse_document
+    from knowledge_base.encoder import get_embedder
+    from qa_service.clarify import Clarifier, ClarifyConfig
+
+    clarifier = Clarifier(ClarifyConfig(same_subject_cosine=0.0))
+
+    def subjects(files: list[str]) -> list[list[str]]:
+        documents = [parse_document(SHARED / "corpus" / f) for f in files]
+        vectors = get_embedder().embed_passages([d.sections[0].text for d in documents])
+        candidates = []
+        for position, document in enumerate(documents):
+            candidate = clarifier.candidate(document)
+            candidate.passages.append(SimpleNamespace(hit=SimpleNamespace(position=position),
+                                                      chunk=SimpleNamespace(text=document.sections[0].text)))
+            candidates.append(candidate)
+        return [[c.title for c in s] for s in clarifier.subjects(candidates, vectors=lambda positions: vectors[positions])]
+
+    assert subjects(["national/社会法/残疾人保障法(2018-10-26).md", "local/山东/青岛市残疾人保障条例(2016-07-22).md",
+                     "local/浙江/浙江省残疾人保障条例(2009-11-27).md",
+                     "local/山东/山东省实施《残疾人保障法》办法(2017-03-29).md"]) == [
+        ["中华人民共和国残疾人保障法", "青岛市残疾人保障条例", "山东省实施《中华人民共和国残疾人保障法》办法"],
+        ["浙江省残疾人保障条例"]]
+    assert subjects(["plans/000_e71e79a35d633e9d.txt", "plans/003_3946f67f285457c1.txt",
+                     "national/社会法/残疾人保障法(2018-10-26).md"]) == [
+        ["济南市司法局2025年政务公开工作实施方案", "中华人民共和国残疾人保障法"], ["2024年济南市财政局政务公开工作要点实施方案"]]
