@@ -274,6 +274,16 @@ class HybridRetriever:
             )
         return Retrieved(hits, best_dense)
 
+    def vectors(self, positions: np.ndarray) -> np.ndarray:
+        """The stored passage vectors at index positions (a copy): clarifying compares what candidates say."""
+        positions = np.asarray(positions, np.int64)
+        if self._dense_matrix is not None:
+            return self._dense_matrix[positions]
+        dense = self.snapshot.indexes.dense
+        if dense is None:
+            raise ValueError("this knowledge base has no dense index")
+        return np.stack([dense.reconstruct(int(p)) for p in positions]) if len(positions) else np.zeros((0, dense.d), np.float32)
+
     def candidates(self, query: RetrievalQuery, depth: int, exclude_docs: set[str] | None = None,
                    timings: dict | None = None) -> Candidates | None:
         """The union of the `depth` best lexical and `depth` best dense passages (and the named office's own), with

@@ -541,10 +541,11 @@ class Conversations:
                 return [ev, *evidence[:i], *evidence[i + 1:]]
         return evidence
 
-    def clarify(self, completion: Completion, nq: NormalizedQuery, evidence: list[Evidence]) -> list[str]:
+    def clarify(self, completion: Completion, nq: NormalizedQuery, evidence: list[Evidence],
+                vectors=None) -> list[str]:
         if completion.follow_up:
             return []  # the conversation already says what is meant
-        return self.clarifier.run(nq, evidence)
+        return self.clarifier.run(nq, evidence, vectors)
 
     def finish(self, answer: Answer, completion: Completion, choices: list[str], session_id: str | None) -> Answer:
         """Step two: the answer shows the completed question and the choices to ask back, and is remembered as the

@@ -425,7 +425,8 @@ class QAEngine:
                                          best_dense=math.nan if judged is not None else best_dense,
                                          judged=judged, threshold=threshold, layer=layer,
                                          suggest_threshold=suggest, relevance=relevance)
-        choices = self.conversations.clarify(completion, nq, evidence)  # issue 10: ask back instead of guessing
+        # issue 10/21: ask back, only between different subjects
+        choices = self.conversations.clarify(completion, nq, evidence, state.retriever.vectors)
         if draft.answered and self._generative is not None:
             generated = self._generative.run(nq.original, evidence, draft)
             if generated is not None:
