@@ -89,11 +89,8 @@ class Judge:
     threshold: float  # refuse below this confidence (the operating point chosen on held-out questions)
     config: JudgeConfig = field(default_factory=JudgeConfig)
     info: dict = field(default_factory=dict)  # training sources and sizes, data hash, measurements
-    # below `threshold`, suggest articles when `relevance` is at or above this, else say nothing relevant (None: the
-    # setting)
+    # below `threshold`, suggest articles at or above this confidence, else say nothing relevant (None: the setting)
     suggest_threshold: float | None = None
-    # P(a right passage is among the first JudgeConfig.suggest_depth): what decides suggest vs none (None: confidence)
-    relevance: Answerability | None = None
 
     def rank(self, x: np.ndarray) -> np.ndarray:
         """Scores for rows of PASSAGE_FEATURES."""
@@ -103,12 +100,6 @@ class Judge:
 
     def confidence(self, features: np.ndarray) -> float:
         return self.answerability(features)
-
-    def relevant(self, features: np.ndarray) -> float:
-        """P(a right passage is among the first few): the suggest-or-none score (the confidence for a judge without
-        a relevance model)."""
-        return (self.relevance or self.answerability)(features)
-
     @property
     def judge_id(self) -> str:
         return self.info.get("judge_id", "")
@@ -124,7 +115,6 @@ class Judge:
             "answerability": self.answerability.as_dict(),
             "threshold": self.threshold,
             "suggest_threshold": self.suggest_threshold,
-            "relevance": self.relevance.as_dict() if self.relevance is not None else None,
             "config": self.config.__dict__,
         }
         digest = hashlib.sha256((ranker_text + json.dumps(body, sort_keys=True)).encode()).hexdigest()[:16]
@@ -140,8 +130,7 @@ class Judge:
         check_readable(body)
         return cls(lightgbm.Booster(model_str=ranker_text), Answerability.from_dict(body["answerability"]),
                    float(body["threshold"]), JudgeConfig(**body.get("config", {})), body.get("info", {}),
-                   body.get("suggest_threshold"),
-                   Answerability.from_dict(body["relevance"]) if body.get("relevance") else None)
+                   body.get("suggest_threshold"))
 
     def save(self, directory: Path) -> Path:
         """Write ranker.txt and judge.json into `directory` (the training cache)."""

@@ -49,7 +49,7 @@ class Settings(BaseSettings):
         0.5, ge=0.0, le=1.0, description="Answers whose confidence is below this are refused (calibrated by `policyqa eval --sweep`). With a trained judge, its confidence is a probability and the default is the operating point chosen at training (`policyqa model show`); setting this overrides it."
     )
     suggest_threshold: float = Field(
-        0.25, ge=0.0, le=1.0, description="Below the refusal threshold, the service suggests up to 3 articles (status `suggest`, 参考条款) instead of answering when the relevance (with a judge: its P(a right article is among the first three); without: the confidence) is at or above this; below it, it says nothing relevant was found (`none`). With a trained judge the default is the operating point chosen at training (`policyqa model show`); setting this overrides it."
+        0.25, ge=0.0, le=1.0, description="Below the refusal threshold, the service suggests up to 3 articles (status `suggest`, 参考条款) instead of answering when the confidence is at or above this; below it, it says nothing relevant was found (`none`). With a trained judge the default is the operating point chosen at training (`policyqa model show`); setting this overrides it."
     )
     judge: Literal["auto", "off"] = Field("auto", description="Answer judge: auto (the knowledge base's learned judge when `policyqa model train-judge` has trained one, else today's fused ranking) or off.")
     faq_threshold: float = Field(0.90, ge=0.0, le=1.0, description="Minimum FAQ match score (mean of cosine and content-word coverage) for answering with a curated FAQ answer.")

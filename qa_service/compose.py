@@ -281,15 +281,13 @@ class AnswerComposer:
 
     def extractive(self, query: NormalizedQuery, evidence: list[Evidence], idf: Callable[[str], float],
                    best_dense: float = math.nan, judged: float | None = None, threshold: float | None = None,
-                   layer: int | None = None, suggest_threshold: float | None = None,
-                   relevance: float | None = None) -> Draft:
+                   layer: int | None = None, suggest_threshold: float | None = None) -> Draft:
         """`best_dense`: the highest cosine between the question and any allowed passage (Retrieved.best_dense).
         `judged`: the learned judge's confidence that evidence[0] answers (the judge ordered the evidence); then
         neither the two-feature confidence nor the quote reordering and quantity cap apply, unless configured.
         `layer`: the index of a passage of another level of government on the same point (see qa_service.layers),
-        stated after the main one and cited second. Below `threshold`, the draft suggests the best articles (status
-        SUGGEST) when `relevance` (the judge's P(a right passage is among the first few); default the confidence)
-        is at or above `suggest_threshold`; else nothing relevant was found (NONE)."""
+        stated after the main one and cited second. Below `threshold` and at or above `suggest_threshold` the draft
+        suggests the best articles (status SUGGEST); below it nothing relevant was found (NONE)."""
         threshold = self.settings.refusal_threshold if threshold is None else threshold
         suggest_threshold = self.settings.suggest_threshold if suggest_threshold is None else suggest_threshold
         if not evidence:
@@ -315,8 +313,7 @@ class AnswerComposer:
         candidates = suggestions(self.settings, evidence, words + numbers, idf, self.config.suggestions)
         if conf < threshold:
             return Draft(answered=False, confidence=conf, department=query.organization,
-                         suggested=(conf if relevance is None else relevance) >= suggest_threshold,
-                         candidates=candidates)
+                         suggested=conf >= suggest_threshold, candidates=candidates)
         top = evidence[0]
         label, excerpt, key_points = trim(top.chunk, words + numbers, idf, need_quantity, self.config.excerpt_chars)
         layers: list[Layer] = []

@@ -76,7 +76,6 @@ class Judged:
     evidence: list[Evidence]
     confidence: float
     best_dense: float  # the highest cosine over every allowed passage (for the two-feature confidence ablation)
-    relevance: float | None = None  # P(a right passage is among the first few): suggest or none
 
 
 @dataclass
@@ -401,14 +400,14 @@ class QAEngine:
                         filters: RetrievalFilters, timings: dict, completion: Completion) -> tuple[Draft, list[str]]:
         """Rank the passages (the judge, or fused retrieval), pick a second level's rule, compose; and the clarifying
         choices when the candidates split (issue 10)."""
-        judged, relevance = None, None
+        judged = None
         threshold, suggest = self.settings.refusal_threshold, self.settings.suggest_threshold
         if state.judge is not None and mode.retrieval is RetrievalMode.HYBRID:
             result = self._judged(state, nq, vector, top_k, filters, timings)
             evidence, best_dense = result.evidence, result.best_dense
             if self.config.judge_confidence:
                 judged, threshold = result.confidence, self._threshold_of(state.judge)
-                relevance, suggest = result.relevance, self._suggest_threshold_of(state.judge)
+                suggest = self._suggest_threshold_of(state.judge)
         else:
             evidence, best_dense = self._retrieve(state, nq, vector, top_k, mode.retrieval, filters, timings)
         t = time.perf_counter()
@@ -424,7 +423,7 @@ class QAEngine:
         draft = self.composer.extractive(nq, evidence, idf=state.retriever.idf,
                                          best_dense=math.nan if judged is not None else best_dense,
                                          judged=judged, threshold=threshold, layer=layer,
-                                         suggest_threshold=suggest, relevance=relevance)
+                                         suggest_threshold=suggest)
         # issue 10/21: ask back, only between different subjects
         choices = self.conversations.clarify(completion, nq, evidence, state.retriever.vectors)
         if draft.answered and self._generative is not None:
@@ -538,15 +537,14 @@ class QAEngine:
         judge, cands, x = state.judge, inputs.cands, inputs.x
         scores = judge.rank(x)
         order = np.argsort(-scores, kind="stable")
-        row = JudgeFeaturizer.question_row(inputs.query, cands.take(order), x[order], scores[order])
-        confidence, relevance = judge.confidence(row), judge.relevant(row)
+        confidence = judge.confidence(JudgeFeaturizer.question_row(inputs.query, cands.take(order), x[order], scores[order]))
         ranked = []
         for i in order[:k]:
             ev = inputs.evidence[int(i)]
             ev.hit.score = float(scores[int(i)])
             ranked.append(ev)
         timings["judge"] += _ms(t)
-        return Judged(ranked, confidence, cands.best_dense, relevance)
+        return Judged(ranked, confidence, cands.best_dense)
 
     @staticmethod
     def _similar_to_top(nq: NormalizedQuery, evidence: list[Evidence], idf):

@@ -293,26 +293,23 @@ class JudgeTrainer:
         out = np.array(rows, np.float32), np.array(labels, np.int8)
         return (*out, np.array(found, np.int8)) if depth else out
 
-    def _fit_answerability(self, examples: list[Example], folds: int = 5) -> tuple[Answerability, Answerability]:
-        """(answerability, relevance): P(the first passage answers) and P(a right passage is among the first
-        `suggest_depth`), both fitted on out-of-fold rankings of the same questions."""
+    def _fit_answerability(self, examples: list[Example], folds: int = 5) -> Answerability:
+        """P(the first passage answers), fitted on out-of-fold rankings of the same questions."""
         rng = np.random.default_rng(self.config.seed)
         qids = sorted({e.group for e in examples})
         fold_of = {q: int(f) for q, f in zip(qids, rng.integers(0, folds, len(qids)))}
-        rows, labels, found = [], [], []
+        rows, labels = [], []
         for f in range(folds):
             train = [e for e in examples if fold_of[e.group] != f]
             held = [e for e in examples if fold_of[e.group] == f]
             if not held:
                 continue
             booster = self._fit_ranker(train)
-            r, l, k = self._question_rows(booster, held, self.config.suggest_depth)
+            r, l = self._question_rows(booster, held)
             rows.append(r)
             labels.append(l)
-            found.append(k)
             self.progress("answerability folds", f + 1, folds)
-        x = np.vstack(rows)
-        return self._logistic(x, np.concatenate(labels)), self._logistic(x, np.concatenate(found))
+        return self._logistic(np.vstack(rows), np.concatenate(labels))
 
     def _logistic(self, x: np.ndarray, y: np.ndarray) -> Answerability:
         from sklearn.linear_model import LogisticRegression  # as lightgbm above
@@ -354,9 +351,9 @@ class JudgeTrainer:
         # word a question against statute text, but their lists' shape (scores, margins) is not this knowledge
         # base's, so the answerability model learns from this knowledge base's questions only.
         answerability_examples = [e for e in fit if e.question.origin != "layperson" or self.sources.layperson_answerability]
-        answerability, relevance = self._fit_answerability(answerability_examples)
+        answerability = self._fit_answerability(answerability_examples)
         booster = self._fit_ranker(fit)
-        judge = Judge(booster, answerability, threshold=0.5, config=self.config, relevance=relevance)
+        judge = Judge(booster, answerability, threshold=0.5, config=self.config)
         calibration, threshold, summary = self.choose_threshold(judge, selection)
         judge.threshold = threshold
         return judge, calibration, summary
@@ -386,26 +383,20 @@ class JudgeTrainer:
             return [], 0.5, {}
         rows, labels, found = self._question_rows(judge.ranker, selection, self.config.suggest_depth)
         conf = np.array([judge.confidence(r) for r in rows])
-        rel = np.array([judge.relevant(r) for r in rows])
         answerable = np.array([e.question.answerable for e in selection])
         correct, found = labels.astype(bool), found.astype(bool)
-        table = calibration_table(conf, answerable, correct, found, rel)
+        table = calibration_table(conf, answerable, correct, found)
         answer_t, suggest_t = operating_points(table, self.config.max_wrong_answers, self.config.min_none_unanswerable)
         judge.suggest_threshold = suggest_t
         at = next(r for r in table if r["threshold"] == answer_t)
-        helpful = helpful_share(conf, answerable, correct, found, answer_t, suggest_t, rel)
-        # the same contract with the confidence deciding suggest vs none too (no relevance model): for comparison
-        by_conf = operating_points(calibration_table(conf, answerable, correct, found), self.config.max_wrong_answers,
-                                   self.config.min_none_unanswerable)
-        helpful_conf = helpful_share(conf, answerable, correct, found, *by_conf)
+        helpful = helpful_share(conf, answerable, correct, found, answer_t, suggest_t)
         correct = labels.astype(bool)
         summary = {"questions": len(selection), "answerable": int(answerable.sum()),
                    "answerable_with_positive": int(sum(e.answerable for e in selection)),
                    "hit@1": float(correct[answerable].mean()) if answerable.any() else None,
                    "threshold": answer_t, "suggest_threshold": suggest_t,
                    "precision": at["precision"], "answered": at["answered_a"], "answer_u": at["answer_u"],
-                   "helpful": helpful, "none_u": float((rel[~answerable] < suggest_t).mean()) if (~answerable).any() else None,
-                   "helpful_by_confidence": helpful_conf, "suggest_threshold_by_confidence": by_conf[1],
+                   "helpful": helpful, "none_u": float((conf[~answerable] < suggest_t).mean()) if (~answerable).any() else None,
                    # the old operating point's figures, at the answer threshold
                    "refusal_u": at["refusal_u"], "false_refusal_a": at["false_refusal_a"], "wrong_top": at["wrong_top"]}
         return table, answer_t, summary
