@@ -20,12 +20,13 @@ def open_kb(kb: Optional[Path], seed_demo: bool = False) -> KnowledgeBase:
     from ..demo import open_kb as open_or_seed
 
     try:
-        return open_or_seed(kb, seed_demo=seed_demo, notify=lambda line: err.print(line, highlight=False))
+        # soft_wrap: rich would otherwise break a long line at the console width (80 in a log), mid-sentence.
+        return open_or_seed(kb, seed_demo=seed_demo, notify=lambda line: err.print(line, highlight=False, soft_wrap=True))
     except RuntimeError as e:  # the first-run demo build failed
         fail(str(e))
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """An `error:` line on stderr and a non-zero exit."""
-    err.print(f"[red]error:[/] {message}", highlight=False)
+    err.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
