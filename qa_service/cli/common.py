@@ -21,7 +21,8 @@ def open_kb(kb: Optional[Path], seed_demo: bool = False) -> KnowledgeBase:
 
     try:
         # soft_wrap: rich would otherwise break a long line at the console width (80 in a log), mid-sentence.
-        return open_or_seed(kb, seed_demo=seed_demo, notify=lambda line: err.print(line, highlight=False, soft_wrap=True))
+        notify = lambda line: err.print(line, highlight=False, soft_wrap=True)  # noqa: E731
+        return open_or_seed(kb, seed_demo=seed_demo, notify=notify)
     except RuntimeError as e:  # the first-run demo build failed
         fail(str(e))
 
