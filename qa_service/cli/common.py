@@ -20,11 +20,14 @@ def open_kb(kb: Optional[Path], seed_demo: bool = False) -> KnowledgeBase:
     from ..demo import open_kb as open_or_seed
 
     try:
-        # soft_wrap: rich would otherwise break a long line at the console width (80 in a log), mid-sentence.
-        notify = lambda line: err.print(line, highlight=False, soft_wrap=True)  # noqa: E731
-        return open_or_seed(kb, seed_demo=seed_demo, notify=notify)
+        return open_or_seed(kb, seed_demo=seed_demo, notify=say)
     except RuntimeError as e:  # the first-run demo build failed
         fail(str(e))
+
+
+def say(line: str) -> None:
+    """One whole line on stderr: rich would otherwise break it at the console width (80 in a log), mid-sentence."""
+    err.print(line, highlight=False, soft_wrap=True)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
