@@ -189,6 +189,7 @@ def onnx_export(rebuilt: Path, models_dir: Path) -> Path:
     return e5_rebuild.export_onnx_int8(rebuilt, models_dir / "onnx", keep_fp32=True)
 
 
+@pytest.mark.slow  # the ONNX int8 export (onnx_export), half a minute
 def test_onnx_int8_export_agrees_with_fp32_and_ranks_the_same(onnx_export: Path, embedder) -> None:
     onnx = onnx_embedder(onnx_export, "e5-onnx-int8", e5_rebuild.E5_PROMPTS)
     texts = varied_texts()
@@ -198,6 +199,7 @@ def test_onnx_int8_export_agrees_with_fp32_and_ranks_the_same(onnx_export: Path,
     assert int(np.argmax(onnx.embed_passages(passages) @ onnx.embed_query("失业保险金领取期限"))) == 1
 
 
+@pytest.mark.slow  # the ONNX int8 export (onnx_export), half a minute
 def test_onnx_fp32_runtime_gives_the_torch_vectors_so_it_may_encode_questions_for_a_torch_kb(
     onnx_export: Path, embedder
 ) -> None:
@@ -300,6 +302,7 @@ def test_bf16_backend_keeps_the_vectors_of_fp32_where_the_cpu_has_bf16():
         assert bf16.model_id == fp32.model_id and cosines.min() > 0.99999
 
 
+@pytest.mark.slow  # the ONNX int8 export (onnx_export), half a minute
 def test_a_session_with_the_mapped_word_embeddings_gives_the_same_vectors(onnx_export: Path, rebuilt: Path) -> None:
     """The word-embedding matrix mapped from the source folder's safetensors (not loaded into the session) is the
     same matrix: the vectors are identical, for the fp32 graph and the int8 one."""
@@ -316,6 +319,7 @@ def test_a_session_with_the_mapped_word_embeddings_gives_the_same_vectors(onnx_e
     assert _mapped_word_embeddings(onnx_export) == {}  # a folder without weights: nothing to map
 
 
+@pytest.mark.slow  # the ONNX int8 export (onnx_export), half a minute
 def test_the_onnx_graphs_keep_the_word_embeddings_beside_them(onnx_export: Path) -> None:
     """onnxruntime parses each graph without the 384 MB matrix (its load peak): the matrix is ONNX external data in
     a file beside the graph, and the graph names it there."""

@@ -63,6 +63,7 @@ def judged_kb(small_kb, tmp_path_factory):
     return kb_dir, report, sources, settings
 
 
+@pytest.mark.slow  # judged_kb trains a judge, a minute
 def test_training_records_the_judge_with_its_data_hash_and_sizes(judged_kb):
     from knowledge_base.judge import judge_record
     from knowledge_base.store import KnowledgeBase
@@ -78,6 +79,7 @@ def test_training_records_the_judge_with_its_data_hash_and_sizes(judged_kb):
     assert [r["threshold"] for r in report.calibration] == sorted(r["threshold"] for r in report.calibration)
 
 
+@pytest.mark.slow  # judged_kb trains a judge, a minute
 def test_training_is_deterministic_for_a_seed(judged_kb, tmp_path):
     from knowledge_base.store import KnowledgeBase
     from qa_service.judge_train import JudgeTrainer
@@ -89,6 +91,7 @@ def test_training_is_deterministic_for_a_seed(judged_kb, tmp_path):
     assert (again.judge_id, again.data_hash) == (report.judge_id, report.data_hash)
 
 
+@pytest.mark.slow  # judged_kb trains a judge, a minute
 def test_the_engine_ranks_and_refuses_with_the_trained_judge(judged_kb):
     from knowledge_base.store import KnowledgeBase
     from qa_service.engine import QAEngine
@@ -107,6 +110,7 @@ def test_the_engine_ranks_and_refuses_with_the_trained_judge(judged_kb):
     assert not refused.answered and refused.citations == []
 
 
+@pytest.mark.slow  # judged_kb trains a judge, a minute
 def test_a_completed_follow_up_and_search_are_judged_without_the_tower(judged_kb):
     """A judge with a tower carries the models fitted without it; the engine judges a completed follow-up (with their
     own threshold) and the operator's search with those, without encoding the question a second time, and a first
@@ -135,6 +139,7 @@ def test_a_completed_follow_up_and_search_are_judged_without_the_tower(judged_kb
     assert engine.search("失业保险金最长能领多久", timings=searched) and "judge" in searched and "tower" not in searched
 
 
+@pytest.mark.slow  # judged_kb trains a judge, a minute
 def test_removing_the_judge_brings_back_the_fused_ranking(judged_kb, tmp_path):
     from typer.testing import CliRunner
 
@@ -162,6 +167,7 @@ def test_train_judge_without_labelled_questions_is_a_clear_error(tmp_path):
     assert result.exit_code != 0 and "error" in result.output
 
 
+@pytest.mark.slow  # judged_kb trains a judge, a minute
 def test_the_query_tower_is_stored_beside_the_judge_and_rebuilt_from_the_database(judged_kb, tmp_path):
     from safetensors.torch import load, load_file
 
@@ -189,6 +195,7 @@ def test_the_query_tower_is_stored_beside_the_judge_and_rebuilt_from_the_databas
     assert any(not (stored[k] == original[k]).all() for k in stored)  # training changed the layers
 
 
+@pytest.mark.slow  # judged_kb trains a judge, a minute
 def test_a_judge_whose_tower_is_missing_is_not_served(judged_kb, tmp_path):
     from knowledge_base.db import JudgeTowerRow
     from knowledge_base.store import KnowledgeBase

@@ -70,3 +70,25 @@ def test_the_package_metadata_has_no_deprecated_license_table():
         dist = apply_configuration(Distribution(), REPO / "pyproject.toml")
     assert [str(w.message).splitlines()[0] for w in caught if "license" in str(w.message).lower()] == []
     assert dist.metadata.license_expression == "MIT"
+
+
+def test_make_check_runs_the_unit_and_api_tests_without_browser_postgres_or_slow_ones():
+    """`make check` is the edit-test loop (issue 23, item 9): its selection leaves out every test that drives
+    Chromium, starts PostgreSQL or trains/exports/builds a whole model, and keeps the rest."""
+    import shlex
+    import sys
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    line = next(line for line in make(REPO, "-n", "check").splitlines() if "pytest" in line)
+    args = shlex.split(line)
+    selection = args[len(args) - 1 - args[::-1].index("-m") + 1]  # the last -m: the first is python -m pytest
+    collected = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "-m", selection],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    ids = [line for line in collected.stdout.splitlines() if "::" in line]
+    assert len(ids) > 300, collected.stdout[-2000:]
+    assert "tests/test_api_docs.py::test_docs_assets_are_served_locally" in ids
+    assert not [i for i in ids if i.startswith(("tests/test_browser_", "tests/test_postgres.py", "tests/test_accessibility"))]
+    assert not [i for i in ids if "[postgresql]" in i or "trained_judge" in i or "demo_child_build" in i], ids
