@@ -17,6 +17,7 @@ from dataclasses import replace
 from knowledge_base.models import Answer, AnswerStatus, ChannelName, Citation, HotlineScript
 from knowledge_base.safety import ScreenResult
 from knowledge_base.settings import Settings
+from knowledge_base.text import ARTICLE_LABEL
 
 from .compose import Draft, refusal_text, split_sentences, suggest_text
 
@@ -167,7 +168,7 @@ def hotline_script(draft: Draft, settings: Settings, related: list[str]) -> Hotl
             ),
             closing=f"感谢您的来电，如有其他问题请再拨打{settings.hotline_number}。",
         )
-    points = [_MARKER.sub("", p).strip() for p in draft.key_points if p.strip()]
+    points = script_points(draft)
     return HotlineScript(
         opening="您好，关于您咨询的问题：",
         answer=one_sentence(draft),
@@ -183,6 +184,46 @@ def citation_name(c: Citation) -> str:
     """How a citation is named to a citizen: 《失业保险条例》第十七条, or 常见问题：… for a curated FAQ entry (an FAQ
     is not a document: its question is never put in 书名号)."""
     return f"常见问题：{c.title}" if c.kind == "faq" else _source_name(c)
+
+
+def script_points(draft: Draft) -> list[str]:
+    """What the operator reads out, sentence by sentence: every sentence each quoted rule's excerpt holds (the main
+    rule's, then each further rule's), never a first few; where the article quoted holds more than the excerpt,
+    "还有N项，见原文" says so. A curated FAQ answer or a generated one is read out whole."""
+    if not draft.lead:
+        return _sentences(draft.excerpt)
+    by_rank = {c.rank: c for c in draft.citations}
+    rules = [(draft.excerpt, draft.article, by_rank.get(1))]
+    rules += [(layer.excerpt, layer.article, by_rank.get(layer.rank)) for layer in draft.layers]
+    points: list[str] = []
+    for excerpt, article, citation in rules:
+        quoted = _sentences(excerpt)
+        points += quoted
+        left = _unquoted(citation.quote, article, quoted) if citation and article else 0
+        if left:
+            points.append(f"《{citation.title}》{article}还有{left}项，见原文。")
+    return points
+
+
+def _sentences(text: str) -> list[str]:
+    return [s for s in (p.strip() for p in split_sentences(_MARKER.sub("", text))) if s]
+
+
+def _unquoted(passage: str, article: str, quoted: list[str]) -> int:
+    """How many sentences of `article` (第七条) in the cited passage the quote leaves out."""
+    sentences = [s.strip() for s in split_sentences(passage) if s.strip()]
+    inside, count = False, 0
+    said = "".join(q.rstrip("…") for q in quoted)
+    for sentence in sentences:
+        label = ARTICLE_LABEL.match(sentence)
+        if label:
+            if inside:
+                break  # the next article
+            inside = label.group(1) == article
+            sentence = sentence[label.end():]
+        if inside and sentence and sentence not in said:
+            count += 1
+    return count
 
 
 def _source_name(c: Citation) -> str:

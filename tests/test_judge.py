@@ -52,6 +52,7 @@ def judged_kb(small_kb, tmp_path_factory):
     return kb_dir, report, sources, settings
 
 
+@pytest.mark.slow  # judged_kb trains a judge, a minute
 def test_training_records_the_judge_with_its_data_hash_and_sizes(judged_kb):
     from knowledge_base.judge import judge_record
     from knowledge_base.store import KnowledgeBase
@@ -67,6 +68,7 @@ def test_training_records_the_judge_with_its_data_hash_and_sizes(judged_kb):
     assert [r["threshold"] for r in report.calibration] == sorted(r["threshold"] for r in report.calibration)
 
 
+@pytest.mark.slow  # judged_kb trains a judge, a minute
 def test_training_is_deterministic_for_a_seed(judged_kb, tmp_path):
     from knowledge_base.store import KnowledgeBase
     from qa_service.training.judge import JudgeTrainer
@@ -78,6 +80,7 @@ def test_training_is_deterministic_for_a_seed(judged_kb, tmp_path):
     assert (again.judge_id, again.data_hash) == (report.judge_id, report.data_hash)
 
 
+@pytest.mark.slow  # judged_kb trains a judge, a minute
 def test_the_engine_ranks_and_refuses_with_the_trained_judge(judged_kb):
     from knowledge_base.store import KnowledgeBase
     from qa_service.engine import QAEngine
@@ -95,6 +98,7 @@ def test_the_engine_ranks_and_refuses_with_the_trained_judge(judged_kb):
     assert not refused.answered and refused.citations == []
 
 
+@pytest.mark.slow  # judged_kb trains a judge, a minute
 def test_a_completed_follow_up_and_search_are_judged_by_the_served_judge(judged_kb):
     import uuid
 
@@ -112,6 +116,7 @@ def test_a_completed_follow_up_and_search_are_judged_by_the_served_judge(judged_
     assert engine.search("失业保险金最长能领多久", timings=searched) and "judge" in searched
 
 
+@pytest.mark.slow  # judged_kb trains a judge, a minute
 def test_removing_the_judge_brings_back_the_fused_ranking(judged_kb, tmp_path):
     from typer.testing import CliRunner
 
@@ -154,6 +159,7 @@ def _store_as_format_4(kb_dir: Path) -> None:
     db.close()
 
 
+@pytest.mark.slow  # judged_kb trains a judge, a minute
 def test_a_judge_stored_by_an_earlier_version_is_refused_with_what_to_do(judged_kb, tmp_path, caplog):
     """A judge of a format this code no longer reads (1-4: with or without the removed query tower) is not served:
     `policyqa model show` fails with an error line saying to retrain; the engine starts without it, logs the same

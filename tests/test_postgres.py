@@ -31,7 +31,7 @@ RELOAD_INTERVAL = 1.0  # the default POLICYQA_RELOAD_INTERVAL
 # matcher or the indexes (a few chunks here) on 2 shared cores.
 SLACK = 4.0
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.postgres]
 
 
 def policyqa(*args: str, database_url: str | None, timeout: float = 600) -> subprocess.CompletedProcess:
