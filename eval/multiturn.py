@@ -99,8 +99,10 @@ class HttpConversationBackend:
         d = r.json()
         self.issued[session_id] = d.get("session_id")
         return Returned(bool(d["answered"]), str(d.get("answer") or ""), d.get("confidence"),
-                        [ReturnedCitation.from_api(c) for c in d.get("citations") or []], ms,
-                        faq_id=d.get("faq_id")), d.get("understood_question")
+                        [ReturnedCitation.from_api(c) for c in [*(d.get("citations") or []), *(d.get("related") or [])]],
+                        ms, faq_id=d.get("faq_id"), status=d.get("status"),
+                        suggestions=[ReturnedCitation.from_api(c) for c in d.get("suggestions") or []]), \
+            d.get("understood_question")
 
     def close(self) -> None:
         self.client.close()
@@ -125,8 +127,10 @@ class InProcessConversationBackend:
             a = self.engine.ask(question, top_k=top_k, session_id=session_id, record=False)
         except Exception as e:
             return Returned(None, error=f"{type(e).__name__}: {e}"), None
-        return Returned(a.answered, a.answer, a.confidence, [ReturnedCitation.from_model(c) for c in a.citations],
-                        (time.perf_counter() - t0) * 1000, faq_id=a.faq_id), a.understood_question
+        return Returned(a.answered, a.answer, a.confidence,
+                        [ReturnedCitation.from_model(c) for c in (*a.citations, *a.related)],
+                        (time.perf_counter() - t0) * 1000, faq_id=a.faq_id, status=a.status.value,
+                        suggestions=[ReturnedCitation.from_model(c) for c in a.suggestions]), a.understood_question
 
     def close(self) -> None:
         pass
@@ -146,6 +150,8 @@ class TurnRecord:
     top: str
     error: str | None = None
     split: str = "tune"
+    helpful: bool = False  # answered with citation 1 right, or suggested with a right article among them
+    status: str | None = None
 
 
 @dataclass
@@ -177,6 +183,14 @@ class MultiturnResult:
         return self._rate([r.hit_rank == 1 for r in self._last() if r.answerable])
 
     @property
+    def last_helpful(self) -> float | None:
+        return self._rate([r.helpful for r in self._last() if r.answerable])
+
+    @property
+    def last_none_unanswerable(self) -> float | None:
+        return self._rate([r.status == "none" for r in self._last() if not r.answerable])
+
+    @property
     def last_refusal(self) -> float | None:
         return self._rate([r.answered is False for r in self._last() if not r.answerable])
 
@@ -203,6 +217,8 @@ class MultiturnResult:
             "last_hit_at_1": self.last_hit_at_1,
             "last_hit_at_5": self.last_hit_at_5,
             "last_refusal_unanswerable": self.last_refusal,
+            "last_helpful": self.last_helpful,
+            "last_none_unanswerable": self.last_none_unanswerable,
             "first_turn_hit_at_5": self.first_hit_at_5,
             "switch_carried_over": self.switch_carried,
             "follow_ups_understood": self.follow_ups_understood,
@@ -222,7 +238,7 @@ def run_conversations(backend, conversations: list[GoldConversation], top_k: int
             result.records.append(TurnRecord(conv.id, conv.category, i, q.question, q.answerable, returned.answered,
                                              s.hit_rank, understood,
                                              f"《{top.title}》{top.section.split('>')[-1].strip()}" if top else "",
-                                             returned.error, conv.split))
+                                             returned.error, conv.split, s.helpful, s.status))
     return result
 
 

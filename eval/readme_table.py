@@ -35,6 +35,7 @@ KB_LABELS = {"demo": "demo KB", "full": "full corpus"}
 # The served configuration (hybrid+FAQ with the knowledge base's judge): (gold set, how it was asked, summary file).
 SERVED = [("dev.jsonl", "in process", "eval-full-dev.json"), ("dev.jsonl", "over HTTP", "eval-full-dev-http.json"),
           ("test.jsonl", "in process", "eval-full-test.json"), ("test.jsonl", "over HTTP", "eval-full-test-http.json")]
+RANKING = "eval-full-test-ranking.json"
 MULTITURN = "multiturn-full-http.json"
 SHOWN_MODE = "hybrid_faq"  # the no-judge table shows the served mode; the modes-*.json files hold all four
 
@@ -78,28 +79,35 @@ def served_lines() -> list[str]:
     judge = next((r["backend"].get("judge") for _, _, r in runs if r["backend"].get("judge")), None)
     lines = [
         f"**Served configuration** (full corpus, {first['backend']['counts']['chunks']} chunks; hybrid + FAQ with the "
-        f"judge `{judge}`; measured {first['machine']['date'][:10]}; files and commands: `eval/results/README.md`):",
+        f"judge `{judge}`; measured {first['machine']['date'][:10]}; files and commands: `eval/results/README.md`). "
+        "precision: share of `answer` responses whose first citation is right; helpful: answerable questions "
+        "answered right or suggested with a right article among the suggestions; ranking hit@1 / hit@5: the "
+        "judge's ranking with every question answered (`eval-full-test-ranking.json`):",
         "",
-        "| questions | asked | hit@1 | hit@5 | MRR@10 | answer-contains | refusal (U) | false-refusal (A) | wrong-top | p50 ms |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| questions | asked | precision | helpful (A) | answered (A) | answered (U) | none (U) | p50 ms | p95 ms |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for gold, how, r in runs:
         mr = next(iter(r["modes"].values()))
         x, c = mr["metrics"], mr["counts"]
         lines.append(
-            f"| {gold} ({c['A']} A + {c['U']} U{', held out' if gold.startswith('test') else ''}) | {how} | {_counted(x['hit_at_1'], c['hit1'], c['A'])} | "
-            f"{_counted(x['hit_at_5'], c['hit5'], c['A'])} | {_rate(x['mrr_at_10'])} | "
-            f"{_counted(x['answer_contains'], c['contains'], c['A'])} | {_counted(x['refusal_rate'], c['refused_u'], c['U'])} | "
-            f"{_counted(x['false_refusal_rate'], c['refused_a'], c['A'])} | {_counted(x['wrong_top_rate'], c['wrong_top'], c['all'])} | "
-            f"{x['latency_p50_ms']:.0f} |"
+            f"| {gold} ({c['A']} A + {c['U']} U{', held out' if gold.startswith('test') else ''}) | {how} | "
+            f"{_counted(x.get('precision'), c.get('right_answers'), c.get('answers'))} | "
+            f"{_counted(x.get('helpful'), c.get('helpful'), c['A'])} | {_counted(x.get('answered'), c.get('answered_a'), c['A'])} | "
+            f"{_rate(x.get('answered_unanswerable'))} | {_counted(x.get('none_unanswerable'), c.get('none_u'), c['U'])} | "
+            f"{x['latency_p50_ms']:.0f} | {x['latency_p95_ms']:.0f} |"
         )
+    if (RESULTS / RANKING).exists():
+        rk = next(iter(json.loads((RESULTS / RANKING).read_text("utf-8"))["modes"].values()))["metrics"]
+        lines += ["", f"Ranking (test.jsonl, every question answered): hit@1 {rk['hit_at_1']:.3f}, hit@5 "
+                      f"{rk['hit_at_5']:.3f}, MRR@10 {rk['mrr_at_10']:.3f}."]
     if (RESULTS / MULTITURN).exists():
         mt = json.loads((RESULTS / MULTITURN).read_text("utf-8"))
         parts = [("all", mt["summary"]), *mt.get("splits", {}).items()]
         lines += ["", "Conversations (`eval/questions/multiturn.jsonl`, over HTTP), last turns: " + "; ".join(
-            f"{name} {s['conversations']}: hit@1 {s['last_hit_at_1']:.3f}, hit@5 {s['last_hit_at_5']:.3f} "
-            f"({s['last_answerable']} A), refusal {s['last_refusal_unanswerable']:.2f} ({s['last_unanswerable']} U)"
-            for name, s in parts) + "."]
+            f"{name} {s['conversations']}: helpful {_rate(s.get('last_helpful'))} ({s['last_answerable']} A), "
+            f"none {_rate(s.get('last_none_unanswerable'))} ({s['last_unanswerable']} U)"
+            for name, s in parts) + f"; follow-ups understood {_rate(mt['summary'].get('follow_ups_understood'))}."]
     return [*lines, ""]
 
 

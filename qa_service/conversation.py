@@ -30,14 +30,14 @@ from typing import Callable, Iterable, Protocol
 
 import jieba
 
-from knowledge_base.models import Answer
+from knowledge_base.models import Answer, AnswerStatus
 from knowledge_base.places import gazetteer, place_of
 from knowledge_base.sessions import SessionRepository
 from knowledge_base.settings import Settings
 from knowledge_base.store import KnowledgeBase
 from knowledge_base.text import coverage, fold
 
-from .channels import with_choices
+from .channels import suggestion_line, with_choices
 from .clarify import Clarifier
 from .compose import Draft, Evidence
 from .normalize import NormalizedQuery, content_words
@@ -555,13 +555,21 @@ class Conversations:
         if choices:
             answer = with_choices(answer, choices)
         if session_id:
-            self.memory.remember(session_id, Turn(completion.question, answer.answer, completion.understood,
+            self.memory.remember(session_id, Turn(completion.question, said(answer), completion.understood,
                                                   answer.query_id), query_id=answer.query_id)
         return answer
 
     def forget(self, session_id: str) -> None:
         """A new caller on the console's line: the session starts afresh."""
         self.memory.clear(session_id)
+
+
+def said(answer: Answer) -> str:
+    """What the citizen was shown, as the next turn reads it: the answer, or a `suggest` outcome's articles (its fixed
+    sentence names no subject, and reads as a refusal)."""
+    if answer.status is AnswerStatus.SUGGEST and answer.suggestions:
+        return "\n".join(suggestion_line(c) for c in answer.suggestions)
+    return answer.answer
 
 
 def parse_history(history: list, config: ConversationConfig) -> list[Turn]:

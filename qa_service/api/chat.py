@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from typing import Any, Iterator
+from typing import Any, Iterator, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -111,9 +111,11 @@ class PolicyqaExtraOut(BaseModel):
 
     query_id: str
     answered: bool
+    status: Literal["answer", "suggest", "none"]
     confidence: float
     channel: str
     citations: list[CitationOut]
+    suggestions: list[SuggestionOut] = []
     understood_question: str | None
     choices: list[str]
     script: dict[str, Any] | None
