@@ -204,7 +204,7 @@ def pg_url(postgres) -> str:
 
 # ------------------------------------------------------------------------------------------------------------
 # Content safety and departments (issue 11): one `policyqa serve` over a private copy of curation_kb, with keys of
-# two departments (市人社局, 市住建局), two reviewer keys of 市人社局 that share the name 张伟, and an admin.
+# two departments (市人社局, 市住建局), two reviewer keys of 市人社局 (张伟 and 张伟（审核）: two active keys may not share a name), and an admin.
 # ------------------------------------------------------------------------------------------------------------
 DEPT_A, DEPT_B = "市住建局", "市人社局"
 
@@ -233,7 +233,7 @@ def safety_server(curation_kb, tmp_path_factory):
         "editor_b": keys.create("刘编辑", Role.EDITOR, DEPT_B),
         "reviewer_b": keys.create("李审核", Role.REVIEWER, DEPT_B),
         "zhang_1": keys.create("张伟", Role.REVIEWER, DEPT_B),
-        "zhang_2": keys.create("张伟", Role.REVIEWER, DEPT_B),
+        "zhang_2": keys.create("张伟（审核）", Role.REVIEWER, DEPT_B),
         "admin": keys.create("系统管理员", Role.ADMIN),
     }
     with ApiServer(kb_dir, name="safety") as api:

@@ -106,7 +106,7 @@ def test_a_department_key_cannot_create_for_another_department(client, safety_se
 
 
 # ---------------------------------------------------------------------------------------------- four eyes by key
-def test_a_reviewer_cannot_approve_their_own_entry_even_when_two_keys_share_a_name(client, safety_server):
+def test_a_reviewer_cannot_approve_their_own_entry_compared_by_key(client, safety_server):
     k = safety_server.keys
     entry = create(client, k["zhang_1"])  # 张伟 (key 1) writes it
     path = f"/v1/faqs/{entry['faq_id']}"
@@ -116,14 +116,14 @@ def test_a_reviewer_cannot_approve_their_own_entry_even_when_two_keys_share_a_na
     # One-step publish with the 保密审查 is refused for the author's own key as well.
     own = client.post(path + "/publish", headers=bearer(k["zhang_1"]), json={"confidentiality_checked": True})
     assert own.status_code == 403
-    # The other 张伟 is another person (another key): compared by name, they would be refused too.
+    # The other reviewer is another key: four eyes are compared by key.
     other = client.post(path + "/review", headers=bearer(k["zhang_2"]), json={"confidentiality_checked": True})
     assert other.status_code == 200, other.text
     assert client.post(path + "/publish", headers=bearer(k["zhang_1"])).status_code == 403
     published = client.post(path + "/publish", headers=bearer(k["zhang_2"]))
     assert published.status_code == 200 and published.json()["status"] == "published"
     actors = [(a["actor"], a["action"]) for a in client.get(path + "/audit", headers=bearer(k["operator"])).json()["audit"]]
-    assert actors == [("张伟", "create"), ("张伟", "review"), ("张伟", "publish")]
+    assert actors == [("张伟", "create"), ("张伟（审核）", "review"), ("张伟（审核）", "publish")]
     client.post(path + "/retire", headers=bearer(k["reviewer_b"]))
 
 
