@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 from datetime import date, datetime
 from urllib.parse import quote
 
@@ -247,10 +248,14 @@ def _encoder(services):
         return None, None
 
 
+_jobs_lock = threading.Lock()  # the upload runs on the event loop, a poll in the thread pool: one ImportJobs per app
+
+
 def _jobs(request: Request) -> ImportJobs:
-    if getattr(request.app.state, "import_jobs", None) is None:
-        request.app.state.import_jobs = ImportJobs()
-    return request.app.state.import_jobs
+    with _jobs_lock:
+        if getattr(request.app.state, "import_jobs", None) is None:
+            request.app.state.import_jobs = ImportJobs()
+        return request.app.state.import_jobs
 
 
 def report_out(report: ImportReport) -> dict:
