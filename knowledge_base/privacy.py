@@ -14,8 +14,8 @@ and a plausible birth date, or the old 15-digit form; or when its ISO 7064 check
 a bank card when its Luhn digit matches or when it opens like a card number (3-6, 95). The check digit alone does
 not decide: a citizen's typo is still that citizen's number. Numbers typed in groups ("370102 19900307 1238",
 "6222 0210 0011 2233 449") are read as the number they spell. 发文字号 (国务院令第711号, 鲁政办发〔2024〕12号), 索引号
-(11370100004188135F/2025-00123: a 统一社会信用代码 has no birth date where an ID has one and opens with 1, 5 or 9)
-and amounts stay readable.
+(11370100004188135F/2025-00123: the 统一社会信用代码 of a 机关 or 事业单位 opens with 11 or 12 and has no birth date
+where an ID has one) and amounts stay readable.
 
 12345 work orders use the same rules through `label_personal_info`, which writes a label per kind instead
 ("[身份证号]", "[手机号]" …: the ask is cut out of the narrative around them) and, with `checked=False`, also takes
@@ -84,8 +84,8 @@ _PROVINCE_CODES = frozenset(
     "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 50 51 52 53 54 61 62 63 64 65 71 81 82 83".split()
 )
 # A card number opens with its network's digit: 3 (JCB, American Express), 4 (Visa), 5 (Mastercard), 6 (银联 62,
-# 中国银行 60) or 95 (the older domestic cards, 9558 …); a 统一社会信用代码 opens with 1, 5 or 9 and a letter or digit
-# 1-3 after the 9, an order number with the year.
+# 中国银行 60) or 95 (the older domestic cards, 9558 …). Not so the 统一社会信用代码 of a 机关 (11…), 事业单位 (12…) or
+# enterprise (91-93…), nor an order number, which opens with the year.
 _CARD_START = re.compile(r"(?:[3-6]|95)")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"

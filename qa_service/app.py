@@ -78,8 +78,9 @@ def create_app(kb: KnowledgeBase | None = None, settings: Settings | None = None
         return app.state.services.keys.verify(token)
 
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
-    # Innermost of ours: a 413 still passes the rate limit and carries the CORS headers. Imports take a spreadsheet
-    # (plus the multipart framing); a chat request may carry its longest valid history, \u-escaped (6 bytes a character).
+    # Added first, so inside the rate limit and CORS: a 413 counts like any request and carries the CORS headers the
+    # widget needs. Imports take a spreadsheet (plus the multipart framing); a chat request may carry its longest
+    # valid history, \u-escaped (6 bytes a character).
     body = settings.max_body_kb * 1024
     upload = int(settings.max_upload_mb * 1024 * 1024) + body
     longest_chat = chat.MAX_MESSAGES * chat.MAX_MESSAGE_CHARS * 6 + body
