@@ -1,7 +1,7 @@
 """The judge's ablation: today's pipeline, each judge part and training source alone and together, on gold files.
 
     python -m eval.ablation --kb DIR --gold eval/questions/tune.jsonl --gold ../shared/eval/dev.jsonl \
-        --gold eval/questions/select.jsonl --gold eval/questions/test.jsonl --json eval/results/ablation-full-r6.json
+        --gold eval/questions/select.jsonl --gold eval/questions/test.jsonl --json eval/results/ablation-full.json
 
 Training examples are collected once (the expensive part: asking every training question of the knowledge base),
 then each variant is fitted on its subset with the same seed and threshold rule (chosen on the selection files,
@@ -36,7 +36,7 @@ def _variants_of_data(fit):
 
 def _without_columns(examples, features):
     """Copies of `examples` whose `features` columns are zero (a ranker then cannot use them)."""
-    from knowledge_base.judge import feature_columns
+    from knowledge_base.featurize import feature_columns
 
     out = []
     for e in examples:
@@ -52,14 +52,12 @@ def main(
     gold: list[Path] = typer.Option(..., "--gold", help="Gold files to report on (each its own columns)."),
     json_out: Optional[Path] = typer.Option(None, "--json"),
     data_variants: bool = typer.Option(True, "--data-variants/--no-data-variants"),
-    tower_epochs: int = typer.Option(2, "--tower-epochs", min=0, help="The query tower's epochs for its row (0: no row)."),
 ) -> None:
     from knowledge_base.config import AnswerConfig, ComposeConfig
     from knowledge_base.settings import get_settings
-    from qa_service.engine import load_tower_embedder
-    from qa_service.judge_train import (DEFAULT_FAQ_SHEETS, DEFAULT_FIT, DEFAULT_LAYPERSON, DEFAULT_SELECT,
-                                        JudgeTrainer, TrainingSources)
-    from qa_service.judge_train import existing as _existing
+    from qa_service.training.judge import (DEFAULT_FAQ_SHEETS, DEFAULT_FIT, DEFAULT_LAYPERSON, DEFAULT_SELECT,
+                                           JudgeTrainer, TrainingSources)
+    from qa_service.training.judge import existing as _existing
 
     from .gold import load_gold
     from .runner import InProcessBackend, run_eval
@@ -70,17 +68,17 @@ def main(
     sources = TrainingSources(fit=_existing(DEFAULT_FIT), select=_existing(DEFAULT_SELECT),
                               layperson=DEFAULT_LAYPERSON if DEFAULT_LAYPERSON.exists() else None,
                               faq_sheets=_existing(DEFAULT_FAQ_SHEETS))
-    from knowledge_base.judge import SOFT_FEATURES, JudgeConfig
+    from knowledge_base.featurize import SOFT_FEATURES
 
-    trainer = JudgeTrainer(backend.kb, get_settings(), sources, replace(JudgeConfig(), tower_epochs=tower_epochs))
+    trainer = JudgeTrainer(backend.kb, get_settings(), sources)
     fit, selection, times = trainer.collect()
     print(f"collected {len(fit)} fit and {len(selection)} selection examples in "
           + ", ".join(f"{k} {v:.0f} s" for k, v in times.items()), flush=True)
 
     rows = []
 
-    def measure(name: str, judge, config: AnswerConfig, note: str = "", tower=None) -> None:
-        engine.use_judge(judge, tower)
+    def measure(name: str, judge, config: AnswerConfig, note: str = "") -> None:
+        engine.use_judge(judge)
         engine.use_config(config)
         row = {"variant": name, "note": note, "threshold": engine.refusal_threshold}
         for file, qs in questions.items():
@@ -109,12 +107,6 @@ def main(
                 continue
             j, _, _ = trainer.fit(subset, selection)
             measure(f"judge trained on {name}", j, base, f"threshold {j.threshold:.2f}")
-    tower = trainer.fit_tower(fit, selection)  # fills the examples' tower columns: from here on, judges use them
-    if tower is not None:
-        j, _, _ = trainer.fit(fit, selection)
-        j.without_tower = judge  # as `policyqa model train-judge` stores it: follow-ups and search without the tower
-        measure("judge + query tower + layered answers (round 6's default)", j, base, f"threshold {j.threshold:.2f}",
-                tower=load_tower_embedder(tower.folder))
     if json_out:
         json_out.write_text(json.dumps({"rows": rows, "collect_seconds": times}, ensure_ascii=False, indent=1), "utf-8")
         print(f"wrote {json_out}")

@@ -2,7 +2,7 @@
 
     python -m eval.bench_ingest                       # the whole ../shared/corpus into a temporary KB
     python -m eval.bench_ingest --fraction 0.1        # a seeded 10 % sample of the files
-    policyqa bench ingest --fraction 0.3 --json eval/results/bench_ingest_30.json
+    policyqa bench ingest --fraction 0.3 --json /tmp/bench-ingest-30.json
 
 Prints: files, chunks, characters; seconds per stage (parse, chunk, embed, index, …) with shares; chunks/s
 end to end and in the embed stage; peak RSS of this process during the ingest; and the baseline, the

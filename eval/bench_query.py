@@ -2,7 +2,7 @@
 memory, each beside its floor measured in the same run: the encoder alone, FAISS alone, a plain BM25 query.
 
     python -m eval.bench_query --kb /work/devkb/full
-    policyqa bench query --kb /work/devkb/demo --requests 100 --concurrency 8 --json eval/results/bench_query_demo.json
+    policyqa bench query --kb /work/devkb/demo --requests 100 --concurrency 8 --json /tmp/bench-query-demo.json
     policyqa bench query --url http://a:8001 --url http://b:8002 --baseline-url http://c:8003   # running servers
 
 With --url the servers are the ones given (e.g. replicas on one PostgreSQL): the concurrent clients are dealt out

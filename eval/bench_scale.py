@@ -1,7 +1,7 @@
 """How query latency and serving memory grow with the corpus: 10 %, 30 % and 100 % of a full knowledge base.
 
     python -m eval.bench_scale --kb /work/devkb/full
-    policyqa bench scale --kb /work/devkb/full --fractions 0.1,0.3,1 --requests 100 --json eval/results/bench_scale.json
+    policyqa bench scale --kb /work/devkb/full --fractions 0.1,0.3,1 --requests 100 --json eval/results/bench-scale-full.json
 
 The smaller knowledge bases are derived from a private copy of the full one by removing documents (whole
 works, seeded; works a gold question cites are always kept so answerable questions stay answerable), which

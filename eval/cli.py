@@ -5,8 +5,9 @@
     policyqa eval --gold ../shared/eval/dev.jsonl --url http://127.0.0.1:8000     # a running server, public API
     policyqa bench ingest|query|scale …                                           # = python -m eval.bench_…
 
-`qa_service.cli` mounts `eval_command` and `bench_app`; this module imports nothing from the CLI (the knowledge
-base is opened by `qa_service.demo.open_kb`, the public API).
+`eval_command` and `bench_app` are the `policyqa.commands` entry points `eval` and `bench` (pyproject.toml), which
+`qa_service.cli` mounts without importing this package; this module imports nothing from the CLI (the knowledge base
+is opened by `qa_service.demo.open_kb`, the public API).
 """
 from __future__ import annotations
 
@@ -32,7 +33,10 @@ def eval_command(
     kb: Optional[Path] = typer.Option(None, "--kb", help="Knowledge-base directory, evaluated in process (default: POLICYQA_KB or the demo KB)."),
     url: Optional[str] = typer.Option(None, "--url", help="Evaluate a running server over HTTP (public API only) instead."),
     k: int = typer.Option(5, "--k", min=1, max=20, help="top_k asked for; hit@5 and MRR@10 look only at what comes back."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write every per-question record, metric and sweep here."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the summary here: metrics, counts and sweeps per mode."),
+    records_out: Optional[Path] = typer.Option(
+        None, "--records", help="Also write every question's record here (what came back, how it scored)."
+    ),
     modes: Optional[str] = typer.Option(
         None, "--modes", help="Comma-separated retrieval modes (in process; default all four: lexical,dense,hybrid,hybrid_faq)."
     ),
@@ -60,12 +64,12 @@ def eval_command(
         if kb is not None and url is not None:
             _fail("give --kb or --url, not both")
         try:
-            run_cli(gold, kb, url, k, json_out, api_key, console)
+            run_cli(gold, kb, url, k, json_out, api_key, console, records_out=records_out)
         except GoldFileError as e:
             _fail(str(e))
         return
     from .gold import GoldFileError, load_gold, select_questions
-    from .report import print_run, run_to_dict, sweep_for, write_json
+    from .report import print_run, run_records, run_to_dict, sweep_for, write_json
     from .runner import DISABLED_REFUSAL, MODES, HttpBackend, InProcessBackend, run_eval
 
     if kb is not None and url is not None:
@@ -122,6 +126,9 @@ def eval_command(
     if json_out:
         write_json(run_to_dict(run, sweeps), json_out)
         console.print(f"wrote {json_out}", highlight=False)
+    if records_out:
+        write_json(run_records(run), records_out)
+        console.print(f"wrote {records_out}", highlight=False)
     if all(s.errored for mr in run.modes.values() for s in mr.scored):
         _fail("every ask failed (see the errors above)", code=1)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 KNOWN_KEYS = {"id", "question", "sources", "evidence_any", "answerable"}
 
@@ -77,30 +78,35 @@ def parse_gold_line(obj: object, where: str, problems: list[str]) -> GoldQuestio
     return GoldQuestion(qid, question, answerable, sources, evidence, extra)
 
 
-def read_gold_text(path: Path) -> str:
-    """A gold file's text (UTF-8, BOM allowed); GoldFileError when it cannot be read."""
+def read_jsonl(path: Path, problems: list[str]) -> Iterator[tuple[str, int, object]]:
+    """Each non-blank line of a JSONL file (UTF-8, BOM allowed) as (where, line number, value): a line that is not
+    JSON goes to `problems`; GoldFileError when the file cannot be read."""
     try:
-        return Path(path).read_text("utf-8-sig")
+        text = Path(path).read_text("utf-8-sig")
     except OSError as e:
         raise GoldFileError(f"{path}: cannot read: {e}") from e
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{Path(path).name}:{lineno}"
+        try:
+            yield where, lineno, json.loads(line)
+        except json.JSONDecodeError as e:
+            problems.append(f"{where}: not valid JSON ({e.msg})")
+
+
+def check_problems(path: Path, problems: list[str]) -> None:
+    """GoldFileError listing every problem, if there is one: a file is used whole or not at all."""
+    if problems:
+        raise GoldFileError(f"{path}: {len(problems)} problem(s):\n  " + "\n  ".join(problems))
 
 
 def load_gold(path: Path) -> list[GoldQuestion]:
     """Read and validate a gold JSONL file (blank lines allowed); raises GoldFileError listing every problem."""
-    path = Path(path)
-    text = read_gold_text(path)
     problems: list[str] = []
     questions: list[GoldQuestion] = []
     seen: dict[str, int] = {}
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path.name}:{lineno}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            problems.append(f"{where}: not valid JSON ({e.msg})")
-            continue
+    for where, lineno, obj in read_jsonl(path, problems):
         q = parse_gold_line(obj, where, problems)
         if q is None:
             continue
@@ -111,8 +117,7 @@ def load_gold(path: Path) -> list[GoldQuestion]:
         questions.append(q)
     if not questions and not problems:
         problems.append(f"{path}: no questions")
-    if problems:
-        raise GoldFileError(f"{path}: {len(problems)} problem(s):\n  " + "\n  ".join(problems))
+    check_problems(path, problems)
     return questions
 
 

@@ -35,6 +35,13 @@ Metric definitions (A = answerable gold questions, U = unanswerable ones; string
   latency p50/p95 over A and U: per-question wall time of one ask (in process: QAEngine.ask; --url: the HTTP
                  round trip), after one untimed warm-up ask; percentiles by linear interpolation between
                  closest ranks (numpy's default).
+  status         the answer contract's outcome: answer, suggest (参考条款: up to 3 articles) or none.
+  precision      over A and U answered (status answer): share whose citation 1 is a hit (an answer to a U
+                 question is wrong).
+  helpful        over A: status answer with citation 1 a hit, or status suggest with a hit among its suggestions.
+  answered       over A: share with status answer. answered (U): over U, share with status answer.
+  none (U)       over U: share with status none.
+  (Citations are an answer's sources followed by its `related` passages, in the order returned: the ranked list.)
   errors         a question whose ask raised or whose HTTP status was not 200 scores 0 on every metric above:
                  no hit, no answer-contains, counted as a false refusal if in A and as NOT refused if in U.
 """
@@ -92,6 +99,8 @@ class Returned:
     error: str | None = None
     faq_id: str | None = None
     stages_ms: dict[str, float] | None = None
+    status: str | None = None  # answer | suggest | none (None: a server before the three outcomes)
+    suggestions: list[ReturnedCitation] = field(default_factory=list)
 
 
 def citation_is_hit(c: ReturnedCitation, q: GoldQuestion) -> bool:
@@ -121,6 +130,7 @@ class QuestionScore:
     hit_rank: int | None  # answerable only
     contains: bool  # answerable only
     refused: bool  # answered is False (an error is not a refusal)
+    suggested_hit: bool = False  # status suggest with a citation hit among the suggestions
 
     @property
     def errored(self) -> bool:
@@ -157,6 +167,18 @@ class QuestionScore:
         return not self.question.answerable or not self.hit_at(1)
 
     @property
+    def status(self) -> str | None:
+        r = self.returned
+        if self.errored:
+            return None
+        return r.status or ("answer" if r.answered else "none")
+
+    @property
+    def helpful(self) -> bool:
+        """Answered with the right first article, or suggested articles among which is a right one."""
+        return (self.status == "answer" and self.hit_at(1)) or (self.status == "suggest" and self.suggested_hit)
+
+    @property
     def failed(self) -> bool:
         return bool(self.failure_reasons)
 
@@ -165,7 +187,8 @@ def score_question(q: GoldQuestion, r: Returned) -> QuestionScore:
     if r.error is not None:
         return QuestionScore(q, r, None, False, False)
     if q.answerable:
-        return QuestionScore(q, r, first_hit_rank(r.citations, q), answer_contains(r.answer, q), r.answered is False)
+        return QuestionScore(q, r, first_hit_rank(r.citations, q), answer_contains(r.answer, q), r.answered is False,
+                             first_hit_rank(r.suggestions, q) is not None)
     return QuestionScore(q, r, None, False, r.answered is False)
 
 
@@ -198,6 +221,11 @@ class Metrics:
     wrong_top_rate: float | None  # over all: answered, but citation 1 is not a hit (every answer to an unanswerable)
     latency_p50_ms: float | None
     latency_p95_ms: float | None
+    precision: float | None = None  # over answered (status answer), A and U: citation 1 a hit
+    helpful: float | None = None  # over A: answer with citation 1 a hit, or suggest with a hit among suggestions
+    answered: float | None = None  # over A: status answer
+    answered_unanswerable: float | None = None  # over U: status answer
+    none_unanswerable: float | None = None  # over U: status none
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -222,6 +250,11 @@ def summarize(scored: Sequence[QuestionScore]) -> Metrics:
         wrong_top_rate=_mean([float(s.answered_wrong_top) for s in scored]),
         latency_p50_ms=percentile(lat, 50),
         latency_p95_ms=percentile(lat, 95),
+        precision=_mean([float(s.question.answerable and s.hit_at(1)) for s in scored if s.status == "answer"]),
+        helpful=_mean([float(s.helpful) for s in a]),
+        answered=_mean([float(s.status == "answer") for s in a]),
+        answered_unanswerable=_mean([float(s.status == "answer") for s in u]),
+        none_unanswerable=_mean([float(s.status == "none") for s in u]),
     )
 
 

@@ -28,7 +28,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .gold import GoldFileError, GoldQuestion, parse_gold_line, read_gold_text
+from .gold import GoldQuestion, check_problems, parse_gold_line, read_jsonl
 from .metrics import Returned, ReturnedCitation, score_question
 
 MAX_TURNS = 3
@@ -45,20 +45,10 @@ class GoldConversation:
 
 def load_conversations(path: Path) -> list[GoldConversation]:
     """Read and validate a multi-turn gold file; GoldFileError lists every problem by line."""
-    path = Path(path)
-    text = read_gold_text(path)
     problems: list[str] = []
     out: list[GoldConversation] = []
     seen: set[str] = set()
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path.name}:{lineno}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            problems.append(f"{where}: not valid JSON ({e.msg})")
-            continue
+    for where, _lineno, obj in read_jsonl(path, problems):
         cid, turns = obj.get("id") if isinstance(obj, dict) else None, obj.get("turns") if isinstance(obj, dict) else None
         if not isinstance(cid, str) or not cid or cid in seen:
             problems.append(f"{where}: 'id' must be a unique non-empty string")
@@ -78,14 +68,14 @@ def load_conversations(path: Path) -> list[GoldConversation]:
         out.append(GoldConversation(cid, str(obj.get("category") or ""), tuple(parsed), split))
     if not out and not problems:
         problems.append(f"{path}: no conversations")
-    if problems:
-        raise GoldFileError(f"{path}: {len(problems)} problem(s):\n  " + "\n  ".join(problems))
+    check_problems(path, problems)
     return out
 
 
 # ---------------------------------------------------------------------- backends: one session per conversation
 class HttpConversationBackend:
-    """A running server's public API: POST /v1/ask with one session_id per conversation."""
+    """A running server's public API: POST /v1/ask with one session_id per conversation (the server issues it with the
+    first answer; each later turn sends it back)."""
 
     kind = "http"
 
@@ -94,20 +84,25 @@ class HttpConversationBackend:
 
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.client = httpx.Client(base_url=url.rstrip("/"), timeout=timeout, headers=headers)
+        self.issued: dict[str, str | None] = {}  # our conversation id → the session id the server issued for it
 
     def ask(self, question: str, session_id: str, top_k: int) -> tuple[Returned, str | None]:
         t0 = time.perf_counter()
         try:
-            r = self.client.post("/v1/ask", json={"question": question, "session_id": session_id, "top_k": top_k})
+            r = self.client.post("/v1/ask", json={"question": question, "session_id": self.issued.get(session_id),
+                                                  "top_k": top_k})
         except Exception as e:  # scored as an error, the run goes on
             return Returned(None, error=f"{type(e).__name__}: {e}"), None
         ms = (time.perf_counter() - t0) * 1000
         if r.status_code != 200:
             return Returned(None, latency_ms=ms, error=f"HTTP {r.status_code}: {r.text[:200]}"), None
         d = r.json()
+        self.issued[session_id] = d.get("session_id")
         return Returned(bool(d["answered"]), str(d.get("answer") or ""), d.get("confidence"),
-                        [ReturnedCitation.from_api(c) for c in d.get("citations") or []], ms,
-                        faq_id=d.get("faq_id")), d.get("understood_question")
+                        [ReturnedCitation.from_api(c) for c in [*(d.get("citations") or []), *(d.get("related") or [])]],
+                        ms, faq_id=d.get("faq_id"), status=d.get("status"),
+                        suggestions=[ReturnedCitation.from_api(c) for c in d.get("suggestions") or []]), \
+            d.get("understood_question")
 
     def close(self) -> None:
         self.client.close()
@@ -132,8 +127,10 @@ class InProcessConversationBackend:
             a = self.engine.ask(question, top_k=top_k, session_id=session_id, record=False)
         except Exception as e:
             return Returned(None, error=f"{type(e).__name__}: {e}"), None
-        return Returned(a.answered, a.answer, a.confidence, [ReturnedCitation.from_model(c) for c in a.citations],
-                        (time.perf_counter() - t0) * 1000, faq_id=a.faq_id), a.understood_question
+        return Returned(a.answered, a.answer, a.confidence,
+                        [ReturnedCitation.from_model(c) for c in (*a.citations, *a.related)],
+                        (time.perf_counter() - t0) * 1000, faq_id=a.faq_id, status=a.status.value,
+                        suggestions=[ReturnedCitation.from_model(c) for c in a.suggestions]), a.understood_question
 
     def close(self) -> None:
         pass
@@ -153,6 +150,8 @@ class TurnRecord:
     top: str
     error: str | None = None
     split: str = "tune"
+    helpful: bool = False  # answered with citation 1 right, or suggested with a right article among them
+    status: str | None = None
 
 
 @dataclass
@@ -184,6 +183,14 @@ class MultiturnResult:
         return self._rate([r.hit_rank == 1 for r in self._last() if r.answerable])
 
     @property
+    def last_helpful(self) -> float | None:
+        return self._rate([r.helpful for r in self._last() if r.answerable])
+
+    @property
+    def last_none_unanswerable(self) -> float | None:
+        return self._rate([r.status == "none" for r in self._last() if not r.answerable])
+
+    @property
     def last_refusal(self) -> float | None:
         return self._rate([r.answered is False for r in self._last() if not r.answerable])
 
@@ -210,6 +217,8 @@ class MultiturnResult:
             "last_hit_at_1": self.last_hit_at_1,
             "last_hit_at_5": self.last_hit_at_5,
             "last_refusal_unanswerable": self.last_refusal,
+            "last_helpful": self.last_helpful,
+            "last_none_unanswerable": self.last_none_unanswerable,
             "first_turn_hit_at_5": self.first_hit_at_5,
             "switch_carried_over": self.switch_carried,
             "follow_ups_understood": self.follow_ups_understood,
@@ -229,7 +238,7 @@ def run_conversations(backend, conversations: list[GoldConversation], top_k: int
             result.records.append(TurnRecord(conv.id, conv.category, i, q.question, q.answerable, returned.answered,
                                              s.hit_rank, understood,
                                              f"《{top.title}》{top.section.split('>')[-1].strip()}" if top else "",
-                                             returned.error, conv.split))
+                                             returned.error, conv.split, s.helpful, s.status))
     return result
 
 
@@ -257,8 +266,8 @@ def print_result(console, result: MultiturnResult) -> None:
 
 
 def run_cli(gold: Path, kb: Path | None, url: str | None, top_k: int, json_out: Path | None, api_key: str | None,
-            console) -> MultiturnResult:
-    """`policyqa eval --multiturn`."""
+            console, records_out: Path | None = None) -> MultiturnResult:
+    """`policyqa eval --multiturn`: the summary to `json_out`, every turn's record to `records_out` (on demand)."""
     conversations = load_conversations(gold)
     if url:
         backend = HttpConversationBackend(url, api_key=api_key)
@@ -269,14 +278,20 @@ def run_cli(gold: Path, kb: Path | None, url: str | None, top_k: int, json_out: 
     finally:
         backend.close()
     print_result(console, result)
+    head = {"gold": str(gold), "backend": backend.kind, "url": url, "kb": str(kb) if kb else None}
     if json_out:
-        json_out.write_text(json.dumps({"gold": str(gold), "backend": backend.kind, "url": url, "kb": str(kb) if kb else None,
-                                        "summary": result.summary(),
-                                        "splits": {name: result.only(name).summary() for name in result.splits()},
-                                        "records": [r.__dict__ for r in result.records]}, ensure_ascii=False, indent=1),
-                            "utf-8")
+        _write(json_out, {**head, "summary": result.summary(),
+                          "splits": {name: result.only(name).summary() for name in result.splits()}})
         console.print(f"wrote {json_out}", highlight=False)
+    if records_out:
+        _write(records_out, {**head, "records": [r.__dict__ for r in result.records]})
+        console.print(f"wrote {records_out}", highlight=False)
     return result
+
+
+def _write(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", "utf-8")
 
 
 # ---------------------------------------------------------------------- evidence check against the corpus

@@ -1,7 +1,8 @@
 """Tables and files from an evaluation run: the modes side by side, the threshold sweep, the failures.
 
     print_run(console, run, sweep=True)        # definitions, one table of all modes, sweep, failures
-    write_json(run, Path("eval/results/x.json"))
+    write_json(run_to_dict(run, sweeps), Path("eval/results/x.json"))   # the summary: metrics, no per-question records
+    write_json(run_records(run), Path("/tmp/x-records.json"))            # every question's record, on demand
     markdown_modes_table(run)                  # the same side-by-side table as Markdown
 
 Every rate is printed with its numerator/denominator so a reader can recompute it.
@@ -52,6 +53,11 @@ def _counts(scored: Sequence[QuestionScore]) -> dict[str, int]:
         "refused_a": sum(s.refused or s.errored for s in a),
         "wrong_top": sum(s.answered_wrong_top for s in scored),
         "all": len(scored),
+        "answers": sum(s.status == "answer" for s in scored),
+        "right_answers": sum(s.status == "answer" and s.question.answerable and s.hit_at(1) for s in scored),
+        "helpful": sum(s.helpful for s in a),
+        "answered_a": sum(s.status == "answer" for s in a),
+        "none_u": sum(s.status == "none" for s in u),
     }
 
 
@@ -66,6 +72,10 @@ def mode_row(mr: ModeRun) -> list[str]:
         fmt_rate(m.refusal_rate, c["refused_u"], c["U"]),
         fmt_rate(m.false_refusal_rate, c["refused_a"], c["A"]),
         fmt_rate(m.wrong_top_rate, c["wrong_top"], c["all"]),
+        fmt_rate(m.precision, c["right_answers"], c["answers"]),
+        fmt_rate(m.helpful, c["helpful"], c["A"]),
+        fmt_rate(m.answered, c["answered_a"], c["A"]),
+        fmt_rate(m.none_unanswerable, c["none_u"], c["U"]),
         fmt_ms(m.latency_p50_ms),
         fmt_ms(m.latency_p95_ms),
         str(m.n_errors),
@@ -73,7 +83,7 @@ def mode_row(mr: ModeRun) -> list[str]:
 
 
 MODE_COLUMNS = ["mode", "hit@1", "hit@5", "MRR@10", "answer-contains", "refusal (U)", "false-refusal (A)",
-                "wrong-top", "p50 ms", "p95 ms", "errors"]
+                "wrong-top", "precision", "helpful (A)", "answered (A)", "none (U)", "p50 ms", "p95 ms", "errors"]
 
 
 def modes_table(run: EvalRun) -> Table:
@@ -277,6 +287,7 @@ def question_record(s: QuestionScore) -> dict:
 
 
 def run_to_dict(run: EvalRun, sweeps: list[dict] | None = None) -> dict:
+    """The run's summary: metrics, counts and sweeps per mode, no per-question record (`run_records` has those)."""
     return {
         "gold": run.gold_path,
         "top_k": run.top_k,
@@ -285,10 +296,21 @@ def run_to_dict(run: EvalRun, sweeps: list[dict] | None = None) -> dict:
         "notes": run.notes,
         "definitions": DEFINITIONS,
         "modes": {
+            name: {"metrics": mr.metrics.as_dict(), "counts": _counts(mr.scored), "refusal_threshold": mr.refusal_threshold}
+            for name, mr in run.modes.items()
+        },
+        "sweeps": sweeps or [],
+    }
+
+
+def run_records(run: EvalRun) -> dict:
+    """Every question's record per mode (what was returned and how it scored), for `policyqa eval --records FILE`."""
+    return {
+        "gold": run.gold_path,
+        "top_k": run.top_k,
+        "backend": run.backend,
+        "modes": {
             name: {
-                "metrics": mr.metrics.as_dict(),
-                "counts": _counts(mr.scored),
-                "refusal_threshold": mr.refusal_threshold,
                 "questions": [question_record(s) for s in mr.scored],
                 "failures": [failure_record(s) for s in mr.scored if s.failed],
                 "sweep_pass": [
@@ -299,7 +321,6 @@ def run_to_dict(run: EvalRun, sweeps: list[dict] | None = None) -> dict:
             }
             for name, mr in run.modes.items()
         },
-        "sweeps": sweeps or [],
     }
 
 

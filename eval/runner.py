@@ -117,10 +117,12 @@ class InProcessBackend:
             answered=bool(a.answered),
             answer=a.answer or "",
             confidence=None if a.confidence is None else float(a.confidence),
-            citations=[ReturnedCitation.from_model(c) for c in a.citations],
+            citations=[ReturnedCitation.from_model(c) for c in (*a.citations, *a.related)],
             latency_ms=ms,
             faq_id=a.faq_id,
             stages_ms=dict(stages) or _stage_timings(a),
+            status=getattr(a.status, "value", a.status),
+            suggestions=[ReturnedCitation.from_model(c) for c in a.suggestions],
         )
 
     def describe(self) -> dict:
@@ -186,9 +188,11 @@ class HttpBackend:
                 answered=bool(data["answered"]),
                 answer=str(data.get("answer") or ""),
                 confidence=None if data.get("confidence") is None else float(data["confidence"]),
-                citations=[ReturnedCitation.from_api(c) for c in data.get("citations") or []],
+                citations=[ReturnedCitation.from_api(c) for c in [*(data.get("citations") or []), *(data.get("related") or [])]],
                 latency_ms=ms,
                 faq_id=data.get("faq_id"),
+                status=data.get("status"),
+                suggestions=[ReturnedCitation.from_api(c) for c in data.get("suggestions") or []],
             )
         except (ValueError, KeyError, TypeError) as e:
             return Returned(None, latency_ms=ms, error=f"response not in the /v1/ask contract: {e}: {resp.text[:300]}")

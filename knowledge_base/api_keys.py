@@ -48,6 +48,12 @@ class ApiKeyRepository:
             row = s.get(ApiKeyRow, key_id)
             return _record(row) if row is not None else None
 
+    def active_named(self, name: str) -> ApiKeyRecord | None:
+        """An unrevoked key of this name, if any."""
+        with self.kb.session() as s:
+            row = s.scalar(select(ApiKeyRow).where(ApiKeyRow.name == name, ApiKeyRow.revoked.is_(False)).limit(1))
+            return _record(row) if row is not None else None
+
     def by_hash(self, key_hash: str) -> ApiKeyRecord | None:
         with self.kb.session() as s:
             row = s.scalar(select(ApiKeyRow).where(ApiKeyRow.key_hash == key_hash))

@@ -120,6 +120,7 @@ class ComposeConfig:
     excerpt_chars: int = 220  # what an extractive answer quotes at most (a citizen reads it on a phone)
     coverage_passages: int = 3  # the confidence's coverage is the best over this many top passages
     judged_reorder: bool = False  # with a judge: still move a better-covering passage first and cap quantity misses
+    suggestions: int = 3  # articles a `suggest` outcome lists (and the hotline console's ranked candidates)
 
 
 @dataclass(frozen=True)

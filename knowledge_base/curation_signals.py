@@ -1,4 +1,4 @@
-"""What staff curation and citizens' feedback teach the answer judge (read by qa_service.judge_train).
+"""What staff curation and citizens' feedback teach the answer judge (read by qa_service.training.judge).
 
     entries = curated_faqs(kb)          # published entries and promoted drafts that name their source articles
     rejected = unhelpful_answers(kb)    # [(question, doc_id, anchor)]: answers a citizen rated 没帮助

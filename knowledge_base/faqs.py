@@ -92,6 +92,7 @@ def entry_from_row(row: FaqRow) -> FaqEntry:
         author=row.author,
         author_key_id=row.author_key_id,
         reviewer=row.reviewer,
+        reviewer_key_id=row.reviewer_key_id,
         confidentiality_checked_by=row.confidentiality_checked_by,
         confidentiality_checked_at=row.confidentiality_checked_at.isoformat() if row.confidentiality_checked_at else None,
     )
@@ -208,7 +209,7 @@ class FaqService:
         with self.kb.session() as s:
             rows = s.scalars(select(FaqAuditRow).where(FaqAuditRow.faq_id == faq_id).order_by(FaqAuditRow.id))
             return [
-                {"actor": r.actor, "action": r.action, "at": r.at.isoformat(), "before": r.before, "after": r.after}
+                {"actor": r.actor, "actor_key_id": r.actor_key_id, "action": r.action, "at": r.at.isoformat(), "before": r.before, "after": r.after}
                 for r in rows
             ]
 
@@ -357,14 +358,14 @@ class FaqService:
             before = _snapshot(row)
             if not approve:
                 row.status = FaqStatus.DRAFT.value
-                row.reviewer = row.confidentiality_checked_by = row.confidentiality_checked_at = None
+                row.reviewer = row.reviewer_key_id = row.confidentiality_checked_by = row.confidentiality_checked_at = None
                 self._write(s, row, actor, "reject", before, comment)
                 s.commit()
                 return entry_from_row(row)
             if not (row.answer or "").strip():
                 raise FaqError("答案为空，不能审核 / the answer is empty", 422)
             row.status = FaqStatus.IN_REVIEW.value
-            row.reviewer = actor.name
+            row.reviewer, row.reviewer_key_id = actor.name, actor.key_id
             row.confidentiality_checked_by = actor.name
             row.confidentiality_checked_at = utcnow()
             self._write(s, row, actor, "review", before, comment)
@@ -429,7 +430,7 @@ class FaqService:
             before = _snapshot(row)
             row.status = target.value
             if target in (FaqStatus.DRAFT, FaqStatus.RETIRED):
-                row.reviewer = row.confidentiality_checked_by = row.confidentiality_checked_at = None
+                row.reviewer = row.reviewer_key_id = row.confidentiality_checked_by = row.confidentiality_checked_at = None
             self._write(s, row, actor, action, before)
             s.commit()
             return entry_from_row(row)
@@ -465,7 +466,7 @@ class FaqService:
 def _back_to_draft(row: FaqRow) -> None:
     if row.status != FaqStatus.DRAFT.value:
         row.status = FaqStatus.DRAFT.value
-        row.reviewer = row.confidentiality_checked_by = row.confidentiality_checked_at = None
+        row.reviewer = row.reviewer_key_id = row.confidentiality_checked_by = row.confidentiality_checked_at = None
 
 
 def _same(current, new) -> bool:

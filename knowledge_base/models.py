@@ -139,6 +139,7 @@ class FaqEntry:
     author: str | None = None
     author_key_id: int | None = None  # the staff key that wrote it (the four-eyes rule compares keys)
     reviewer: str | None = None
+    reviewer_key_id: int | None = None  # the staff key that reviewed it (and did the 保密审查)
     confidentiality_checked_by: str | None = None
     confidentiality_checked_at: str | None = None
 
@@ -178,6 +179,15 @@ class Citation:
     score: float
     anchor: str | None = None
     faq_id: str | None = None
+    highlight: str | None = None  # a suggestion's sentence closest to the question (the channels mark it)
+
+
+class AnswerStatus(str, enum.Enum):
+    """What the ranking supports (issue 21): a grounded answer, articles that may help, or nothing relevant."""
+
+    ANSWER = "answer"  # the judge is confident the first article answers: quote it
+    SUGGEST = "suggest"  # not confident, but relevant rules exist: up to 3 articles, best first (参考条款)
+    NONE = "none"  # nothing relevant: the refusal and the hotline
 
 
 @dataclass
@@ -194,7 +204,9 @@ class Answer:
     understood_question: str | None = None  # a follow-up completed from the conversation (您是问：…), issue 10
     choices: list[str] = field(default_factory=list)  # clarifying choices instead of a guess (您想了解的是：1. … 2. …)
     blocked: str | None = None  # content safety refused it: the blocked-word category (abuse, political, fraud …)
-
+    status: AnswerStatus = AnswerStatus.ANSWER  # `answered` means status is ANSWER
+    suggestions: list[Citation] = field(default_factory=list)  # status SUGGEST: up to 3 articles, with `highlight`
+    related: list[Citation] = field(default_factory=list)  # other candidates, not sources of the answer (unnumbered)
 
 
 @dataclass(frozen=True)

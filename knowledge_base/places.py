@@ -79,6 +79,10 @@ class Gazetteer:
     def find_all(self, text: str | None) -> list[str]:
         return list(dict.fromkeys(self.full_names.get(m.group(0), m.group(0)) for m in self.pattern.finditer(text or "")))
 
+    def full_name(self, place: str) -> str:
+        """济南 → 济南市, 山东 → 山东省, 延边 → 延边朝鲜族自治州; a name it does not know comes back as given."""
+        return next((full for full, short in self.full_names.items() if short == place and full != place), place)
+
     def province(self, place: str) -> str:
         return self.province_of.get(place, place)
 

@@ -19,7 +19,6 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Callable
 
 import faiss
 import numpy as np
@@ -130,6 +129,39 @@ class Candidates:
         return Candidates(**fields)
 
 
+@dataclass(frozen=True, eq=False)
+class TermIndex:
+    """The BM25 index's words as coverage reads them, without scoring: where each occurs and how much it weighs.
+    HybridRetriever.coverage and the judge's soft coverage (knowledge_base.featurize) read it."""
+
+    indptr: np.ndarray  # token id i occurs at the positions indices[indptr[i]:indptr[i + 1]]
+    indices: np.ndarray
+    positions: int  # how many passages the index holds
+    vocab: dict[str, int]  # bm25s' token ids (it may name one more, its padding token, than it indexes)
+    idf_by_id: np.ndarray
+    unknown_word_idf: float  # the weight of a word the corpus never uses (RetrievalConfig)
+
+    @property
+    def size(self) -> int:
+        """How many words are indexed."""
+        return len(self.indptr) - 1
+
+    def ids_and_weights(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Each word's token id in the postings (-1 for a word the index lacks) and its weight in a coverage: its
+        idf, or unknown_word_idf for a word the corpus never uses."""
+        ids = np.array([i if (i := self.vocab.get(w, -1)) < self.size else -1 for w in words], np.int64)
+        weights = np.array([self.idf_by_id[i] if i >= 0 else self.unknown_word_idf for i in ids], np.float64)
+        return ids, weights
+
+    def words(self) -> list[str]:
+        """The indexed words, in token-id order."""
+        out = [""] * self.size
+        for word, i in self.vocab.items():
+            if i < self.size:
+                out[i] = word
+        return out
+
+
 @dataclass
 class ChunkText:
     row_id: int
@@ -163,19 +195,20 @@ class HybridRetriever:
         self._public = public
         self._superseded = chunk_validity == Validity.SUPERSEDED.value
         self._expired = chunk_validity == Validity.EXPIRED.value
-        self._configure()
         self._dense_matrix = _flat_matrix(ix.dense) if ix.dense is not None else None
         self._bm25 = ix.bm25
         self._idf = self._build_idf()
-        self._word_vectors: np.ndarray | None = None  # use_word_vectors
+        self._configure()
         self._mask_cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._scope_cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
     def _configure(self) -> None:
-        """The per-document factors that depend on the configuration."""
+        """The per-document factors and the words' weights that depend on the configuration."""
         self._base_factor = np.where(self._expired, 1.0 - self.config.expired_penalty, 1.0).astype(np.float32)
         self._unnamed_place_factor = self._local_factor()
+        vocab = self._bm25.vocab_dict if self._bm25 is not None else {}
+        self.terms = TermIndex(*self._postings, self.size, vocab, self._idf_by_id, self.config.unknown_word_idf)
 
     def with_config(self, config: RetrievalConfig) -> "HybridRetriever":
         """The same snapshot's retriever under another configuration (shares the indexes; for tuning)."""
@@ -242,7 +275,7 @@ class HybridRetriever:
         return Retrieved(hits, best_dense)
 
     def vectors(self, positions: np.ndarray) -> np.ndarray:
-        """The stored passage vectors at index positions (a copy), for the judge's query tower."""
+        """The stored passage vectors at index positions (a copy): clarifying compares what candidates say."""
         positions = np.asarray(positions, np.int64)
         if self._dense_matrix is not None:
             return self._dense_matrix[positions]
@@ -379,82 +412,13 @@ class HybridRetriever:
         out = np.zeros(len(positions), np.float64)
         if not words or self._bm25 is None or len(positions) == 0:
             return out
-        indptr, indices = self._postings
-        ids, weights = self._ids_and_weights(list(dict.fromkeys(words)))
+        indptr, indices = self.terms.indptr, self.terms.indices
+        ids, weights = self.terms.ids_and_weights(list(dict.fromkeys(words)))
         for token_id, weight in zip(ids, weights):
             if token_id >= 0:
                 out += weight * np.isin(positions, indices[indptr[token_id] : indptr[token_id + 1]])
         total = float(weights.sum())
         return out / total if total else out
-
-    def _ids_and_weights(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Each word's token id in the postings (-1 for a word the index lacks) and its weight in a coverage: its
-        idf, or unknown_word_idf for a word the corpus never uses."""
-        vocab, indexed = self._bm25.vocab_dict, len(self._postings[0]) - 1
-        ids = np.array([i if (i := vocab.get(w, -1)) < indexed else -1 for w in words], np.int64)
-        weights = np.array([self._idf_by_id[i] if i >= 0 else self.config.unknown_word_idf for i in ids], np.float64)
-        return ids, weights
-
-    def vocabulary(self) -> list[str]:
-        """The BM25 index's words, in token-id order (what use_word_vectors takes vectors of)."""
-        words = [""] * (len(self._postings[0]) - 1)  # bm25s may name one more token (its padding) than it indexes
-        for word, i in (self._bm25.vocab_dict.items() if self._bm25 is not None else ()):
-            if i < len(words):
-                words[i] = word
-        return words
-
-    def use_word_vectors(self, vectors: np.ndarray) -> None:
-        """Unit vectors of vocabulary() (knowledge_base.word_vectors), for soft_coverage; the postings are transposed
-        once into each position's words."""
-        import scipy.sparse
-
-        indptr, indices = self._postings
-        if len(vectors) != len(indptr) - 1:
-            raise ValueError(f"{len(vectors)} word vectors for a vocabulary of {len(indptr) - 1}")
-        by_word = scipy.sparse.csc_matrix((np.ones(len(indices), np.bool_), indices, indptr),
-                                          shape=(self.size, len(indptr) - 1))
-        words_of = by_word.tocsr()
-        self._words_of = (words_of.indptr, words_of.indices)
-        self._word_vectors = vectors
-
-    @property
-    def has_word_vectors(self) -> bool:
-        return self._word_vectors is not None
-
-    def soft_coverage(self, words: list[str], positions: np.ndarray, encode: Callable[[list[str]], np.ndarray]) -> np.ndarray:
-        """Per position, (soft coverage, its soft part): like coverage(), but a question word the passage lacks counts
-        by the cosine of the passage's nearest word instead of 0 (the soft part sums only those). `encode` gives
-        unit vectors of question words the vocabulary lacks. Needs use_word_vectors()."""
-        positions = np.asarray(positions, dtype=np.int64)
-        out = np.zeros((len(positions), 2), np.float32)
-        words = list(dict.fromkeys(words))
-        if not words or len(positions) == 0 or self._word_vectors is None:
-            return out
-        ids, weights = self._ids_and_weights(words)
-        weights = weights.astype(np.float32)
-        q = np.zeros((len(words), self._word_vectors.shape[1]), np.float32)
-        if (ids >= 0).any():
-            q[ids >= 0] = self._word_vectors[ids[ids >= 0]]
-        if (ids < 0).any():
-            q[ids < 0] = encode([w for w, i in zip(words, ids) if i < 0])
-        indptr, indices = self._words_of
-        starts, ends = indptr[positions], indptr[positions + 1]
-        lengths = ends - starts
-        if lengths.sum() == 0:
-            return out
-        # every candidate's words, one after another, and the similarity of each question word with each of them
-        tokens = np.concatenate([indices[a:b] for a, b in zip(starts, ends)])
-        union, where = np.unique(tokens, return_inverse=True)
-        similarity = (q @ self._word_vectors[union].astype(np.float32).T)[:, where]
-        present = (tokens[None, :] == ids[:, None]).astype(np.float32)
-        filled = lengths > 0
-        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])[filled]
-        nearest = np.minimum(np.maximum.reduceat(similarity, offsets, axis=1), 1.0)  # words x candidates with words
-        has = np.maximum.reduceat(present, offsets, axis=1) > 0
-        total = float(weights.sum())
-        out[filled, 0] = weights @ np.where(has, 1.0, nearest) / total
-        out[filled, 1] = weights @ np.where(has, 0.0, nearest) / total
-        return out
 
     def document_of(self, hit: Hit) -> StoredDocument:
         return self.documents[hit.doc_id]

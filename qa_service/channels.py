@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import re
 
-from knowledge_base.models import Answer, ChannelName, Citation, HotlineScript
+from dataclasses import replace
+
+from knowledge_base.models import Answer, AnswerStatus, ChannelName, Citation, HotlineScript
 from knowledge_base.safety import ScreenResult
 from knowledge_base.settings import Settings
+from knowledge_base.text import ARTICLE_LABEL
 
-from .compose import Draft, refusal_text, split_sentences
+from .compose import Draft, refusal_text, split_sentences, suggest_text
 
 CHANNELS = tuple(c.value for c in ChannelName)
 NEWMEDIA_LIMIT = 300
@@ -25,9 +28,16 @@ _MARKUP = re.compile(r"[*_`#>|<\[\]{}]")
 
 
 def render(draft: Draft, channel: ChannelName | str, settings: Settings, query_id: str, related: list[str]) -> Answer:
+    """`citations`: what an answer quotes or layers; `related`: its other passages (unnumbered); `suggestions`: a
+    `suggest` outcome's articles. The hotline console always gets the ranked candidates (operators are experts):
+    on `none` they come as `related`, marked unconfirmed by the console."""
     channel = ChannelName.parse(channel)
+    status = draft.status
     citations = draft.citations if draft.answered else []
     text = _RENDERERS[channel](draft, settings)
+    others = draft.related if draft.answered else []
+    if channel is ChannelName.HOTLINE and status is AnswerStatus.NONE:
+        others = draft.candidates
     return Answer(
         query_id=query_id,
         answered=draft.answered,
@@ -38,6 +48,9 @@ def render(draft: Draft, channel: ChannelName | str, settings: Settings, query_i
         citations=citations,
         related_questions=list(related),
         script=hotline_script(draft, settings, related) if channel is ChannelName.HOTLINE else None,
+        status=status,
+        suggestions=list(draft.candidates) if status is AnswerStatus.SUGGEST else [],
+        related=list(others),
     )
 
 
@@ -72,6 +85,7 @@ def blocked_answer(blocked: ScreenResult, channel: ChannelName | str, settings: 
         citations=[],
         script=script,
         blocked=blocked.category,
+        status=AnswerStatus.NONE,
     )
 
 
@@ -86,7 +100,14 @@ def body(draft: Draft, markers: bool = False) -> str:
     return text
 
 
+def suggestion_line(c: Citation) -> str:
+    """《失业保险条例》第十七条：累计缴费满1年不足5年的，领取期限最长为12个月 — one suggested article, as text."""
+    return f"{_source_name(c)}：{c.highlight}" if c.highlight else _source_name(c)
+
+
 def _web(draft: Draft, settings: Settings) -> str:
+    if draft.status is AnswerStatus.SUGGEST:
+        return suggest_text(settings)  # the widget lists the suggestions, their highlights marked
     if not draft.answered:
         return refusal_text(settings, draft.department)
     if draft.generated:
@@ -102,6 +123,8 @@ def _web(draft: Draft, settings: Settings) -> str:
 
 
 def _hotline_text(draft: Draft, settings: Settings) -> str:
+    if draft.status is AnswerStatus.SUGGEST:
+        return suggest_text(settings)
     return one_sentence(draft) if draft.answered else refusal_text(settings, draft.department)
 
 
@@ -121,6 +144,16 @@ def one_sentence(draft: Draft) -> str:
 
 
 def hotline_script(draft: Draft, settings: Settings, related: list[str]) -> HotlineScript:
+    if draft.status is AnswerStatus.SUGGEST:
+        return HotlineScript(
+            opening="您好，关于您咨询的问题：",
+            answer="暂未找到确切的答复，以下规定可能与您的问题有关，具体以原文为准。",
+            key_points=[suggestion_line(c) for c in draft.candidates],
+            sources=[_source_line(c) for c in draft.candidates],
+            related_questions=list(related),
+            suggestion="系统没有把握：请核对原文后再答复；不能确认时，如实告知来电人并按流程登记工单转相关部门办理。",
+            closing=f"感谢您的来电，如有其他问题请再拨打{settings.hotline_number}。",
+        )
     if not draft.answered:
         return HotlineScript(
             opening="您好，关于您咨询的问题：",
@@ -135,7 +168,7 @@ def hotline_script(draft: Draft, settings: Settings, related: list[str]) -> Hotl
             ),
             closing=f"感谢您的来电，如有其他问题请再拨打{settings.hotline_number}。",
         )
-    points = [_MARKER.sub("", p).strip() for p in draft.key_points if p.strip()]
+    points = script_points(draft)
     return HotlineScript(
         opening="您好，关于您咨询的问题：",
         answer=one_sentence(draft),
@@ -147,9 +180,55 @@ def hotline_script(draft: Draft, settings: Settings, related: list[str]) -> Hotl
     )
 
 
+def citation_name(c: Citation) -> str:
+    """How a citation is named to a citizen: 《失业保险条例》第十七条, or 常见问题：… for a curated FAQ entry (an FAQ
+    is not a document: its question is never put in 书名号)."""
+    return f"常见问题：{c.title}" if c.kind == "faq" else _source_name(c)
+
+
+def script_points(draft: Draft) -> list[str]:
+    """What the operator reads out, sentence by sentence: every sentence each quoted rule's excerpt holds (the main
+    rule's, then each further rule's), never a first few; where the article quoted holds more than the excerpt,
+    "还有N项，见原文" says so. A curated FAQ answer or a generated one is read out whole."""
+    if not draft.lead:
+        return _sentences(draft.excerpt)
+    by_rank = {c.rank: c for c in draft.citations}
+    rules = [(draft.excerpt, draft.article, by_rank.get(1))]
+    rules += [(layer.excerpt, layer.article, by_rank.get(layer.rank)) for layer in draft.layers]
+    points: list[str] = []
+    for excerpt, article, citation in rules:
+        quoted = _sentences(excerpt)
+        points += quoted
+        left = _unquoted(citation.quote, article, quoted) if citation and article else 0
+        if left:
+            points.append(f"《{citation.title}》{article}还有{left}项，见原文。")
+    return points
+
+
+def _sentences(text: str) -> list[str]:
+    return [s for s in (p.strip() for p in split_sentences(_MARKER.sub("", text))) if s]
+
+
+def _unquoted(passage: str, article: str, quoted: list[str]) -> int:
+    """How many sentences of `article` (第七条) in the cited passage the quote leaves out."""
+    sentences = [s.strip() for s in split_sentences(passage) if s.strip()]
+    inside, count = False, 0
+    said = "".join(q.rstrip("…") for q in quoted)
+    for sentence in sentences:
+        label = ARTICLE_LABEL.match(sentence)
+        if label:
+            if inside:
+                break  # the next article
+            inside = label.group(1) == article
+            sentence = sentence[label.end():]
+        if inside and sentence and sentence not in said:
+            count += 1
+    return count
+
+
 def _source_name(c: Citation) -> str:
     if c.kind == "faq":
-        return "、".join(f"《{t}》" for t in c.source_titles) or c.title
+        return "、".join(f"《{t}》" for t in c.source_titles) or f"常见问题：{c.title}"
     article = c.section.split(">")[-1].strip() if c.section else ""
     return f"《{c.title}》{article}"
 
@@ -166,6 +245,10 @@ def _source_line(c: Citation, article: str | None = None) -> str:
 
 
 def _newmedia(draft: Draft, settings: Settings) -> str:
+    if draft.status is AnswerStatus.SUGGEST:
+        top = draft.candidates[0]
+        tail = f"参考：{plain(_source_name(top))}\n详见：{top.url}"
+        return f"{fit(plain(suggest_text(settings)), NEWMEDIA_LIMIT - len(tail) - 1)}\n{tail}"
     if not draft.answered:
         text = refusal_text(settings, draft.department)
         return plain(text)[:NEWMEDIA_LIMIT]
@@ -220,6 +303,12 @@ def with_choices(answer: Answer, choices: list[str]) -> Answer:
     """Ask back instead of guessing: the answer becomes the numbered choices (web / new media: one line the widget
     turns into buttons; hotline: a script the operator reads out). Not an answer, so nothing is cited."""
     text = choices_text(choices)
+    # Not an answer: the articles the choices come from are suggestions
+    if not answer.suggestions:
+        docs = [c for c in (*answer.citations, *answer.related) if c.kind == "document"][:3]
+        answer.suggestions = [replace(c, rank=i) for i, c in enumerate(docs, start=1)]
+    answer.status = AnswerStatus.SUGGEST if answer.suggestions else AnswerStatus.NONE
+    answer.related = []
     answer.answered = False
     answer.citations = []
     answer.faq_id = None

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from knowledge_base.config import ComposeConfig, ConfidenceModel
-from knowledge_base.models import Citation, FaqEntry, StoredDocument, Validity
+from knowledge_base.models import AnswerStatus, Citation, FaqEntry, StoredDocument, Validity
+from knowledge_base.places import gazetteer
 from knowledge_base.retrieval import ChunkText, Hit
 from knowledge_base.settings import Settings
 from knowledge_base.text import article_anchor, asks_quantity, coverage, fold, states_quantity
@@ -67,6 +68,15 @@ class Draft:
     department: str | None = None  # who to contact on a refusal, when the question names it
     generated: bool = False  # the text came from the generative mode
     layers: list[Layer] = field(default_factory=list)  # further rules on the same point (national + local)
+    suggested: bool = False  # not answered, but the candidates may help (status SUGGEST)
+    candidates: list[Citation] = field(default_factory=list)  # the best articles, each with its `highlight`
+    related: list[Citation] = field(default_factory=list)  # an answer's other passages: not its sources
+
+    @property
+    def status(self) -> AnswerStatus:
+        if self.answered:
+            return AnswerStatus.ANSWER
+        return AnswerStatus.SUGGEST if self.suggested and self.candidates else AnswerStatus.NONE
 
 
 def split_sentences(text: str) -> list[str]:
@@ -83,7 +93,8 @@ def display_date(doc: StoredDocument) -> str | None:
     return d.isoformat() if d else None
 
 
-def document_citation(settings: Settings, rank: int, ev: Evidence, article: str | None = None) -> Citation:
+def document_citation(settings: Settings, rank: int, ev: Evidence, article: str | None = None,
+                      highlight: str | None = None) -> Citation:
     """`article`: the article the answer quotes (第二十条) when the passage holds several (第十八条至第二十条);
     the link then opens the viewer at that article instead of the passage's first one."""
     doc = ev.document
@@ -109,7 +120,46 @@ def document_citation(settings: Settings, rank: int, ev: Evidence, article: str 
         url=document_url(settings, doc.doc_id, anchor),
         score=round(float(ev.hit.score), 6),
         anchor=anchor,
+        highlight=highlight,
     )
+
+
+def highlight(chunk: ChunkText, words: list[str], idf: Callable[[str], float]) -> tuple[str, str]:
+    """(article label, sentence): the passage's sentence that says most of the question (the first on a tie), and
+    the article it belongs to."""
+    sentences = split_sentences(chunk.text)
+    if not sentences:
+        return chunk.section_path, chunk.text.strip()
+    scores = [coverage(words, s, idf) for s in sentences]
+    best = max(range(len(sentences)), key=lambda i: (scores[i], -i))
+    return article_label(chunk, best, sentences), _strip_label(sentences[best]) or sentences[best].strip()
+
+
+def suggestions(settings: Settings, evidence: list[Evidence], words: list[str], idf: Callable[[str], float],
+                limit: int = 3) -> list[Citation]:
+    """Up to `limit` articles, best first, one citation each (a passage holding several articles is cited at the
+    one its highlighted sentence belongs to; the same article twice is cited once)."""
+    out: list[Citation] = []
+    seen: set[tuple[str, str]] = set()
+    for ev in evidence:
+        label, sentence = highlight(ev.chunk, words, idf)
+        key = (ev.document.doc_id, label)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(document_citation(settings, len(out) + 1, ev, article=label, highlight=sentence))
+        if len(out) == limit:
+            break
+    return out
+
+
+def place_of_rule(doc: StoredDocument, asked: str | None) -> str:
+    """Whose rule it is, when the citizen named no place and the title does not say (济南市): else ""."""
+    region = doc.meta.region
+    if asked or not region or region == "全国":
+        return ""
+    name = gazetteer().full_name(region)
+    return "" if region in doc.meta.title else name
 
 
 def article_label(chunk: ChunkText, sentence_index: int, sentences: list[str]) -> str:
@@ -231,13 +281,15 @@ class AnswerComposer:
 
     def extractive(self, query: NormalizedQuery, evidence: list[Evidence], idf: Callable[[str], float],
                    best_dense: float = math.nan, judged: float | None = None, threshold: float | None = None,
-                   layer: int | None = None) -> Draft:
+                   layer: int | None = None, suggest_threshold: float | None = None) -> Draft:
         """`best_dense`: the highest cosine between the question and any allowed passage (Retrieved.best_dense).
         `judged`: the learned judge's confidence that evidence[0] answers (the judge ordered the evidence); then
         neither the two-feature confidence nor the quote reordering and quantity cap apply, unless configured.
         `layer`: the index of a passage of another level of government on the same point (see qa_service.layers),
-        stated after the main one and cited second."""
+        stated after the main one and cited second. Below `threshold` and at or above `suggest_threshold` the draft
+        suggests the best articles (status SUGGEST); below it nothing relevant was found (NONE)."""
         threshold = self.settings.refusal_threshold if threshold is None else threshold
+        suggest_threshold = self.settings.suggest_threshold if suggest_threshold is None else suggest_threshold
         if not evidence:
             return self.refusal(query, 0.0)
         top = evidence[0]
@@ -258,6 +310,10 @@ class AnswerComposer:
             evidence = quotable
         elif need_quantity and not states_quantity(top.chunk.text):
             need_quantity = False
+        candidates = suggestions(self.settings, evidence, words + numbers, idf, self.config.suggestions)
+        if conf < threshold:
+            return Draft(answered=False, confidence=conf, department=query.organization,
+                         suggested=conf >= suggest_threshold, candidates=candidates)
         top = evidence[0]
         label, excerpt, key_points = trim(top.chunk, words + numbers, idf, need_quantity, self.config.excerpt_chars)
         layers: list[Layer] = []
@@ -269,23 +325,26 @@ class AnswerComposer:
             name = f"《{layer_ev.document.meta.title}》{l_label}"
             layers.append(Layer(lead=f"{name}规定", source=name, article=l_label, excerpt=l_excerpt, rank=2))
             key_points = key_points[:2] + l_points[:2]
+        # Only what the answer quotes (and the layer it states) is a source; the other passages are related.
+        sources = 1 + len(layers)
         citations = [document_citation(self.settings, i + 1, ev, article=label if i == 0 else
                                        (layers[0].article if layers and i == 1 else None))
                      for i, ev in enumerate(evidence)]
+        place = place_of_rule(top.document, query.region)
         draft = Draft(
-            answered=conf >= threshold,
+            answered=True,
             confidence=conf,
-            lead=f"根据《{top.document.meta.title}》{label}",
+            lead=f"根据{place}《{top.document.meta.title}》{label}",
             source="、".join([f"《{top.document.meta.title}》{label}", *(x.source for x in layers)]),
             article=label,
             excerpt=excerpt,
             key_points=key_points[:4],
-            citations=citations,
+            citations=citations[:sources],
             notice=validity_notice(top.document),
             layers=layers,
+            candidates=candidates,
+            related=citations[sources:],
         )
-        if not draft.answered:
-            return self.refusal(query, conf)
         return draft
 
     def confidence_features(self, query: NormalizedQuery, evidence: list[Evidence], idf: Callable[[str], float],
@@ -318,6 +377,11 @@ def validity_notice(doc: StoredDocument) -> str:
     if doc.validity == Validity.EXPIRED:
         return "注意：所引用的文件已失效或废止，仅供参考。"
     return ""
+
+
+def suggest_text(settings: Settings) -> str:
+    """What a `suggest` outcome says before its articles (issue 21)."""
+    return f"没有找到确切的答复，以下规定可能与您的问题有关，请以原文为准，或拨打{settings.hotline_number}。"
 
 
 def refusal_text(settings: Settings, department: str | None) -> str:

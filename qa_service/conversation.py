@@ -30,10 +30,17 @@ from typing import Callable, Iterable, Protocol
 
 import jieba
 
+from knowledge_base.models import Answer, AnswerStatus
 from knowledge_base.places import gazetteer, place_of
+from knowledge_base.sessions import SessionRepository
+from knowledge_base.settings import Settings
+from knowledge_base.store import KnowledgeBase
 from knowledge_base.text import coverage, fold
 
-from .normalize import content_words
+from .channels import suggestion_line, with_choices
+from .clarify import Clarifier
+from .compose import Draft, Evidence
+from .normalize import NormalizedQuery, content_words
 
 log = logging.getLogger(__name__)
 
@@ -341,7 +348,8 @@ class LlmRewriter:
 
     MAX_CHARS = 200
 
-    def __init__(self, settings):
+    def __init__(self, settings: Settings):
+        # Imported only with an endpoint configured: langchain_openai costs 0.9 s of import (python -X importtime).
         from langchain_openai import ChatOpenAI
 
         self.llm = ChatOpenAI(base_url=settings.llm_base_url, model=settings.llm_model,
@@ -431,20 +439,37 @@ def title_words(titles: Iterable[str]) -> set[str]:
 
 
 # ---------------------------------------------------------------------- the engine's one entry point
+@dataclass(frozen=True)
+class Vocabulary:
+    """What completing a follow-up reads of the served knowledge base: nothing else of the engine."""
+
+    generation: int  # the serving generation: the completer is rebuilt when it moves
+    titles: Callable[[], Iterable[str]]  # the served documents' titles, read once per generation
+    normalize: Callable[[str], str]  # a question as the retriever sees it (synonyms applied)
+    idf: Callable[[str], float]  # the index's idf
+
+
+@dataclass(frozen=True)
+class Asked:
+    """A question and where its conversation is: a stateless client's `history`, else the session's turns."""
+
+    question: str
+    session_id: str | None = None
+    history: list | None = None  # [{"question", "answer"}] (or Turns); ValueError when malformed
+
+
 class Conversations:
-    """What the answering engine calls (issue 10): complete a question from the conversation, ask back when the
-    candidates split, and remember the turn.
+    """What the answering engine calls (issue 10), in two steps around its pipeline: before, complete the question
+    from the conversation (`complete`: a question and its conversation in, a Completion out); after, finish the
+    answer (`finish`: the rendered answer in, with the completed question and the choices, remembered as a turn).
+    In between, the pipeline consults the Completion: `lead`, `vet` and `clarify`.
 
         conversations = Conversations(kb, settings)
-        completion = conversations.complete(state, question, session_id, history)
+        completion = conversations.complete(Asked(question, session_id, history), vocabulary)
         answer = conversations.finish(answer, completion, choices, session_id)
     """
 
-    def __init__(self, kb, settings):
-        from knowledge_base.sessions import SessionRepository
-
-        from .clarify import Clarifier
-
+    def __init__(self, kb: KnowledgeBase, settings: Settings):
         if settings.session_store not in ("store", "memory"):
             raise ValueError(f"POLICYQA_SESSION_STORE must be store or memory, not {settings.session_store!r}")
         self.config = ConversationConfig(context_turns=max(1, settings.session_turns),
@@ -455,29 +480,30 @@ class Conversations:
         self.clarifier = Clarifier()
         self._completer: tuple[int, FollowUpCompleter] | None = None
 
-    def completer(self, state) -> FollowUpCompleter:
+    def completer(self, vocabulary: Vocabulary) -> FollowUpCompleter:
         """One completer per serving generation: its topic terms are the served documents' title words."""
         cached = self._completer
-        if cached is not None and cached[0] == state.generation:
+        if cached is not None and cached[0] == vocabulary.generation:
             return cached[1]
-        titles = [d.meta.title for d in state.retriever.documents.values()]
-        completer = FollowUpCompleter(self.config, normalize=lambda q: state.normalizer.run(q).text,
-                                      topic_terms=title_words(titles), idf=state.retriever.idf, rewriter=self.rewriter)
-        self._completer = (state.generation, completer)
+        completer = FollowUpCompleter(self.config, normalize=vocabulary.normalize,
+                                      topic_terms=title_words(vocabulary.titles()), idf=vocabulary.idf,
+                                      rewriter=self.rewriter)
+        self._completer = (vocabulary.generation, completer)
         return completer
 
-    def conversation(self, state, session_id: str | None, history: list | None) -> Conversation:
-        if history:
-            return self.completer(state).complete_history(parse_history(history, self.config))
-        if session_id:
-            return self.memory.load(session_id)
+    def conversation(self, asked: Asked, vocabulary: Vocabulary) -> Conversation:
+        if asked.history:
+            return self.completer(vocabulary).complete_history(parse_history(asked.history, self.config))
+        if asked.session_id:
+            return self.memory.load(asked.session_id)
         return Conversation()
 
-    def complete(self, state, question: str, session_id: str | None, history: list | None) -> Completion:
-        conversation = self.conversation(state, session_id, history)
-        return self.completer(state).run(question, conversation)
+    def complete(self, asked: Asked, vocabulary: Vocabulary) -> Completion:
+        """Step one: the question completed from its conversation (the question itself when it stands alone)."""
+        conversation = self.conversation(asked, vocabulary)
+        return self.completer(vocabulary).run(asked.question, conversation)
 
-    def vet(self, completion: Completion, draft, state):
+    def vet(self, completion: Completion, draft: Draft, idf: Callable[[str], float]) -> Draft:
         """A follow-up's answer must speak to what the follow-up adds, not only to the topic carried over: when the
         quoted passage holds less than `follow_up_min_coverage` of the added words' idf mass the answer is refused, its
         confidence no more than that share. A follow-up that adds nothing ("满20年呢？") keeps the completed question's
@@ -488,12 +514,12 @@ class Conversations:
         if not added:
             return draft
         quoted = draft.citations[0]
-        share = coverage(added, f"{quoted.title} {quoted.section} {quoted.quote}", state.retriever.idf)
+        share = coverage(added, f"{quoted.title} {quoted.section} {quoted.quote}", idf)
         if share < self.config.follow_up_min_coverage:
             return replace(draft, answered=False, confidence=min(draft.confidence, share))
         return draft
 
-    def lead(self, completion: Completion, evidence: list, state) -> list:
+    def lead(self, completion: Completion, evidence: list[Evidence], idf: Callable[[str], float]) -> list[Evidence]:
         """For a follow-up, the passage that speaks to what it adds leads the answer: the carried topic pulls the
         topic's own article first ("试用期工资" after 试用期 → the 试用期 article, while the 试用期工资 one is second).
         Among the first `follow_up_lead_candidates` passages, the first that covers `follow_up_min_coverage` of the added
@@ -504,9 +530,9 @@ class Conversations:
         if not added:
             return evidence
 
-        def speaks(ev) -> bool:
+        def speaks(ev: Evidence) -> bool:
             text = f"{ev.document.meta.title} {ev.chunk.section_path or ''} {ev.chunk.text}"
-            return coverage(added, text, state.retriever.idf) >= self.config.follow_up_min_coverage
+            return coverage(added, text, idf) >= self.config.follow_up_min_coverage
 
         if speaks(evidence[0]):
             return evidence
@@ -515,26 +541,35 @@ class Conversations:
                 return [ev, *evidence[:i], *evidence[i + 1:]]
         return evidence
 
-    def clarify(self, completion: Completion, nq, evidence: list) -> list[str]:
+    def clarify(self, completion: Completion, nq: NormalizedQuery, evidence: list[Evidence],
+                vectors=None) -> list[str]:
         if completion.follow_up:
             return []  # the conversation already says what is meant
-        return self.clarifier.run(nq, evidence)
+        return self.clarifier.run(nq, evidence, vectors)
 
-    def finish(self, answer, completion: Completion, choices: list[str], session_id: str | None):
-        from .channels import with_choices
-
+    def finish(self, answer: Answer, completion: Completion, choices: list[str], session_id: str | None) -> Answer:
+        """Step two: the answer shows the completed question and the choices to ask back, and is remembered as the
+        session's turn."""
         if completion.follow_up:
             answer.understood_question = completion.understood
         if choices:
             answer = with_choices(answer, choices)
         if session_id:
-            self.memory.remember(session_id, Turn(completion.question, answer.answer, completion.understood,
+            self.memory.remember(session_id, Turn(completion.question, said(answer), completion.understood,
                                                   answer.query_id), query_id=answer.query_id)
         return answer
 
     def forget(self, session_id: str) -> None:
         """A new caller on the console's line: the session starts afresh."""
         self.memory.clear(session_id)
+
+
+def said(answer: Answer) -> str:
+    """What the citizen was shown, as the next turn reads it: the answer, or a `suggest` outcome's articles (its fixed
+    sentence names no subject, and reads as a refusal)."""
+    if answer.status is AnswerStatus.SUGGEST and answer.suggestions:
+        return "\n".join(suggestion_line(c) for c in answer.suggestions)
+    return answer.answer
 
 
 def parse_history(history: list, config: ConversationConfig) -> list[Turn]:

@@ -22,7 +22,6 @@ import sys
 import threading
 import time
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -31,13 +30,13 @@ from sqlalchemy import select
 
 from knowledge_base.config import AnswerConfig, AnswerMode, RetrievalMode
 from knowledge_base.db import ChunkRow
-from knowledge_base.encoder import Embedder, EmbeddingModelError, get_embedder, same_vector_space
+from knowledge_base.encoder import EmbeddingModelError, get_embedder, same_vector_space
 from knowledge_base.faqs import FaqService
-from knowledge_base.judge import Judge, JudgeConfig, JudgeQuery, Passage, judge_record, load_judge, passage_features, question_features
+from knowledge_base.featurize import JudgeFeaturizer, JudgeQuery, Passage, VocabularyVectors, WordEncoder, WordVectorCache
+from knowledge_base.judge import Judge, JudgeConfig, StaleJudgeError, judge_record, load_judge
 from knowledge_base.models import MAX_QUESTION_CHARS, Answer, Citation, Disclosure, FaqEntry, StoredDocument, Validity
 from knowledge_base.query_log import LoggedCitation, QueryLogEntry, QueryLogRepository
 from knowledge_base.safety import ContentScreen, ScreenResult
-from knowledge_base.tower import base_folder, tower_folder
 from knowledge_base.retrieval import (
     Candidates,
     ChunkText,
@@ -51,13 +50,12 @@ from knowledge_base.places import gazetteer, place_of
 from knowledge_base.settings import Settings, get_settings
 from knowledge_base.store import KnowledgeBase, KnowledgeBaseError
 from knowledge_base.text import coverage, fold
-from knowledge_base.word_vectors import WordVectorCache, unit_rows
 from knowledge_base.versions import normalize_title
 
 from .channels import CHANNELS, blocked_answer, render
 from .layers import choose_layer
 from .compose import AnswerComposer, Draft, Evidence, document_citation, document_url
-from .conversation import Completion, Conversations
+from .conversation import Asked, Completion, Conversations, Vocabulary
 from .faq_match import FaqMatch, FaqMatcher
 from .normalize import NormalizedQuery, QueryNormalizer
 
@@ -80,6 +78,16 @@ class Judged:
     best_dense: float  # the highest cosine over every allowed passage (for the two-feature confidence ablation)
 
 
+@dataclass
+class JudgeInputs:
+    """What the judge reads of one question: its facts, its candidates, their passages and their feature rows."""
+
+    query: JudgeQuery
+    cands: Candidates
+    evidence: list[Evidence]  # aligned with cands
+    x: np.ndarray  # one row of knowledge_base.featurize.PASSAGE_FEATURES per candidate
+
+
 class QuestionError(ValueError):
     """A question or option the engine cannot take (empty, too long, unknown channel or mode)."""
 
@@ -90,13 +98,18 @@ class ServingState:
     normalizer: QueryNormalizer
     faqs: FaqMatcher
     faq_generation: int
+    featurizer: JudgeFeaturizer  # the judge's features over this generation (knowledge_base.featurize)
     judge: Judge | None = None
     judge_id: str = ""
-    tower: Embedder | None = None  # the judge's query tower (knowledge_base.tower), if it has one
 
     @property
     def generation(self) -> int:
         return self.retriever.generation
+
+    def vocabulary(self) -> Vocabulary:
+        """What completing a follow-up reads of this state (issue 10)."""
+        return Vocabulary(self.generation, lambda: [d.meta.title for d in self.retriever.documents.values()],
+                          lambda q: self.normalizer.run(q).text, self.retriever.idf)
 
 
 def _limit_threads(threads: int) -> None:
@@ -131,17 +144,6 @@ def load_query_embedder(spec: str, backend: str, settings: Settings | None = Non
     return get_embedder(spec, backend)
 
 
-def load_tower_embedder(folder: Path, settings: Settings | None = None) -> Embedder:
-    """The judge's query tower (a sentence-transformers folder, knowledge_base.tower) on onnxruntime with int8
-    weights; torch if the export fails."""
-    settings = settings or get_settings()
-    try:
-        return get_embedder(str(folder), "onnx", threads=max(settings.query_threads, 0))
-    except EmbeddingModelError as e:
-        log.warning("the query tower runs on torch: %s", e)
-        return get_embedder(str(folder), "torch")
-
-
 class QAEngine:
     def __init__(self, kb: KnowledgeBase, settings: Settings, config: AnswerConfig | None = None,
                  screen: ContentScreen | None = None):
@@ -163,8 +165,8 @@ class QAEngine:
         self.query_log = QueryLogRepository(kb)
         self.screen = screen or ContentScreen(kb, settings.reload_interval)  # the blocked-word list, kept current
         self._reload_lock = threading.Lock()
-        self._word_lock = threading.Lock()
-        self._oov_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        # word vectors for the judge's soft coverage, kept per machine and encoder (knowledge_base.featurize)
+        self._words = WordEncoder(self.embedder.embed_queries, WordVectorCache(Path(settings.cache_dir), self.embedder.model_id))
         self._last_check = time.monotonic()
         self._faq_sources: dict[tuple, list[Evidence]] = {}
         self._generative = None
@@ -184,10 +186,11 @@ class QAEngine:
     def _build_state(self, previous: ServingState | None = None) -> ServingState:
         kb_state = self.kb.state()
         if previous is not None and previous.generation == kb_state.generation:
-            retriever, normalizer = previous.retriever, previous.normalizer
+            retriever, normalizer, featurizer = previous.retriever, previous.normalizer, previous.featurizer
         else:
             retriever = HybridRetriever(self.kb.load_snapshot(), self.config.retrieval, home_region=self.settings.home_region)
             normalizer = QueryNormalizer(retriever.organizations())
+            featurizer = JudgeFeaturizer(retriever.terms, VocabularyVectors(retriever.terms, self._words))
         if previous is not None and previous.faq_generation == kb_state.faq_generation:
             faqs = previous.faqs
         else:
@@ -197,35 +200,28 @@ class QAEngine:
                 embed_queries=self.embedder.embed_queries,
                 generation=kb_state.faq_generation,
             )
-        judge, judge_id, tower = self._current_judge(previous)
-        if judge is not None and judge.uses_soft_coverage:
-            self._attach_word_vectors(retriever)
-        return ServingState(retriever, normalizer, faqs, kb_state.faq_generation, judge, judge_id, tower)
+        judge, judge_id = self._current_judge(previous)
+        if judge is not None:
+            featurizer.vectors.load()  # the vocabulary's word vectors now, not in the first question's time
+        return ServingState(retriever, normalizer, faqs, kb_state.faq_generation, featurizer, judge, judge_id)
 
-    def _current_judge(self, previous: ServingState | None) -> tuple[Judge | None, str, Embedder | None]:
+    def _current_judge(self, previous: ServingState | None) -> tuple[Judge | None, str]:
         if self._pinned_judge and previous is not None:
-            return previous.judge, previous.judge_id, previous.tower
+            return previous.judge, previous.judge_id
         if self.settings.judge == "off":
-            return None, "", None
+            return None, ""
         record = judge_record(self.kb)
         if record is None:
-            return None, "", None
+            return None, ""
         if previous is not None and previous.judge_id == record["judge_id"]:
-            return previous.judge, previous.judge_id, previous.tower
+            return previous.judge, previous.judge_id
         try:
-            judge = load_judge(self.kb)
-            return judge, record["judge_id"], self._tower_of(judge)
-        except Exception:  # a judge from another version, or its tower missing: answer as without one, say why
+            return load_judge(self.kb), record["judge_id"]
+        except StaleJudgeError as e:  # trained by an earlier version: answer as without one, and say what to do
+            log.error("not serving the knowledge base's judge: %s; answering with the fused ranking meanwhile", e)
+        except Exception:  # an unreadable judge: answer as without one, say why
             log.exception("the knowledge base's judge %s cannot be loaded; answering without it", record["judge_id"])
-            return None, record["judge_id"], None
-
-    def _tower_of(self, judge: Judge | None) -> Embedder | None:
-        """The judge's query tower, materialized from the knowledge base into the cache on first use (with a
-        minute's ONNX export the first time on a machine; the training machine has it already)."""
-        if judge is None or not judge.tower_id:
-            return None
-        folder = tower_folder(self.kb, judge.tower_id, base_folder(self.kb, self.settings), Path(self.settings.cache_dir))
-        return load_tower_embedder(folder, self.settings)
+        return None, record["judge_id"]
 
     @property
     def refusal_threshold(self) -> float:
@@ -237,19 +233,29 @@ class QAEngine:
             return judge.threshold
         return self.settings.refusal_threshold
 
+    @property
+    def suggest_threshold(self) -> float:
+        """Below the refusal threshold: suggest articles at or above this confidence (the judge's operating point
+        unless POLICYQA_SUGGEST_THRESHOLD is set)."""
+        return self._suggest_threshold_of(self._state.judge)
+
+    def _suggest_threshold_of(self, judge: Judge | None) -> float:
+        if judge is not None and judge.suggest_threshold is not None and \
+                "suggest_threshold" not in self.settings.model_fields_set:
+            return judge.suggest_threshold
+        return self.settings.suggest_threshold
+
     def use_config(self, config: AnswerConfig) -> None:
         """Answer from now on under another configuration (tuning and ablations: the indexes are shared)."""
         self.config = config
         self.composer = AnswerComposer(self.settings, config.compose, config.confidence)
         state = self._state
-        self._state = replace(state, retriever=state.retriever.with_config(config.retrieval))
+        retriever = state.retriever.with_config(config.retrieval)
+        self._state = replace(state, retriever=retriever, featurizer=state.featurizer.with_terms(retriever.terms))
 
-    def use_judge(self, judge: Judge | None, tower: Embedder | None = None) -> None:
-        """Answer from now on with this judge (or none), whatever the knowledge base records (for ablations);
-        `tower`: its query tower when the knowledge base does not hold it (otherwise it is loaded from there)."""
-        state = self._state
-        tower = tower if tower is not None or judge is None else self._tower_of(judge)
-        self._state = replace(state, judge=judge, judge_id=judge.judge_id if judge else "", tower=tower)
+    def use_judge(self, judge: Judge | None) -> None:
+        """Answer from now on with this judge (or none), whatever the knowledge base records (for ablations)."""
+        self._state = replace(self._state, judge=judge, judge_id=judge.judge_id if judge else "")
         self._pinned_judge = True
 
     def confidence_features(self, question: str) -> tuple[float, float] | None:
@@ -361,7 +367,7 @@ class QAEngine:
             draft, choices = self._document_draft(state, nq, vector, top_k, mode, retrieval_filters, timings,
                                                   completion)  # issue 10: completion → clarifying choices
 
-        draft = self.conversations.vet(completion, draft, state)  # issue 10: a follow-up answered on its own words
+        draft = self.conversations.vet(completion, draft, state.retriever.idf)  # issue 10: on the follow-up's own words
         t = time.perf_counter()
         query_id = uuid.uuid4().hex
         answer = render(draft, channel, self.settings, query_id, related)
@@ -386,7 +392,7 @@ class QAEngine:
     def _complete(self, state: ServingState, question: str, session_id: str | None, history: list | None) -> Completion:
         """Issue 10: the question completed from the conversation (history given, else the session's turns)."""
         try:
-            return self.conversations.complete(state, question, session_id, history)
+            return self.conversations.complete(Asked(question, session_id, history), state.vocabulary())
         except ValueError as e:  # a malformed history
             raise QuestionError(str(e)) from e
 
@@ -394,13 +400,14 @@ class QAEngine:
                         filters: RetrievalFilters, timings: dict, completion: Completion) -> tuple[Draft, list[str]]:
         """Rank the passages (the judge, or fused retrieval), pick a second level's rule, compose; and the clarifying
         choices when the candidates split (issue 10)."""
-        judged, threshold = None, self.settings.refusal_threshold
+        judged = None
+        threshold, suggest = self.settings.refusal_threshold, self.settings.suggest_threshold
         if state.judge is not None and mode.retrieval is RetrievalMode.HYBRID:
-            judge = state.judge.judging(tower=not completion.follow_up)  # a completed follow-up: without the tower
-            result = self._judged(state, nq, vector, top_k, filters, timings, judge)
+            result = self._judged(state, nq, vector, top_k, filters, timings)
             evidence, best_dense = result.evidence, result.best_dense
             if self.config.judge_confidence:
-                judged, threshold = result.confidence, self._threshold_of(judge)
+                judged, threshold = result.confidence, self._threshold_of(state.judge)
+                suggest = self._suggest_threshold_of(state.judge)
         else:
             evidence, best_dense = self._retrieve(state, nq, vector, top_k, mode.retrieval, filters, timings)
         t = time.perf_counter()
@@ -412,11 +419,13 @@ class QAEngine:
             evidence, layer = choose_layer(evidence, nq.region, self._home_region,
                                            self._similar_to_top(nq, evidence, state.retriever.idf))
         if layer is None:
-            evidence = self.conversations.lead(completion, evidence, state)  # issue 10: what the follow-up adds leads
+            evidence = self.conversations.lead(completion, evidence, state.retriever.idf)  # issue 10: what it adds leads
         draft = self.composer.extractive(nq, evidence, idf=state.retriever.idf,
                                          best_dense=math.nan if judged is not None else best_dense,
-                                         judged=judged, threshold=threshold, layer=layer)
-        choices = self.conversations.clarify(completion, nq, evidence)  # issue 10: ask back instead of guessing
+                                         judged=judged, threshold=threshold, layer=layer,
+                                         suggest_threshold=suggest)
+        # issue 10/21: ask back, only between different subjects
+        choices = self.conversations.clarify(completion, nq, evidence, state.retriever.vectors)
         if draft.answered and self._generative is not None:
             generated = self._generative.run(nq.original, evidence, draft)
             if generated is not None:
@@ -436,8 +445,8 @@ class QAEngine:
         state = self._state
         nq = state.normalizer.run(q)
         vector = self._encode(nq.text)
-        if state.judge is not None:  # search-as-you-type: without the tower's encoding (Judge.without_tower)
-            evidence = self._judged(state, nq, vector, k, retrieval_filters, timings, state.judge.judging(tower=False)).evidence
+        if state.judge is not None:
+            evidence = self._judged(state, nq, vector, k, retrieval_filters, timings).evidence
         else:
             evidence, _ = self._retrieve(state, nq, vector, k, RetrievalMode.HYBRID, retrieval_filters, timings)
         return [document_citation(self.settings, i + 1, ev) for i, ev in enumerate(evidence)]
@@ -458,8 +467,8 @@ class QAEngine:
         }
 
     # ------------------------------------------------------------------ stages
-    def _encode(self, text: str, embedder: Embedder | None = None) -> np.ndarray:
-        return np.asarray((embedder or self.embedder).embed_query(text), dtype=np.float32).reshape(-1)
+    def _encode(self, text: str) -> np.ndarray:
+        return np.asarray(self.embedder.embed_query(text), dtype=np.float32).reshape(-1)
 
     def _retrieve(self, state: ServingState, nq: NormalizedQuery, vector, k: int, mode: str,
                   filters: RetrievalFilters, timings: dict) -> tuple[list[Evidence], float]:
@@ -478,50 +487,29 @@ class QAEngine:
                               words=nq.content)
 
     def judge_inputs(self, question: str, filters: dict | None = None, exclude_docs: set[str] | None = None,
-                     depth: int | None = None) -> tuple[JudgeQuery, Candidates | None, list[Evidence]]:
-        """What the judge sees for a question: its facts, the candidate set and each candidate's passage (for
-        training and inspection; `exclude_docs` leaves documents out, as leave-the-document-out examples do)."""
+                     depth: int | None = None) -> JudgeInputs | None:
+        """What the judge reads of a question, computed as when it is served (for training and inspection;
+        `exclude_docs` leaves documents out, as leave-the-document-out examples do). None when nothing is retrieved."""
         state = self._state
         nq = state.normalizer.run(validate_question(question))
-        vector = self._encode(nq.text)
-        query = self._retrieval_query(nq, vector, 10, RetrievalMode.HYBRID, parse_filters(filters))
         depth = depth or (state.judge.config.depth if state.judge is not None else JudgeConfig().depth)
-        cands = state.retriever.candidates(query, depth, exclude_docs=exclude_docs)
-        return self._judge_query(state, nq), cands, self._candidate_evidence(state, cands)
+        return self._featurize(state, nq, self._encode(nq.text), parse_filters(filters), depth, {}, exclude_docs)
 
-    def soft_coverage(self, words: list[str], cands: Candidates) -> np.ndarray:
-        """Each candidate's soft coverage of the question's content `words` and its soft part
-        (HybridRetriever.soft_coverage), with the word vectors of this machine's cache (knowledge_base.word_vectors)."""
-        retriever = self._state.retriever
-        self._attach_word_vectors(retriever)
-        return retriever.soft_coverage(words, cands.positions, self._encode_words)
-
-    def _attach_word_vectors(self, retriever: HybridRetriever) -> None:
-        """Give a generation's retriever its vocabulary's vectors: read from this machine's cache, encoding the words
-        it lacks (a new generation's new words; on a new machine the whole vocabulary, once)."""
-        if retriever.has_word_vectors:
-            return
-        with self._word_lock:
-            if not retriever.has_word_vectors:
-                cache = WordVectorCache(Path(self.settings.cache_dir), self.embedder.model_id)
-                retriever.use_word_vectors(cache.lookup(retriever.vocabulary(), self.embedder.embed_queries))
-
-    def _encode_words(self, words: list[str]) -> np.ndarray:
-        """Unit vectors of question words the vocabulary lacks (colloquial words: 老板, 辞退), remembered per process."""
-        with self._word_lock:
-            known = {w: self._oov_vectors[w] for w in words if w in self._oov_vectors}
-        missing = [w for w in words if w not in known]
-        if missing:
-            known.update(zip(missing, unit_rows(self.embedder.embed_queries(missing))))
-            with self._word_lock:
-                self._oov_vectors.update((w, known[w]) for w in missing)
-                while len(self._oov_vectors) > 8192:
-                    self._oov_vectors.popitem(last=False)
-        return np.stack([known[w] for w in words])
-
-    def candidate_vectors(self, cands: Candidates) -> np.ndarray:
-        """The stored passage vectors of a candidate set (what the judge's query tower is trained against)."""
-        return self._state.retriever.vectors(cands.positions)
+    def _featurize(self, state: ServingState, nq: NormalizedQuery, vector, filters: RetrievalFilters, depth: int,
+                   timings: dict, exclude_docs: set[str] | None = None) -> JudgeInputs | None:
+        """The candidates of a question, their passages and their feature rows (knowledge_base.featurize)."""
+        query = self._retrieval_query(nq, vector, 10, RetrievalMode.HYBRID, filters)
+        cands = state.retriever.candidates(query, depth, exclude_docs=exclude_docs, timings=timings)
+        t = time.perf_counter()
+        evidence = self._candidate_evidence(state, cands)
+        timings["fetch"] = _ms(t)
+        if not evidence:
+            return None
+        t = time.perf_counter()
+        jq = self._judge_query(state, nq)
+        x = state.featurizer.passage_rows(jq, cands, [passage_of(ev) for ev in evidence], timings)
+        timings["judge"] = _ms(t) - timings["soft"]  # the judge's own time; "soft": its soft coverage
+        return JudgeInputs(jq, cands, evidence, x)
 
     def _judge_query(self, state: ServingState, nq: NormalizedQuery) -> JudgeQuery:
         return JudgeQuery(nq.text, nq.content, state.retriever.idf, nq.region, nq.organization)
@@ -540,38 +528,22 @@ class QAEngine:
         return out
 
     def _judged(self, state: ServingState, nq: NormalizedQuery, vector, k: int, filters: RetrievalFilters,
-                timings: dict, judge: Judge) -> Judged:
-        """`judge`'s (the served judge or its models without the tower, Judge.judging) top k passages and its
-        confidence that the first one answers."""
-        query = self._retrieval_query(nq, vector, k, RetrievalMode.HYBRID, filters)
-        cands = state.retriever.candidates(query, judge.config.depth, timings=timings)
-        t = time.perf_counter()
-        evidence = self._candidate_evidence(state, cands)
-        timings["fetch"] = _ms(t)
-        if not evidence:
+                timings: dict) -> Judged:
+        """The served judge's top k passages and its confidence that the first one answers."""
+        inputs = self._featurize(state, nq, vector, filters, state.judge.config.depth, timings)
+        if inputs is None:
             return Judged([], 0.0, math.nan)
-        tower_cos = None
-        if state.tower is not None and judge.uses_tower:
-            t = time.perf_counter()
-            tower_cos = state.retriever.vectors(cands.positions) @ self._encode(nq.text, state.tower)
-            timings["tower"] = _ms(t)
-        soft = None
-        if judge.uses_soft_coverage:
-            t = time.perf_counter()
-            soft = self.soft_coverage(nq.content, cands)
-            timings["soft"] = _ms(t)
         t = time.perf_counter()
-        jq = self._judge_query(state, nq)
-        x = passage_features(jq, cands, [passage_of(ev) for ev in evidence], tower_cos, soft)
+        judge, cands, x = state.judge, inputs.cands, inputs.x
         scores = judge.rank(x)
         order = np.argsort(-scores, kind="stable")
-        confidence = judge.confidence(question_features(jq, cands.take(order), x[order], scores[order]))
+        confidence = judge.confidence(JudgeFeaturizer.question_row(inputs.query, cands.take(order), x[order], scores[order]))
         ranked = []
         for i in order[:k]:
-            ev = evidence[int(i)]
+            ev = inputs.evidence[int(i)]
             ev.hit.score = float(scores[int(i)])
             ranked.append(ev)
-        timings["judge"] = _ms(t)
+        timings["judge"] += _ms(t)
         return Judged(ranked, confidence, cands.best_dense)
 
     @staticmethod

@@ -5,6 +5,7 @@
     services.curation.publish(...)      # the FAQ workflow
     services.keys.verify(token)         # staff keys
     services.screen.run(question)       # content safety: the blocked-word list, shared by the engine and the staff API
+    services.sessions.session_for(sid)  # conversation ids: only those the server issued continue a conversation
 
 Every service is built here, in one place; nothing is attached later. The engine alone is created on first
 use (loading the encoder takes seconds, and an empty knowledge base has none): it keeps itself current,
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from knowledge_base.faqs import FaqService
 from knowledge_base.safety import BlocklistService, ContentScreen
+from knowledge_base.sessions import SessionIssuer
 from knowledge_base.settings import Settings
 from knowledge_base.store import KnowledgeBase, KnowledgeBaseError
 
@@ -41,6 +43,7 @@ class Services:
     analytics: QuestionAnalytics
     feedback: FeedbackService
     screen: ContentScreen
+    sessions: SessionIssuer
     curation: CurationService = field(init=False)
     _engine: "QAEngine | None" = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -53,7 +56,8 @@ class Services:
     @classmethod
     def build(cls, kb: KnowledgeBase, settings: Settings) -> "Services":
         return cls(kb=kb, settings=settings, faqs=FaqService(kb), keys=KeyService(kb), analytics=QuestionAnalytics(kb),
-                   feedback=FeedbackService(kb), screen=ContentScreen(kb, settings.reload_interval))
+                   feedback=FeedbackService(kb), screen=ContentScreen(kb, settings.reload_interval),
+                   sessions=SessionIssuer(kb, settings.session_max_age))
 
     @property
     def blocklist(self) -> BlocklistService:

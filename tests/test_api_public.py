@@ -9,7 +9,8 @@ from fastapi.testclient import TestClient
 
 from knowledge_base.settings import Settings
 
-ASK_FIELDS = {"query_id", "answered", "answer", "confidence", "channel", "faq_id", "citations", "related_questions"}
+ASK_FIELDS = {"query_id", "session_id", "answered", "answer", "confidence", "channel", "faq_id", "status", "citations",
+              "suggestions", "related", "related_questions"}
 CITATION_FIELDS = {"rank", "kind", "doc_id", "title", "source_titles", "doc_number", "publisher", "published_date",
                    "validity", "section", "quote", "url", "score"}
 
@@ -148,3 +149,23 @@ def test_unknown_or_non_public_document_is_404(client, small_kb):
 def test_healthz_reports_counts(client):
     body = client.get("/healthz").json()
     assert body["status"] == "ok" and body["documents"] == 5 and body["chunks"] > 0 and body["faqs"] == 2
+
+
+# ---------------------------------------------------------------------- conversations: the server issues session ids
+def test_a_client_chosen_session_id_does_not_join_someone_elses_conversation(client):
+    """Issue 23: a citizen asked under an id of the client's choosing; whoever sends the same id must not have their
+    follow-up completed from that citizen's turns."""
+    chosen = "visit-42"
+    alice = client.post("/v1/ask", json={"question": "国庆节放几天假？", "session_id": chosen}).json()
+    mallory = client.post("/v1/ask", json={"question": "那春节呢？", "session_id": chosen}).json()
+    assert "understood_question" not in mallory  # nothing carried over from Alice's question
+    # Never issued: each got a new conversation, under an id of the server's.
+    assert chosen != alice["session_id"] != mallory["session_id"] != chosen
+
+
+def test_the_issued_session_id_continues_the_conversation(client):
+    first = client.post("/v1/ask", json={"question": "国庆节放几天假？"}).json()
+    issued = first["session_id"]
+    assert len(issued) >= 32 and issued != client.post("/v1/ask", json={"question": "国庆节放几天假？"}).json()["session_id"]
+    follow = client.post("/v1/ask", json={"question": "那春节呢？", "session_id": issued}).json()
+    assert follow["session_id"] == issued and follow["understood_question"] == "春节放几天假？"

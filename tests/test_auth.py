@@ -5,15 +5,19 @@ The server runs on an empty knowledge base: nothing here needs documents or the 
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
 import pytest
 from browser_support import ApiServer, create_key
 
+from knowledge_base.api_keys import ApiKeyRepository
 from knowledge_base.store import KnowledgeBase
-from qa_service.auth import KeyService, Role, TokenBucketLimiter, is_public_path
+from qa_service.auth import KeyService, Role, TokenBucketLimiter, hash_key, is_public_path
 
 
 def _key(kb_dir: Path, role: Role, name: str) -> str:
@@ -146,6 +150,51 @@ def test_only_an_admin_manages_keys(server):
     assert {"name": "新话务员", "role": "operator"}.items() <= listed[-1].items()
     assert all("key" not in k and "key_hash" not in k for k in listed)
     assert client.post("/v1/keys", json={"name": "x", "role": "superuser"}, headers=bearer(keys["admin"])).status_code == 422
+
+
+def test_a_second_active_key_of_one_name_is_refused(server):
+    client, keys, _ = server
+    first = client.post("/v1/keys", json={"name": "孙编辑", "role": "editor"}, headers=bearer(keys["admin"]))
+    assert first.status_code == 201
+    again = client.post("/v1/keys", json={"name": "孙编辑", "role": "reviewer"}, headers=bearer(keys["admin"]))
+    assert again.status_code == 409 and again.json()["error"] == "conflict" and bilingual_message(again)
+    assert f"#{first.json()['id']}" in again.json()["message"]
+    client.post(f"/v1/keys/{first.json()['id']}/revoke", headers=bearer(keys["admin"]))
+    assert client.post("/v1/keys", json={"name": "孙编辑", "role": "reviewer"}, headers=bearer(keys["admin"])).status_code == 201
+
+
+def test_the_cli_refuses_a_second_active_key_of_one_name(tmp_path):
+    create_key(tmp_path, "editor", "钱编辑")
+    repo = Path(__file__).resolve().parents[1]
+    again = subprocess.run([sys.executable, "-m", "qa_service.cli", "keys", "create", "--role", "reviewer", "--name", "钱编辑",
+                            "--kb", str(tmp_path)], env={**os.environ, "POLICYQA_KB": str(tmp_path)}, capture_output=True,
+                           text=True, timeout=120, cwd=repo)
+    assert again.returncode != 0 and "error:" in again.stderr and "钱编辑" in again.stderr
+    assert "pqa_" not in again.stdout + again.stderr
+    assert [k.name for k in KeyService(KnowledgeBase(tmp_path)).list()] == ["钱编辑"]
+
+
+def test_the_audit_trail_tells_two_keys_of_one_name_apart(server):
+    """Two keys named alike (made before names were unique): the editor's change and the reviewer's approval carry
+    their own key ids, so the trail does not read as self-approval."""
+    client, keys, kb_dir = server
+    editor = _key(kb_dir, Role.EDITOR, "同名")
+    reviewer = "pqa_" + "r" * 43  # stored directly, as a key of a repeated name was before names were unique
+    ApiKeyRepository(KnowledgeBase(kb_dir)).add(name="同名", role=Role.REVIEWER.value, key_hash=hash_key(reviewer))
+    editor_id = client.get("/v1/me", headers=bearer(editor)).json()["key_id"]
+    reviewer_id = client.get("/v1/me", headers=bearer(reviewer)).json()["key_id"]
+    faq_id = _draft(client, editor, "同名的编辑与审核员")
+    reviewed = client.post(f"/v1/faqs/{faq_id}/review", json={"confidentiality_checked": True}, headers=bearer(reviewer))
+    assert reviewed.status_code == 200, reviewed.text
+    assert reviewed.json()["author_key_id"] == editor_id and reviewed.json()["reviewer_key_id"] == reviewer_id
+    audit = client.get(f"/v1/faqs/{faq_id}/audit", headers=bearer(keys["operator"])).json()["audit"]
+    assert [(a["action"], a["actor"], a["actor_key_id"]) for a in audit] == [
+        ("create", "同名", editor_id), ("review", "同名", reviewer_id)]
+
+
+def bilingual_message(response) -> bool:
+    message = response.json()["message"]
+    return any("\u4e00" <= ch <= "\u9fff" for ch in message) and " / " in message
 
 
 def test_public_routes_need_no_key(server):

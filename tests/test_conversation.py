@@ -141,7 +141,7 @@ def test_memory_sessions_are_bounded_by_count_and_age():
 def test_a_bad_llm_rewrite_falls_back_to_the_rule(engine):
     from qa_service.conversation import Conversation, Turn, acceptable_rewrite
 
-    completer = engine.conversations.completer(engine.state)
+    completer = engine.conversations.completer(engine.state.vocabulary())
     conversation = Conversation((Turn("国庆节放几天假？", "根据《全国年节及纪念日放假办法》第二条：国庆节，放假3天"),))
 
     class Broken:
@@ -160,11 +160,11 @@ def test_a_bad_llm_rewrite_falls_back_to_the_rule(engine):
 def test_http_follow_up_by_session_shows_the_understood_question(server):
     import httpx
 
-    sid = _sid()
     with httpx.Client(base_url=server.url, timeout=120) as c:
-        first = c.post("/v1/ask", json={"question": "国庆节放几天假？", "session_id": sid}).json()
+        first = c.post("/v1/ask", json={"question": "国庆节放几天假？"}).json()
         assert "understood_question" not in first
-        second = c.post("/v1/ask", json={"question": "那春节呢？", "session_id": sid}).json()
+        second = c.post("/v1/ask", json={"question": "那春节呢？", "session_id": first["session_id"]}).json()
+        assert second["session_id"] == first["session_id"]
         assert second["understood_question"] == "春节放几天假？" and "春节放假4天" in second["answer"]
         by_history = c.post("/v1/ask", json={"question": "那春节呢？",
                                              "history": [{"question": "国庆节放几天假？", "answer": first["answer"]}]}).json()

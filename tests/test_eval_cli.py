@@ -1,6 +1,6 @@
 """`policyqa eval` end to end on the small real knowledge base: in process (the four modes side by side, the
 threshold sweep) and against a `policyqa serve` subprocess through the public API, with figures that can be
-recomputed from the per-question records it writes."""
+recomputed from the per-question records it writes on demand (`--records`; the `--json` summary has none)."""
 from __future__ import annotations
 
 import json
@@ -73,12 +73,30 @@ def recompute(records: list[dict]) -> dict:
     }
 
 
+def with_records(summary: dict, records: dict) -> dict:
+    """The summary's modes with each mode's per-question records beside its metrics."""
+    return {**summary, "modes": {name: {**m, **records["modes"][name]} for name, m in summary["modes"].items()}}
+
+
 @pytest.fixture(scope="module")
 def in_process_run(small_kb, gold_file, tmp_path_factory) -> dict:
-    out = tmp_path_factory.mktemp("eval") / "in_process.json"
-    result = invoke("eval", "--gold", str(gold_file), "--kb", str(small_kb), "--sweep", "--json", str(out))
+    where = tmp_path_factory.mktemp("eval")
+    out, records = where / "in_process.json", where / "in_process-records.json"
+    result = invoke("eval", "--gold", str(gold_file), "--kb", str(small_kb), "--sweep", "--json", str(out),
+                    "--records", str(records))
     assert result.exit_code == 0, result.output
-    return {"output": result.output, "data": json.loads(out.read_text("utf-8"))}
+    summary = json.loads(out.read_text("utf-8"))
+    return {"output": result.output, "summary": summary,
+            "data": with_records(summary, json.loads(records.read_text("utf-8")))}
+
+
+def test_the_summary_holds_metrics_and_the_records_file_every_question(in_process_run):
+    summary, data = in_process_run["summary"], in_process_run["data"]
+    for mode in MODES:
+        assert set(summary["modes"][mode]) == {"metrics", "counts", "refusal_threshold"}, mode
+        assert [r["id"] for r in data["modes"][mode]["questions"]] == [q["id"] for q in GOLD], mode
+        assert data["modes"][mode]["sweep_pass"] is not None  # --sweep: the refusal-disabled pass, per question
+    assert all(q["question"] not in json.dumps(summary, ensure_ascii=False) for q in GOLD)
 
 
 def test_four_modes_are_compared_side_by_side_in_one_run(in_process_run):
@@ -125,11 +143,11 @@ def test_over_http_the_server_gives_the_same_answers_as_the_engine(small_kb, gol
     from eval.benchutil import ServerProcess
 
     served_kb = copy_kb(small_kb)  # the server logs every ask: never into the shared fixture
-    out = tmp_path / "http.json"
+    out, records = tmp_path / "http.json", tmp_path / "http-records.json"
     with ServerProcess(served_kb, log_path=tmp_path / "server.log") as server:
-        result = invoke("eval", "--gold", str(gold_file), "--url", server.url, "--json", str(out))
+        result = invoke("eval", "--gold", str(gold_file), "--url", server.url, "--json", str(out), "--records", str(records))
     assert result.exit_code == 0, result.output
-    data = json.loads(out.read_text("utf-8"))
+    data = with_records(json.loads(out.read_text("utf-8")), json.loads(records.read_text("utf-8")))
     assert list(data["modes"]) == ["served"] and data["backend"]["backend"] == "http"
     served = {r["id"]: r for r in data["modes"]["served"]["questions"]}
     local = {r["id"]: r for r in in_process_run["data"]["modes"]["hybrid_faq"]["questions"]}

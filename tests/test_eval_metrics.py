@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from conftest import SHARED
 from eval.gold import GoldFileError, GoldQuestion, load_gold
 from eval.metrics import (
     Returned,
@@ -170,11 +171,8 @@ def test_gold_file_is_validated_with_line_numbers(tmp_path):
 
 
 def test_the_shared_dev_set_loads():
-    from pathlib import Path
-
-    dev = Path(__file__).resolve().parents[1].parent / "shared" / "eval" / "dev.jsonl"
-    if not dev.exists():
-        pytest.skip("../shared not present")
+    dev = SHARED / "eval" / "dev.jsonl"
+    assert dev.exists(), f"{dev}: the real data (../shared) is missing; the tests need it beside the checkout"
     qs = load_gold(dev)
     assert sum(q.answerable for q in qs) >= 20 and any(not q.answerable for q in qs)
 

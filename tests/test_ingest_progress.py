@@ -54,6 +54,7 @@ def test_ingest_into_a_pipe_prints_progress_lines(tmp_path):
 
 
 @pytest.mark.model
+@pytest.mark.slow  # the whole demo knowledge base, a minute
 def test_demo_child_build_prints_progress_and_builds_the_demo(tmp_path):
     from knowledge_base.store import KnowledgeBase
 

@@ -30,17 +30,6 @@ SELECT = [
 ]
 
 
-def _tower_config():
-    import dataclasses
-
-    from knowledge_base.judge import JudgeConfig
-
-    return dataclasses.replace(JudgeConfig(), tower_epochs=2)  # the judge with its query tower (an option since round 7)
-
-
-TOWER = _tower_config()
-
-
 def write_gold(path: Path, rows: list[dict]) -> Path:
     lines = [json.dumps({**r, "answerable": "sources" in r}, ensure_ascii=False) for r in rows]
     path.write_text("\n".join(lines) + "\n", "utf-8")
@@ -51,7 +40,7 @@ def write_gold(path: Path, rows: list[dict]) -> Path:
 def judged_kb(small_kb, tmp_path_factory):
     """A private copy of small_kb with a judge trained on the questions above (no layperson file: seconds)."""
     from knowledge_base.store import KnowledgeBase
-    from qa_service.judge_train import JudgeTrainer, TrainingSources
+    from qa_service.training.judge import JudgeTrainer, TrainingSources
 
     root = tmp_path_factory.mktemp("judged")
     kb_dir = root / "kb"
@@ -59,10 +48,11 @@ def judged_kb(small_kb, tmp_path_factory):
     sources = TrainingSources(fit=[write_gold(root / "fit.jsonl", FIT)], select=[write_gold(root / "select.jsonl", SELECT)],
                               faq_sheets=[SHARED / "faq" / "sample_faq.csv"])
     settings = Settings(cache_dir=root / "cache")
-    report = JudgeTrainer(KnowledgeBase(kb_dir), settings, sources, TOWER).run()
+    report = JudgeTrainer(KnowledgeBase(kb_dir), settings, sources).run()  # the shipped default configuration
     return kb_dir, report, sources, settings
 
 
+@pytest.mark.slow  # judged_kb trains a judge, a minute
 def test_training_records_the_judge_with_its_data_hash_and_sizes(judged_kb):
     from knowledge_base.judge import judge_record
     from knowledge_base.store import KnowledgeBase
@@ -78,17 +68,19 @@ def test_training_records_the_judge_with_its_data_hash_and_sizes(judged_kb):
     assert [r["threshold"] for r in report.calibration] == sorted(r["threshold"] for r in report.calibration)
 
 
+@pytest.mark.slow  # judged_kb trains a judge, a minute
 def test_training_is_deterministic_for_a_seed(judged_kb, tmp_path):
     from knowledge_base.store import KnowledgeBase
-    from qa_service.judge_train import JudgeTrainer
+    from qa_service.training.judge import JudgeTrainer
 
     kb_dir, report, sources, _ = judged_kb
     copy = tmp_path / "kb"
     shutil.copytree(kb_dir, copy)
-    again = JudgeTrainer(KnowledgeBase(copy), Settings(cache_dir=tmp_path / "cache"), sources, TOWER).run()
+    again = JudgeTrainer(KnowledgeBase(copy), Settings(cache_dir=tmp_path / "cache"), sources).run()
     assert (again.judge_id, again.data_hash) == (report.judge_id, report.data_hash)
 
 
+@pytest.mark.slow  # judged_kb trains a judge, a minute
 def test_the_engine_ranks_and_refuses_with_the_trained_judge(judged_kb):
     from knowledge_base.store import KnowledgeBase
     from qa_service.engine import QAEngine
@@ -100,41 +92,31 @@ def test_the_engine_ranks_and_refuses_with_the_trained_judge(judged_kb):
     timings: dict = {}
     answer = engine.ask("失业保险金最长能领多长时间？", mode="hybrid", record=False, timings=timings)
     assert "judge" in timings and "candidates" in timings
-    assert engine.state.tower is not None and "tower" in timings  # the judge's query tower encoded the question
-    assert engine.state.judge.uses_soft_coverage and "soft" in timings  # soft coverage is one of its features
+    assert "soft" in timings  # soft coverage is one of its features
     assert any("失业保险条例" in c.title and "24个月" in c.quote for c in answer.citations[:3])
     refused = engine.ask("今天股市行情怎么样", mode="hybrid", record=False)
     assert not refused.answered and refused.citations == []
 
 
-def test_a_completed_follow_up_and_search_are_judged_without_the_tower(judged_kb):
-    """A judge with a tower carries the models fitted without it; the engine judges a completed follow-up (with their
-    own threshold) and the operator's search with those, without encoding the question a second time, and a first
-    question with the tower's."""
+@pytest.mark.slow  # judged_kb trains a judge, a minute
+def test_a_completed_follow_up_and_search_are_judged_by_the_served_judge(judged_kb):
     import uuid
 
-    from knowledge_base.judge import BASE_FEATURES, load_judge
     from knowledge_base.store import KnowledgeBase
     from qa_service.engine import QAEngine
 
-    kb_dir, report, _, _ = judged_kb
-    judge = load_judge(KnowledgeBase(kb_dir))
-    plain = judge.without_tower
-    assert judge.uses_tower and plain is not None and plain.features == BASE_FEATURES and not plain.uses_tower
-    assert judge.judging(tower=False) is plain and judge.judging() is judge
-    assert report.without_tower_selection["threshold"] == pytest.approx(plain.threshold)
+    kb_dir, _, _, _ = judged_kb
     engine = QAEngine(KnowledgeBase(kb_dir), Settings())
     sid = uuid.uuid4().hex
-    first: dict = {}
-    engine.ask("失业保险金最长能领多久？", session_id=sid, mode="hybrid", record=False, timings=first)  # no FAQ answer
+    engine.ask("失业保险金最长能领多久？", session_id=sid, mode="hybrid", record=False)  # no FAQ answer
     follow: dict = {}
     answer = engine.ask("那失业保险金的标准由谁确定？", session_id=sid, mode="hybrid", record=False, timings=follow)
-    assert answer.understood_question  # completed from the first question
-    assert "tower" in first and "tower" not in follow and "judge" in follow
+    assert answer.understood_question and "judge" in follow  # completed from the first question, then judged
     searched: dict = {}
-    assert engine.search("失业保险金最长能领多久", timings=searched) and "judge" in searched and "tower" not in searched
+    assert engine.search("失业保险金最长能领多久", timings=searched) and "judge" in searched
 
 
+@pytest.mark.slow  # judged_kb trains a judge, a minute
 def test_removing_the_judge_brings_back_the_fused_ranking(judged_kb, tmp_path):
     from typer.testing import CliRunner
 
@@ -162,105 +144,76 @@ def test_train_judge_without_labelled_questions_is_a_clear_error(tmp_path):
     assert result.exit_code != 0 and "error" in result.output
 
 
-def test_the_query_tower_is_stored_beside_the_judge_and_rebuilt_from_the_database(judged_kb, tmp_path):
-    from safetensors.torch import load, load_file
+def _store_as_format_4(kb_dir: Path) -> None:
+    """Rewrite the stored judge's body as the previous version stored the shipped default: format 4 (the query
+    tower's fields, switched off) over the same features."""
+    import sqlite3
 
-    from knowledge_base.db import JudgeTowerRow
-    from knowledge_base.encoder import encoder_folder
-    from knowledge_base.judge import load_judge
+    db = sqlite3.connect(kb_dir / "policyqa.sqlite3")
+    body = json.loads(db.execute("SELECT body FROM judge").fetchone()[0])
+    body["format"], body["tower_id"] = 4, ""
+    body["config"].update(tower_epochs=0, tower_learning_rate=2e-5, tower_temperature=0.05, tower_batch=32,
+                          tower_negatives=7, tower_follow_ups=False)
+    db.execute("UPDATE judge SET body = ?", (json.dumps(body, ensure_ascii=False),))
+    db.commit()
+    db.close()
+
+
+@pytest.mark.slow  # judged_kb trains a judge, a minute
+def test_a_judge_stored_by_an_earlier_version_is_refused_with_what_to_do(judged_kb, tmp_path, caplog):
+    """A judge of a format this code no longer reads (1-4: with or without the removed query tower) is not served:
+    `policyqa model show` fails with an error line saying to retrain; the engine starts without it, logs the same
+    advice and answers with the fused ranking."""
+    import logging
+
+    from typer.testing import CliRunner
+
+    from knowledge_base.judge import RETRAIN, StaleJudgeError, load_judge
     from knowledge_base.store import KnowledgeBase
-    from knowledge_base.tower import FROZEN_PREFIXES, tower_folder
-
-    kb_dir, report, _, settings = judged_kb
-    kb = KnowledgeBase(kb_dir)
-    judge = load_judge(kb)
-    assert judge.tower_id.startswith("tower-") and judge.tower_id == report.judge.tower_id
-    with kb.session() as s:
-        rows = s.query(JudgeTowerRow).all()
-        assert [r.tower_id for r in rows] == [judge.tower_id]  # earlier towers are not kept
-        stored = load(bytes(rows[0].weights))
-    assert stored and not any(k.startswith(FROZEN_PREFIXES) for k in stored)  # the frozen embeddings are not stored
-    base = encoder_folder(kb.encoder().spec, settings.cache_dir)
-    folder = tower_folder(kb, judge.tower_id, base, tmp_path / "elsewhere")  # another machine's cache
-    rebuilt, original = load_file(str(folder / "model.safetensors")), load_file(str(base / "model.safetensors"))
-    assert set(rebuilt) == set(original)
-    assert all((rebuilt[k] == stored[k]).all() for k in stored)
-    assert all((rebuilt[k] == original[k]).all() for k in original if k.startswith(FROZEN_PREFIXES))
-    assert any(not (stored[k] == original[k]).all() for k in stored)  # training changed the layers
-
-
-def test_a_judge_whose_tower_is_missing_is_not_served(judged_kb, tmp_path):
-    from knowledge_base.db import JudgeTowerRow
-    from knowledge_base.store import KnowledgeBase
+    from qa_service.cli import app
     from qa_service.engine import QAEngine
 
     kb_dir, report, _, _ = judged_kb
     copy = tmp_path / "kb"
     shutil.copytree(kb_dir, copy)
-    kb = KnowledgeBase(copy)
-    with kb.session() as s:
-        s.query(JudgeTowerRow).delete()
-        s.commit()
-    engine = QAEngine(kb, Settings(cache_dir=tmp_path / "cache"))  # a cache that has never seen the tower
+    _store_as_format_4(copy)
+    assert RETRAIN == "retrain with `policyqa model train-judge`"
+    with pytest.raises(StaleJudgeError, match="format 4.*retrain with `policyqa model train-judge`"):
+        load_judge(KnowledgeBase(copy))
+    shown = CliRunner().invoke(app, ["model", "show", "--kb", str(copy)])
+    assert shown.exit_code != 0 and "error" in shown.output and RETRAIN in shown.output
+    with caplog.at_level(logging.ERROR, logger="qa_service.engine"):
+        engine = QAEngine(KnowledgeBase(copy), Settings())
     assert engine.state.judge is None and engine.state.judge_id == report.judge_id
-    answer = engine.ask("失业保险金最长能领多长时间？", mode="hybrid", record=False)
-    assert answer.answered and any("失业保险条例" in c.title for c in answer.citations[:3])  # the fused ranking answers
+    assert any(RETRAIN in r.getMessage() for r in caplog.records)
+    timings: dict = {}
+    answer = engine.ask("失业保险金最长能领多长时间？", mode="hybrid", record=False, timings=timings)
+    assert "judge" not in timings  # the fused ranking answers
+    assert answer.answered and any("失业保险条例" in c.title for c in answer.citations[:3])
 
 
-def test_tower_training_moves_questions_towards_their_passages(small_kb):
-    """The contrastive fine-tuning works: on its training questions the tower ranks each answering passage above the
-    question's hard negatives more often, and by a wider margin, than the encoder it started from."""
-    import dataclasses
-
+def test_a_judge_trained_on_other_features_is_refused():
+    import lightgbm
     import numpy as np
 
-    from knowledge_base.encoder import encoder_folder
-    from knowledge_base.judge import JudgeConfig
-    from knowledge_base.store import KnowledgeBase
-    from qa_service.engine import QAEngine
-    from qa_service.judge_train import LabelledQuestion
-    from qa_service.tower_train import CrossFittedTowers, TowerExample, encode
+    from knowledge_base.featurize import PASSAGE_FEATURES
+    from knowledge_base.judge import Answerability, Judge, StaleJudgeError
 
-    kb = KnowledgeBase(small_kb)
-    engine = QAEngine(kb, Settings(judge="off"))
-    examples = []
-    for row in FIT[:6]:
-        q = LabelledQuestion(row["id"], row["question"], True, tuple(row["sources"]), tuple(row["evidence_any"]))
-        jq, cands, evidence = engine.judge_inputs(q.question, depth=20)
-        labels = np.array([q.is_positive(ev) for ev in evidence], np.int8)
-        assert labels.any(), row["question"]
-        examples.append(TowerExample(q.id, jq.text, engine.candidate_vectors(cands), labels, cands.dense, True))
-
-    def margin(cos: np.ndarray, e: TowerExample) -> float:
-        return float(cos[e.labels == 1].max() - cos[e.labels == 0].max())
-
-    config = dataclasses.replace(JudgeConfig(), tower_epochs=6, tower_learning_rate=1e-4, tower_batch=6)
-    towers = CrossFittedTowers(encoder_folder(kb.encoder().spec, Settings().cache_dir), config)
-    towers.towers = [towers._train(examples, 0)]
-    tuned = encode(towers.towers[0], [e.text for e in examples])
-    before = [margin(e.base_cos, e) for e in examples]
-    after = [margin(e.vectors @ v, e) for e, v in zip(examples, tuned)]
-    assert sum(a > 0 for a in after) >= sum(b > 0 for b in before)
-    assert np.mean(after) > np.mean(before) + 0.01
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(200, len(PASSAGE_FEATURES))).astype(np.float32)
+    y = (x[:, 0] + 0.5 * x[:, 4] > 0).astype(int)
+    ranker = lightgbm.LGBMRanker(n_estimators=20, min_child_samples=5, verbose=-1).fit(x, y, group=[20] * 10)
+    answerability = Answerability(np.zeros(2, np.float32), np.ones(2, np.float32), np.ones(2, np.float32), 0.0)
+    text, body = Judge(ranker.booster_, answerability, 0.3).serialize()
+    again = Judge.deserialize(text, body)  # today's format round-trips
+    assert again.threshold == pytest.approx(0.3) and np.allclose(again.rank(x), ranker.booster_.predict(x))
+    with pytest.raises(StaleJudgeError, match="other features.*retrain with `policyqa model train-judge`"):
+        Judge.deserialize(text, {**body, "passage_features": [*PASSAGE_FEATURES, "tower_cos"]})
 
 
-def test_tower_features_are_the_cosine_its_rank_and_gap():
-    import numpy as np
-
-    from knowledge_base.judge import PASSAGE_FEATURES, set_tower_features
-
-    x = np.zeros((3, len(PASSAGE_FEATURES)), np.float32)
-    set_tower_features(x, np.array([0.5, 0.9, 0.7]))
-    col = {n: i for i, n in enumerate(PASSAGE_FEATURES)}
-    assert x[:, col["tower_cos"]].tolist() == pytest.approx([0.5, 0.9, 0.7])
-    assert x[:, col["tower_rank"]].tolist() == pytest.approx(np.log1p([2, 0, 1]).tolist())
-    assert x[:, col["tower_gap"]].tolist() == pytest.approx([0.4, 0.0, 0.2])
-
-
-def test_train_judge_without_a_tower(small_kb, tmp_path):
+def test_train_judge_from_the_command_line(small_kb, tmp_path):
     from typer.testing import CliRunner
 
-    from knowledge_base.judge import BASE_FEATURES
     from knowledge_base.judge import load_judge
     from knowledge_base.store import KnowledgeBase
     from qa_service.cli import app
@@ -268,18 +221,17 @@ def test_train_judge_without_a_tower(small_kb, tmp_path):
 
     copy = tmp_path / "kb"
     shutil.copytree(small_kb, copy)
-    result = CliRunner().invoke(app, ["model", "train-judge", "--kb", str(copy), "--no-layperson", "--tower-epochs", "0",
+    result = CliRunner().invoke(app, ["model", "train-judge", "--kb", str(copy), "--no-layperson",
                                       "--fit", str(write_gold(tmp_path / "fit.jsonl", FIT)),
                                       "--select", str(write_gold(tmp_path / "select.jsonl", SELECT))])
     assert result.exit_code == 0, result.output
     judge = load_judge(KnowledgeBase(copy))
-    assert judge is not None and judge.tower_id == ""
-    assert judge.features == BASE_FEATURES  # its ranker takes no tower columns: the judge as before towers existed
+    assert judge is not None and judge.judge_id in result.output
     engine = QAEngine(KnowledgeBase(copy), Settings())
-    assert engine.state.judge_id == judge.judge_id and engine.state.tower is None
+    assert engine.state.judge_id == judge.judge_id
     timings: dict = {}
     engine.ask("国庆节一共放几天", mode="hybrid", record=False, timings=timings)
-    assert "judge" in timings and "tower" not in timings
+    assert "judge" in timings
 
 
 def test_soft_coverage_counts_a_word_the_passage_lacks_by_its_nearest_word(small_kb, tmp_path):
@@ -288,14 +240,15 @@ def test_soft_coverage_counts_a_word_the_passage_lacks_by_its_nearest_word(small
     a word the passage has counts fully. The vocabulary's vectors are kept on disk and read back, not encoded again."""
     import numpy as np
 
+    from knowledge_base.featurize import PASSAGE_FEATURES, WordVectorCache
     from knowledge_base.store import KnowledgeBase
-    from knowledge_base.word_vectors import WordVectorCache
     from qa_service.engine import QAEngine
 
     settings = Settings(cache_dir=tmp_path / "cache", judge="off")
     engine = QAEngine(KnowledgeBase(small_kb), settings)
-    jq, cands, evidence = engine.judge_inputs("我被辞退了，要满足什么条件才能领失业金")
-    soft = engine.soft_coverage(["辞退"], cands)
+    inputs = engine.judge_inputs("我被辞退了，要满足什么条件才能领失业金")
+    cands, evidence, featurizer = inputs.cands, inputs.evidence, engine.state.featurizer
+    soft = featurizer.soft_coverage(["辞退"], cands.positions)
     exact = engine.state.retriever.coverage(["辞退"], cands.positions)
     texts = [ev.chunk.text for ev in evidence]
     unpaid = next(i for i, t in enumerate(texts) if "非因本人意愿中断就业" in t)
@@ -303,13 +256,18 @@ def test_soft_coverage_counts_a_word_the_passage_lacks_by_its_nearest_word(small
     assert exact[unpaid] == 0 and 0.5 < soft[unpaid, 0] < 1 and soft[unpaid, 1] == soft[unpaid, 0]
     if holiday is not None:
         assert soft[unpaid, 0] > soft[holiday, 0]
-    assert "失业" in engine.state.retriever.vocabulary()
-    full = engine.soft_coverage(["失业"], cands)
+    vocabulary = engine.state.retriever.terms.words()
+    assert "失业" in vocabulary
+    full = featurizer.soft_coverage(["失业"], cands.positions)
     has = engine.state.retriever.coverage(["失业"], cands.positions) == 1  # the indexed text (title included) has it
     assert has.any() and (~has).any()
     assert np.allclose(full[has, 0], 1.0) and np.allclose(full[has, 1], 0.0) and (full[~has, 0] < 1).all()
+    # the judge's rows carry the question's soft coverage (its content words) and its gap to the best candidate
+    question = featurizer.soft_coverage(inputs.query.words, cands.positions)
+    col = {n: i for i, n in enumerate(PASSAGE_FEATURES)}
+    assert np.array_equal(inputs.x[:, col["soft_coverage"]], question[:, 0])
+    assert np.array_equal(inputs.x[:, col["soft_gap"]], question[:, 0].max() - question[:, 0])
 
-    vocabulary = engine.state.retriever.vocabulary()
     cache = WordVectorCache(settings.cache_dir, engine.embedder.model_id)
     assert cache.path.is_file()
 
@@ -318,40 +276,3 @@ def test_soft_coverage_counts_a_word_the_passage_lacks_by_its_nearest_word(small
 
     table = cache.lookup(vocabulary[:50], no_encoding)
     assert table.shape == (50, engine.embedder.dim) and np.allclose(np.linalg.norm(table.astype(np.float32), axis=1), 1, atol=1e-2)
-
-
-def test_a_judge_stored_before_towers_still_serves():
-    """A format-1 judge (its ranker takes the passage features without the tower's) loads and ranks rows of today's
-    features by its own columns; a judge naming a feature that is no longer computed is refused clearly."""
-    import lightgbm
-    import numpy as np
-
-    from knowledge_base.judge import BASE_FEATURES, PASSAGE_FEATURES, SOFT_FEATURES, Answerability, Judge
-
-    rng = np.random.default_rng(3)
-    x = rng.normal(size=(200, len(PASSAGE_FEATURES))).astype(np.float32)
-    y = (x[:, 0] + 0.5 * x[:, 4] > 0).astype(int)
-    base = [PASSAGE_FEATURES.index(n) for n in BASE_FEATURES]
-    ranker = lightgbm.LGBMRanker(n_estimators=20, min_child_samples=5, verbose=-1).fit(x[:, base], y, group=[20] * 10)
-    answerability = Answerability(np.zeros(2, np.float32), np.ones(2, np.float32), np.ones(2, np.float32), 0.0)
-    judge = Judge(ranker.booster_, answerability, 0.3, features=BASE_FEATURES)
-    text, body = judge.serialize()
-    body["format"] = 1
-    body.pop("tower_id")
-    old = Judge.deserialize(text, body)
-    assert old.features == BASE_FEATURES and old.tower_id == ""
-    before_soft = tuple(n for n in BASE_FEATURES if n not in SOFT_FEATURES)  # a judge trained before round 7
-    assert not Judge(ranker.booster_, answerability, 0.3, features=before_soft).uses_soft_coverage and old.uses_soft_coverage
-    assert np.allclose(old.rank(x), ranker.booster_.predict(x[:, base]))
-    # a judge carrying its models without the tower round-trips with them (and other such models make another judge)
-    judge.without_tower = Judge(ranker.booster_, answerability, 0.2, features=BASE_FEATURES)
-    both = Judge.deserialize(*judge.serialize())
-    assert both.without_tower is not None and both.judging(tower=False).threshold == pytest.approx(0.2)
-    assert np.allclose(both.judging(tower=False).rank(x), ranker.booster_.predict(x[:, base]))
-    first_id = both.judge_id
-    judge.without_tower.threshold = 0.25
-    judge.serialize()
-    assert judge.judge_id != first_id
-    body["passage_features"] = [*BASE_FEATURES, "a_feature_gone"]
-    with pytest.raises(ValueError, match="retrain"):
-        Judge.deserialize(text, body)

@@ -46,16 +46,20 @@ def test_eval_multiturn_over_http_scores_the_last_turns(small_kb, tmp_path):
             {"question": "国庆节放几天假？", "sources": ["全国年节及纪念日放假办法"], "evidence_any": ["国庆节，放假3天"], "answerable": True}]},
     ]
     gold.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), "utf-8")
-    out = tmp_path / "result.json"
+    out, records = tmp_path / "result.json", tmp_path / "records.json"
     with ApiServer(copy_kb(small_kb, tmp_path / "kb"), name="multiturn") as api:
-        policyqa = Path(sys.executable).with_name("policyqa")
-        command = [str(policyqa)] if policyqa.exists() else [sys.executable, "-m", "qa_service.cli"]
-        done = subprocess.run([*command, "eval", "--gold", str(gold), "--multiturn", "--url", api.url, "--json", str(out)],
+        # `python -m` from the repository: this checkout's code (a venv's `policyqa` script may import another one)
+        done = subprocess.run([sys.executable, "-m", "qa_service.cli", "eval", "--gold", str(gold), "--multiturn",
+                               "--url", api.url, "--json", str(out), "--records", str(records)],
                               capture_output=True, text=True, timeout=600, cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert done.returncode == 0, done.stderr
-    summary = json.loads(out.read_text("utf-8"))["summary"]
+    written = json.loads(out.read_text("utf-8"))
+    summary = written["summary"]
     assert summary["conversations"] == 2 and summary["last_hit_at_5"] == 1.0
     assert summary["switch_carried_over"] == 0.0 and summary["follow_ups_understood"] == 1.0
+    assert "records" not in written  # per-turn records only in the --records file
+    turns = json.loads(records.read_text("utf-8"))["records"]
+    assert [(t["conversation"], t["turn"]) for t in turns] == [("c1", 1), ("c1", 2), ("c2", 1), ("c2", 2)]
 
 
 def test_a_malformed_conversation_file_is_an_error_line_and_exit_2(tmp_path):

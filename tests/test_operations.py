@@ -53,7 +53,7 @@ def server(small_kb, tmp_path_factory):
     from browser_support import ApiServer, copy_kb
 
     kb_dir = copy_kb(small_kb, tmp_path_factory.mktemp("ops-served") / "kb")
-    with ApiServer(kb_dir, name="ops") as api:
+    with ApiServer(kb_dir, name="ops", env={"POLICYQA_METRICS": "public"}) as api:  # a scraper without a key
         yield api
 
 
@@ -95,7 +95,7 @@ def test_rate_limited_requests_are_counted(tmp_path):
     from knowledge_base.store import KnowledgeBase
     from qa_service.app import create_app
 
-    with TestClient(create_app(kb=KnowledgeBase(tmp_path / "kb"), settings=Settings(rate_limit_per_minute=2))) as c:
+    with TestClient(create_app(kb=KnowledgeBase(tmp_path / "kb"), settings=Settings(rate_limit_per_minute=2, metrics="public"))) as c:
         statuses = [c.get("/v1/documents").status_code for _ in range(4)]
         assert statuses.count(429) == 2
         assert metric(c.get("/metrics").text, "policyqa_rate_limited_total") == 2

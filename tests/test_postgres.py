@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import httpx
@@ -32,7 +31,7 @@ RELOAD_INTERVAL = 1.0  # the default POLICYQA_RELOAD_INTERVAL
 # matcher or the indexes (a few chunks here) on 2 shared cores.
 SLACK = 4.0
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.postgres]
 
 
 def policyqa(*args: str, database_url: str | None, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -134,10 +133,11 @@ def test_an_faq_published_through_one_replica_is_answered_by_the_other_within_th
 
 def test_a_conversation_and_its_feedback_span_both_replicas(replicas):
     one, two = replicas.clients
-    session = f"pg-{uuid.uuid4().hex[:8]}"
-    first = ask(one, "国庆节放几天假？", session_id=session)
+    first = ask(one, "国庆节放几天假？")
     assert cites(first, "全国年节及纪念日放假办法")
-    follow = ask(two, "那春节呢？", session_id=session)  # the turn before was answered by the other process
+    # the session id replica 1 issued, and the turn before, are known to the other process
+    follow = ask(two, "那春节呢？", session_id=first["session_id"])
+    assert follow["session_id"] == first["session_id"]
     assert follow["understood_question"] == "春节放几天假？"  # completed from the turn replica 1 stored
     assert cites(follow, "全国年节及纪念日放假办法")
     r = two.post("/v1/feedback", json={"query_id": first["query_id"], "helpful": False, "comment": "想知道调休"})

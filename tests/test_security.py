@@ -189,6 +189,52 @@ def test_openapi_documents_error_responses_and_non_empty_questions(client):
     assert q["schema"]["minLength"] == 1
 
 
+def _probe_requests(path: str, method: str, operation: dict, keys: dict[str, str]):
+    """Requests that drive a route into its error answers: no key, a low key, an admin key with an empty body and
+    with every query parameter malformed. Path ids name nothing (404), so no probe changes stored data."""
+    url = path
+    for p in operation.get("parameters", []):
+        if p["in"] == "path":
+            url = url.replace("{" + p["name"] + "}", "999999" if p["schema"].get("type") == "integer" else "no-such-id")
+    bad_query = {p["name"]: "0" if p["schema"].get("type") != "integer" else "-1"
+                 for p in operation.get("parameters", []) if p["in"] == "query"}
+    body = {"json": {}} if "requestBody" in operation else {}
+    yield dict(method=method, url=url)
+    yield dict(method=method, url=url, headers={"Authorization": "Bearer " + keys["operator"]}, **body)
+    yield dict(method=method, url=url, headers={"Authorization": "Bearer " + keys["admin"]}, **body)
+    if bad_query:
+        yield dict(method=method, url=url, params=bad_query, headers={"Authorization": "Bearer " + keys["admin"]}, **body)
+
+
+def test_every_error_status_a_route_answers_is_in_its_openapi_responses(tmp_path):
+    """Issue 23 (schemathesis ST202/ST103): each route lists the 4xx/5xx it returns, with the `{"error", "message"}`
+    model, never FastAPI's default `{"detail": …}` validation schema."""
+    from knowledge_base.store import KnowledgeBase
+    from qa_service.app import create_app
+    from qa_service.auth import KeyService, Role, is_public_path
+
+    kb = KnowledgeBase(tmp_path / "kb")  # empty: routes needing documents answer 503
+    keys = {role: KeyService(kb).create(f"探测{role}", Role(role)).token for role in ("operator", "admin")}
+    undocumented = []
+    with TestClient(create_app(kb=kb, settings=Settings(rate_limit_per_minute=0))) as c:
+        spec = c.get("/openapi.json").json()
+        assert "HTTPValidationError" not in json.dumps(spec)
+        for path, operations in spec["paths"].items():
+            for method, operation in operations.items():
+                documented = set(operation["responses"])
+                if is_public_path(path) and "429" not in documented:
+                    undocumented.append((method, path, 429))
+                for request in _probe_requests(path, method.upper(), operation, keys):
+                    status = c.request(**request).status_code
+                    if status >= 400 and str(status) not in documented:
+                        undocumented.append((method, path, status))
+                for status, response in operation["responses"].items():
+                    if status.startswith("4"):
+                        schema = response["content"]["application/json"]["schema"]
+                        assert schema == {"$ref": "#/components/schemas/ErrorOut"}, (method, path, status)
+    assert sorted(set(undocumented)) == []
+
+
 # ------------------------------------------------------------------ settings
 @pytest.mark.parametrize("url", ["javascript:alert(1)", "https://www.jinan.gov.cn\r\nSet-Cookie: a=b", "www.jinan.gov.cn",
                                  "https://", "data:text/html,<script>"])
@@ -243,3 +289,48 @@ def test_the_rate_limit_bucket_is_keyed_on_the_real_client(peer, forwarded, trus
     headers = [(b"x-forwarded-for", forwarded.encode())] if forwarded else []
     networks = Settings(trusted_proxies=trusted).trusted_proxy_networks()
     assert client_address({"client": (peer, 5000), "headers": headers}, networks) == expected
+
+
+# ------------------------------------------------------------------ settings are checked when they are read (issue 23)
+@pytest.mark.parametrize("variable, value", [
+    ("MAX_FILE_MB", "-1"), ("MAX_FILE_MB", "0"), ("RATE_LIMIT_PER_MINUTE", "-5"), ("REFUSAL_THRESHOLD", "1.5"),
+    ("FAQ_THRESHOLD", "-0.1"), ("LOG_RETENTION_DAYS", "-1"), ("LLM_TIMEOUT", "0"), ("RELOAD_INTERVAL", "-1"),
+    ("QUERY_THREADS", "-2"), ("SESSION_TURNS", "0"), ("SESSION_MAX_AGE", "0"), ("JUDGE", "maybe"),
+    ("QUERY_RUNTIME", "gpu"), ("SESSION_STORE", "redis"), ("EMBEDDING_BACKEND", "cuda"), ("METRICS", "everyone"),
+])
+def test_a_setting_out_of_range_or_not_one_of_its_choices_is_refused_naming_the_variable(monkeypatch, variable, value):
+    from knowledge_base.settings import SettingsError, load_settings
+
+    monkeypatch.setenv(f"POLICYQA_{variable}", value)
+    with pytest.raises(SettingsError, match=f"POLICYQA_{variable}={value!r}"):
+        load_settings()
+
+
+def test_a_command_with_a_bad_setting_fails_with_an_error_line(tmp_path):
+    import os
+    import subprocess
+
+    run = subprocess.run([sys.executable, "-m", "qa_service.cli", "kb", "stats", "--kb", str(tmp_path / "kb")],
+                         env={**os.environ, "POLICYQA_MAX_FILE_MB": "-1"}, capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert run.returncode == 1 and "error:" in run.stderr and "POLICYQA_MAX_FILE_MB='-1'" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+# ------------------------------------------------------------------ /metrics is not public by default (issue 23)
+def test_metrics_need_a_staff_key_unless_made_public_or_switched_off(tmp_path):
+    from knowledge_base.store import KnowledgeBase
+    from qa_service.app import create_app
+    from qa_service.auth import KeyService, Role
+
+    kb = KnowledgeBase(tmp_path / "kb")
+    key = {"Authorization": "Bearer " + KeyService(kb).create("监控采集", Role.OPERATOR).token}
+    with TestClient(create_app(kb=kb, settings=Settings(rate_limit_per_minute=0))) as c:
+        anonymous = c.get("/metrics")
+        assert anonymous.status_code == 401 and "policyqa_" not in anonymous.text and error_body(anonymous)
+        assert c.get("/metrics", headers=key).status_code == 200 and "policyqa_requests_total" in c.get("/metrics", headers=key).text
+    with TestClient(create_app(kb=kb, settings=Settings(rate_limit_per_minute=0, metrics="public"))) as c:
+        assert c.get("/metrics").status_code == 200
+    with TestClient(create_app(kb=kb, settings=Settings(rate_limit_per_minute=0, metrics="off"))) as c:
+        off = c.get("/metrics", headers=key)
+        assert off.status_code == 404 and error_body(off)

@@ -4,7 +4,7 @@ base URL at policyqa.
     client = openai.OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="unused")
     reply = client.chat.completions.create(model="policyqa-web", messages=[{"role": "user", "content": "失业保险金能领多久？"}])
     reply.choices[0].message.content        # the web rendering, then a 依据 block naming the cited articles
-    reply.model_extra["policyqa"]           # {"query_id", "answered", "confidence", "citations", "understood_question", "choices"}
+    reply.model_extra["policyqa"]           # {"query_id", "answered", "status", "confidence", "citations", "suggestions", "understood_question", "choices"}
 
     POST /v1/chat/completions   {"model": "policyqa-hotline", "messages": [...], "stream": true}   → server-sent events
     GET  /v1/models             → policyqa-web, policyqa-hotline, policyqa-newmedia
@@ -19,16 +19,18 @@ from __future__ import annotations
 import json
 import re
 import time
-from typing import Any, Iterator
+from typing import Any, Iterator, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from knowledge_base.models import Answer
 
 from ..engine import MAX_QUESTION_CHARS, QuestionError
-from .public import citation_json
+from ..channels import citation_name, suggestion_line
+from .deps import EngineDep
+from .schemas import PUBLIC_ERRORS, CitationOut, SuggestionOut, citation_json, suggestion_json
 
 router = APIRouter(tags=["chat"])
 
@@ -72,6 +74,67 @@ class ChatRequest(BaseModel):
         if v not in MODELS:
             raise ValueError(f"未知模型 / unknown model {v!r}: expected one of {', '.join(MODELS)}")
         return v
+
+
+class ModelOut(BaseModel):
+    id: str
+    object: str = "model"
+    created: int = 0
+    owned_by: str = "policyqa"
+
+
+class ModelListOut(BaseModel):
+    object: str = "list"
+    data: list[ModelOut]
+
+
+class ReplyMessageOut(BaseModel):
+    role: str = "assistant"
+    content: str
+
+
+class ChoiceOut(BaseModel):
+    index: int = 0
+    message: ReplyMessageOut
+    finish_reason: str = "stop"
+    logprobs: None = None
+
+
+class UsageOut(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class PolicyqaExtraOut(BaseModel):
+    """What an OpenAI client does not know of: the answer's evidence and outcome."""
+
+    query_id: str
+    answered: bool
+    status: Literal["answer", "suggest", "none"]
+    confidence: float
+    channel: str
+    citations: list[CitationOut]
+    suggestions: list[SuggestionOut] = []
+    understood_question: str | None
+    choices: list[str]
+    script: dict[str, Any] | None
+    blocked: str | None = Field(None, description="the content-safety category when the question was refused for it")
+
+
+class ChatCompletionOut(BaseModel):
+    id: str
+    object: str = "chat.completion"
+    created: int
+    model: str
+    choices: list[ChoiceOut]
+    usage: UsageOut
+    policyqa: PolicyqaExtraOut
+
+
+# With "stream": true the answer comes as server-sent events (chat.completion.chunk objects, then `data: [DONE]`).
+STREAM_RESPONSE = {200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
+                         "description": "a chat.completion object, or with stream: server-sent events"}}
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -118,9 +181,10 @@ def reply_text(answer: Answer) -> str:
     else:
         parts.append(answer.answer)
     if answer.citations:
-        parts.append("依据：\n" + "\n".join(
-            f"[{c.rank}] 《{c.title}》{c.section.split('>')[-1].strip() if c.section else ''} {c.url}".rstrip()
-            for c in answer.citations))
+        parts.append("依据：\n" + "\n".join(f"[{c.rank}] {citation_name(c)} {c.url}".rstrip() for c in answer.citations))
+    if answer.suggestions and answer.channel != "hotline":  # the hotline script lists them already
+        parts.append("参考条款：\n" + "\n".join(f"{c.rank}. {suggestion_line(c)} {c.url}".rstrip()
+                                              for c in answer.suggestions))
     return "\n\n".join(p for p in parts if p)
 
 
@@ -128,9 +192,11 @@ def policyqa_extra(answer: Answer) -> dict:
     return {
         "query_id": answer.query_id,
         "answered": answer.answered,
+        "status": answer.status.value,
         "confidence": answer.confidence,
         "channel": answer.channel,
         "citations": [citation_json(c) for c in answer.citations],
+        "suggestions": [suggestion_json(c) for c in answer.suggestions],
         "understood_question": answer.understood_question,
         "choices": list(answer.choices),
         "script": answer.script.to_json() if answer.script is not None else None,
@@ -138,16 +204,15 @@ def policyqa_extra(answer: Answer) -> dict:
     }
 
 
-@router.get("/v1/models")
+@router.get("/v1/models", response_model=ModelListOut)
 def list_models():
     """The channels, as OpenAI model names."""
-    return {"object": "list", "data": [{"id": m, "object": "model", "created": 0, "owned_by": "policyqa"} for m in MODELS]}
+    return ModelListOut(data=[ModelOut(id=m) for m in MODELS])
 
 
-@router.post("/v1/chat/completions")
-def chat_completions(body: ChatRequest, request: Request):
+@router.post("/v1/chat/completions", response_model=ChatCompletionOut, responses={**PUBLIC_ERRORS, **STREAM_RESPONSE})
+def chat_completions(body: ChatRequest, engine: EngineDep):
     """An OpenAI chat completion answered from the knowledge base (stream: server-sent events)."""
-    engine = request.app.state.services.engine
     try:
         question, history = conversation_of(body.messages)
         answer = engine.ask(question, channel=MODELS[body.model], history=history or None)

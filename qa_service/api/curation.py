@@ -15,7 +15,7 @@ retires; admin manages keys. The FAQ service itself refuses an author reviewing 
 """
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
@@ -26,16 +26,15 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 from knowledge_base.faqs import FaqError, FaqRecord
 from knowledge_base.models import ChannelName, FaqEntry, FaqStatus
 
-from ..analytics import FeedbackError, QuestionFilter, QuestionGroup
+from ..analytics import FeedbackError, QuestionFilter
 from ..auth import ApiError, ApiKeyInfo, Role, parse_role
 from ..curation import SheetImport
 from .errors import errors_for
 from .deps import AnalyticsDep, CurationDep, CurrentStaff, FaqId, FeedbackDep, KeyId, KeysDep, StaffDep
+from .schemas import ENTRY_ERRORS, STAFF_ERRORS, GroupOut, IsoDate, group_out, iso_time
 from .validation import ApiRequest
 
 router = APIRouter(responses=errors_for(422))
-STAFF_ERRORS = errors_for(401, 403)
-ENTRY_ERRORS = errors_for(401, 403, 404, 409)  # an FAQ entry or question group named in the path
 
 MAX_SHEET_BYTES = 5 * 1024 * 1024
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -76,6 +75,7 @@ class FaqOut(BaseModel):
     author: str | None
     author_key_id: int | None = None  # the key that wrote it: the four-eyes rule compares keys
     reviewer: str | None
+    reviewer_key_id: int | None = None  # the key that reviewed it: two keys may carry one name
     confidentiality_checked_by: str | None
     confidentiality_checked_at: str | None
     created_at: str | None = None
@@ -86,7 +86,7 @@ def faq_out(entry: FaqEntry, record: FaqRecord | None = None) -> FaqOut:
     """FaqOut's fields read off the entry, plus the record's timestamps."""
     out = FaqOut.model_validate(entry, from_attributes=True)
     if record:
-        out.created_at, out.updated_at = _iso(record.created_at), _iso(record.updated_at)
+        out.created_at, out.updated_at = iso_time(record.created_at), iso_time(record.updated_at)
     return out
 
 
@@ -99,9 +99,18 @@ class FaqListOut(BaseModel):
     total: int
 
 
+class AuditEntryOut(BaseModel):
+    actor: str = Field(..., description="the name of the key (or CLI user) that made the change")
+    actor_key_id: int | None = Field(None, description="the key that made it (None on the command line): names may repeat")
+    action: str
+    at: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
 class AuditOut(BaseModel):
     faq_id: str
-    audit: list[dict[str, Any]]
+    audit: list[AuditEntryOut]
 
 
 class SheetRowErrorOut(BaseModel):
@@ -172,8 +181,8 @@ class PromoteRequest(ApiRequest):
     kind: AnalyticsKind = "top"
     days: int | None = Field(30, ge=1, le=3660)
     channel: ChannelName | None = None
-    since: date | None = Field(None, alias="from")
-    until: date | None = Field(None, alias="to")
+    since: IsoDate | None = Field(None, alias="from")
+    until: IsoDate | None = Field(None, alias="to")
     department: str | None = Field(None, max_length=200)
     faq_id: str | None = Field(None, max_length=80, description="编号 for the new draft; omitted: the next FAQ-NNN")
 
@@ -199,21 +208,6 @@ class KeyCreate(ApiRequest):
     department: str | None = Field(None, max_length=200, description="处室/单位 the key acts for; omitted: every department")
 
 
-
-
-class GroupOut(BaseModel):
-    id: str
-    representative: str
-    count: int
-    examples: list[str]
-    answered_rate: float
-    asked: int
-    channels: dict[str, int]
-    faq_ids: list[str]
-    last_asked: str | None
-    follow_ups: int = Field(0, description="follow-up turns in the conversations these asks opened (not asks of their own)")
-    follow_up_examples: list[str] = []
-    conversations: list[str] = Field([], description="session ids of those conversations: GET /v1/analytics/conversations/{id}")
 
 
 class AnalyticsOut(BaseModel):
@@ -360,23 +354,6 @@ def reopen_faq(faq_id: FaqId, curation: CurationDep, staff: StaffDep(Role.EDITOR
 
 
 # ---------------------------------------------------------------------------------------------- analytics
-def group_out(g: QuestionGroup) -> GroupOut:
-    return GroupOut(
-        id=g.group_id,
-        representative=g.representative,
-        count=g.count,
-        examples=g.examples,
-        answered_rate=g.answered_rate,
-        asked=g.asked,
-        channels=g.channels,
-        faq_ids=g.faq_ids,
-        last_asked=_iso(g.last_asked),
-        follow_ups=g.follow_ups,
-        follow_up_examples=g.follow_up_examples,
-        conversations=g.conversations,
-    )
-
-
 def _check_window(since: date | None, until: date | None) -> None:
     if since and until and since > until:
         raise ApiError(422, "invalid_request", "开始日期晚于结束日期 / 'from' is after 'to'")
@@ -395,8 +372,8 @@ def question_analytics(
     kind: AnalyticsKind = Query("top", description="top | unanswered | unhelpful"),
     days: int | None = Query(30, ge=1, le=3660, description="the last N days (ignored when `from` is given)"),
     channel: ChannelName | None = Query(None, description="web | hotline | newmedia"),
-    since: date | None = Query(None, alias="from", description="first day, YYYY-MM-DD (China Standard Time)"),
-    until: date | None = Query(None, alias="to", description="last day, inclusive"),
+    since: IsoDate | None = Query(None, alias="from", description="first day, YYYY-MM-DD (China Standard Time)"),
+    until: IsoDate | None = Query(None, alias="to", description="last day, inclusive"),
     department: str | None = Query(None, max_length=200, description="answered from this department's documents or FAQ entries"),
     limit: int = Query(50, ge=1, le=500),
 ):
@@ -438,7 +415,7 @@ def me(staff: CurrentStaff):
                  department=staff.department)
 
 
-@router.post("/v1/keys", status_code=201, tags=["auth"], response_model=NewKeyOut, responses=STAFF_ERRORS)
+@router.post("/v1/keys", status_code=201, tags=["auth"], response_model=NewKeyOut, responses={**STAFF_ERRORS, **errors_for(409)})
 def create_key(body: KeyCreate, keys: KeysDep, staff: StaffDep(Role.ADMIN)):
     new = keys.create(body.name, parse_role(body.role), body.department)
     return NewKeyOut(**_key_out(new.info).model_dump(), key=new.token)
@@ -455,9 +432,6 @@ def revoke_key(key_id: KeyId, keys: KeysDep, staff: StaffDep(Role.ADMIN)):
 
 
 def _key_out(info: ApiKeyInfo) -> KeyOut:
-    return KeyOut(id=info.key_id, name=info.name, role=info.role.value, created_at=_iso(info.created_at), revoked=info.revoked,
+    return KeyOut(id=info.key_id, name=info.name, role=info.role.value, created_at=iso_time(info.created_at), revoked=info.revoked,
                   department=info.department)
 
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat(timespec="seconds") + "Z" if value else None

@@ -15,6 +15,8 @@ from typing import Annotated, Any
 from fastapi import Depends, Path, Request
 
 from knowledge_base.faqs import FaqService
+from knowledge_base.safety import ContentScreen
+from knowledge_base.sessions import SessionIssuer
 from knowledge_base.settings import Settings
 from knowledge_base.store import KnowledgeBase
 
@@ -68,6 +70,14 @@ def get_keys(services: ServicesDep) -> KeyService:
     return services.keys
 
 
+def get_sessions(services: ServicesDep) -> SessionIssuer:
+    return services.sessions
+
+
+def get_screen(services: ServicesDep) -> ContentScreen:
+    return services.screen
+
+
 def get_metrics(request: Request) -> ServiceMetrics:
     return request.app.state.metrics
 
@@ -81,6 +91,8 @@ CurationDep = Annotated[CurationService, Depends(get_curation)]
 AnalyticsDep = Annotated[QuestionAnalytics, Depends(get_analytics)]
 FeedbackDep = Annotated[FeedbackService, Depends(get_feedback)]
 KeysDep = Annotated[KeyService, Depends(get_keys)]
+SessionsDep = Annotated[SessionIssuer, Depends(get_sessions)]
+ScreenDep = Annotated[ContentScreen, Depends(get_screen)]
 CurrentStaff = Annotated[StaffIdentity, Depends(current_staff)]
 
 FaqId = Annotated[str, Path(min_length=1, max_length=80, description="编号, e.g. FAQ-004")]

@@ -20,7 +20,7 @@ DESCRIPTIONS = {
     401: "no valid staff key (Authorization: Bearer <key>)",
     403: "the key's role (or department) may not do this",
     404: "no such resource",
-    409: "the FAQ workflow does not allow this now (e.g. a reviewer publishing their own entry)",
+    409: "conflicts with the current state (e.g. a reviewer publishing their own entry, a second active key of one name)",
     413: "upload too large",
     422: "invalid request: a field is missing, empty, too long, of the wrong type or unknown",
     429: "too many requests from this address",

@@ -26,6 +26,7 @@ from knowledge_base.models import MAX_QUESTION_CHARS, StoredDocument, Validity
 from knowledge_base.settings import Settings
 
 from ..engine import DocumentCatalog
+from .deps import KbDep, SettingsDep
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 STATIC_DIR = PACKAGE_DIR / "static"
@@ -168,12 +169,9 @@ def public_document_view(kb, doc_id: str) -> DocumentView | None:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def settings_of(request: Request) -> Settings:
-    return request.app.state.services.settings
-
-
-def page(request: Request, template: str, context: dict | None = None, status_code: int = 200, headers=None):
-    context = {"hotline": settings_of(request).hotline_number, **(context or {})}
+def page(request: Request, settings: Settings, template: str, context: dict | None = None, status_code: int = 200,
+         headers=None):
+    context = {"hotline": settings.hotline_number, **(context or {})}
     return templates.TemplateResponse(
         request, template, context, status_code=status_code, headers=headers or PAGE_HEADERS
     )
@@ -191,21 +189,21 @@ def widget_script(hotline: str) -> str:
     return source.replace(STATIC_SERVER_CONFIG, f"const SERVER_CONFIG = {config};", 1)
 
 
-@router.get("/widget.js")
-def widget_js(request: Request) -> Response:
+@router.get("/widget.js", response_class=Response)
+def widget_js(settings: SettingsDep) -> Response:
     return Response(
-        widget_script(settings_of(request).hotline_number),
+        widget_script(settings.hotline_number),
         media_type="application/javascript; charset=utf-8",
         headers=ASSET_HEADERS,
     )
 
 
-@router.get("/widget.css")
+@router.get("/widget.css", response_class=FileResponse)
 def widget_css() -> Response:
     return FileResponse(STATIC_DIR / "widget.css", media_type="text/css; charset=utf-8", headers=ASSET_HEADERS)
 
 
-@router.get("/static/{name}")
+@router.get("/static/{name}", response_class=FileResponse)
 def static_file(name: str) -> Response:
     # Only files that ship in qa_service/static, by exact name: no paths.
     shipped = {p.name: p for p in STATIC_DIR.iterdir() if p.is_file()}
@@ -218,23 +216,23 @@ def static_file(name: str) -> Response:
 
 
 @router.get("/documents/{doc_id}", response_class=HTMLResponse)
-def document_page(request: Request, doc_id: str):
-    view = public_document_view(request.app.state.services.kb, doc_id)
+def document_page(request: Request, doc_id: str, kb: KbDep, settings: SettingsDep):
+    view = public_document_view(kb, doc_id)
     if view is None:
-        return page(request, "not_found.html", {"doc_id": doc_id}, status_code=404)
-    return page(request, "document.html", {"view": view, "doc": view.doc, "date_label": date_label})
+        return page(request, settings, "not_found.html", {"doc_id": doc_id}, status_code=404)
+    return page(request, settings, "document.html", {"view": view, "doc": view.doc, "date_label": date_label})
 
 
 @router.get("/console", response_class=HTMLResponse)
-def console_page(request: Request):
-    return page(request, "console.html")
+def console_page(request: Request, settings: SettingsDep):
+    return page(request, settings, "console.html")
 
 
 @router.get("/newmedia", response_class=HTMLResponse)
-def newmedia_page(request: Request):
-    return page(request, "newmedia.html")
+def newmedia_page(request: Request, settings: SettingsDep):
+    return page(request, settings, "newmedia.html")
 
 
 @router.get("/demo", response_class=HTMLResponse)
-def demo_page(request: Request):
-    return page(request, "demo.html", headers=DEMO_HEADERS)
+def demo_page(request: Request, settings: SettingsDep):
+    return page(request, settings, "demo.html", headers=DEMO_HEADERS)

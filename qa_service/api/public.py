@@ -1,7 +1,8 @@
 """Public routes (no account): ask, search, documents, health. Thin: validate, call one engine function,
 shape the fixed JSON contract (issue 3). Only 主动公开 documents and published FAQ entries are served.
 
-    POST /v1/ask {"question": "失业保险金能领多久？", "channel": "hotline"}  → answer, citations, script
+    POST /v1/ask {"question": "失业保险金能领多久？", "channel": "hotline"}  → answer, citations, script, session_id
+    POST /v1/ask {"question": "那满10年呢？", "session_id": "<the session_id answered before>"}  → a follow-up
     GET  /v1/search?q=失业保险金&k=5                                       → {"results": [citation…]}
 
 Content safety (issue 11) screens /v1/ask and /v1/search alike: a blocked question gets the fixed reply with
@@ -13,13 +14,13 @@ Bad input gets 422 with a message in Chinese and English; an empty knowledge bas
 """
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StrictBool, field_validator
 
-from knowledge_base.models import MAX_QUESTION_CHARS, Answer, ChannelName, Citation, StoredDocument
+from knowledge_base.models import MAX_QUESTION_CHARS, Answer, ChannelName, StoredDocument
 from knowledge_base.safety import CATEGORIES
 from knowledge_base.settings import Settings
 from knowledge_base.store import KnowledgeBaseError
@@ -27,11 +28,13 @@ from knowledge_base.store import KnowledgeBaseError
 from ..channels import blocked_text
 from ..compose import display_date, document_url
 from ..engine import DocumentCatalog, QuestionError
-from .deps import EngineDep, KbDep, MetricsDep, SettingsDep
+from .deps import EngineDep, KbDep, MetricsDep, SessionsDep, SettingsDep
 from .errors import errors_for
+from .schemas import (PUBLIC_ERRORS, CitationOut, HealthOut, PassageOut, SuggestionOut, citation_json, passage_json,
+                      suggestion_json)
 from .validation import ApiRequest
 
-router = APIRouter(tags=["public"], responses=errors_for(422, 429, 503))
+router = APIRouter(tags=["public"], responses=PUBLIC_ERRORS)
 
 
 # ---------------------------------------------------------------------- request / response models
@@ -53,7 +56,7 @@ class AskRequest(ApiRequest):
     channel: str = Field("web", description="web | hotline | newmedia")
     top_k: int = Field(5, description="citations wanted, 1–20")
     filters: AskFilters | None = None
-    session_id: str | None = Field(None, max_length=100, description="one conversation: follow-ups are completed from its last turns")
+    session_id: str | None = Field(None, max_length=100, description="the `session_id` of an earlier answer: follow-ups are completed from that conversation's last turns (an id the server did not issue, or one silent for POLICYQA_SESSION_MAX_AGE, starts a new conversation)")
     history: list[HistoryTurn] | None = Field(
         None, max_length=10, description="a stateless client's earlier turns [{question, answer}], oldest first (at most 10)"
     )
@@ -80,30 +83,20 @@ class AskRequest(ApiRequest):
         return v
 
 
-class CitationOut(BaseModel):
-    rank: int
-    kind: str
-    doc_id: str | None
-    title: str
-    source_titles: list[str]
-    doc_number: str | None
-    publisher: str | None
-    published_date: str | None
-    validity: str
-    section: str
-    quote: str
-    url: str
-    score: float
-
-
 class AskResponse(BaseModel):
     query_id: str
+    session_id: str = Field(..., description="this conversation's id, issued by the server: send it with the next question")
     answered: bool
     answer: str
     confidence: float
     channel: str
     faq_id: str | None
-    citations: list[CitationOut]
+    status: Literal["answer", "suggest", "none"] = Field(
+        description="answer: a grounded answer (`answered`); suggest: no confident answer, `suggestions` may help; "
+                    "none: nothing relevant found")
+    citations: list[CitationOut]  # what the answer quotes or layers
+    suggestions: list[SuggestionOut] = []  # status suggest: up to 3 articles, best first
+    related: list[PassageOut] = []  # other candidates, not sources of the answer (hotline: always the ranked ones)
     related_questions: list[str]
     script: dict[str, Any] | None = None
     understood_question: str | None = None  # a follow-up as completed from the conversation (您是问：…)
@@ -167,16 +160,6 @@ class DocumentDetail(DocumentOut):
     versions: list[VersionOut]
 
 
-class HealthOut(BaseModel):
-    status: str
-    generation: int
-    documents: int
-    in_force: int
-    chunks: int
-    faqs: int
-    model: str | None
-
-
 def public_catalog(kb: KbDep) -> DocumentCatalog:
     """Public documents; 503 (app-level handler) while the knowledge base is empty."""
     if kb.state().generation == 0:
@@ -194,16 +177,18 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 
 
 @router.post("/v1/ask", response_model=AskResponse, response_model_exclude_unset=True)
-def ask(body: AskRequest, engine: EngineDep, metrics: MetricsDep, response: Response):
-    """Answer a citizen's question for one channel, with citations (or an honest refusal)."""
+def ask(body: AskRequest, engine: EngineDep, sessions: SessionsDep, metrics: MetricsDep, response: Response):
+    """Answer a citizen's question for one channel, with citations (or an honest refusal), in the conversation of
+    `session_id` when the server issued it (else a new one: the response's `session_id`)."""
     timings: dict[str, float] = {}
+    session_id = sessions.session_for(body.session_id)
     try:
         answer = engine.ask(
             body.question,
             channel=body.channel,
             top_k=body.top_k,
             filters=body.filters.model_dump() if body.filters else None,
-            session_id=body.session_id,
+            session_id=session_id,
             timings=timings,
             history=[t.model_dump() for t in body.history] if body.history else None,
         )
@@ -211,7 +196,7 @@ def ask(body: AskRequest, engine: EngineDep, metrics: MetricsDep, response: Resp
         return _error(422, "invalid_request", str(e))
     response.headers["Server-Timing"] = server_timing(timings)
     metrics.observe_answer(answer, timings)
-    return answer_json(answer)
+    return {**answer_json(answer), "session_id": session_id}
 
 
 @router.get("/v1/search", response_model=SearchResponse, response_model_exclude_unset=True)
@@ -286,12 +271,6 @@ def healthz(engine: EngineDep):
 
 
 # ---------------------------------------------------------------------- JSON at the edge
-def citation_json(c: Citation) -> dict:
-    """The contract's citation object: CitationOut's fields read off the domain Citation (anchor and faq_id stay
-    inside)."""
-    return CitationOut.model_validate(c, from_attributes=True).model_dump()
-
-
 def answer_json(a: Answer) -> dict:
     out = {
         "query_id": a.query_id,
@@ -300,7 +279,10 @@ def answer_json(a: Answer) -> dict:
         "confidence": a.confidence,
         "channel": a.channel,
         "faq_id": a.faq_id,
+        "status": getattr(a.status, "value", a.status),
         "citations": [citation_json(c) for c in a.citations],
+        "suggestions": [suggestion_json(c) for c in a.suggestions],
+        "related": [passage_json(c) for c in a.related],
         "related_questions": list(a.related_questions),
     }
     # Issue 10, present only when they apply (a single question's contract is unchanged):

@@ -12,21 +12,21 @@ this server, and by every other one within POLICYQA_RELOAD_INTERVAL.
 """
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StrictBool
 
 from knowledge_base.safety import CATEGORIES, BlockedTerm, BlocklistService, ContentScreen, SafetyError, TermInput
 
 from ..auth import Role
-from .deps import MAX_ROW_ID, ServicesDep, StaffDep
+from .deps import MAX_ROW_ID, ScreenDep, StaffDep
 from .errors import errors_for
+from .schemas import STAFF_ERRORS, iso_time
 from .validation import ApiRequest
 
-router = APIRouter(tags=["safety"], responses=errors_for(401, 403, 422))
+router = APIRouter(tags=["safety"], responses=STAFF_ERRORS)
 TermId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="the word's id (GET /v1/safety/terms)")]
 
 
@@ -35,13 +35,6 @@ def register_error_handlers(app) -> None:
     async def _safety_error(request: Request, exc: SafetyError) -> JSONResponse:
         code = {404: "not_found", 409: "conflict", 422: "invalid_request"}.get(exc.status, "safety_error")
         return JSONResponse({"error": code, "message": str(exc)}, status_code=exc.status)
-
-
-def get_screen(services: ServicesDep) -> ContentScreen:
-    return services.screen
-
-
-ScreenDep = Annotated[ContentScreen, Depends(get_screen)]
 
 
 class TermBody(ApiRequest):
@@ -80,8 +73,19 @@ class TermListOut(BaseModel):
     categories: list[CategoryOut]
 
 
+class AuditEntryOut(BaseModel):
+    id: int
+    term_id: int | None
+    actor: str
+    actor_key_id: int | None = Field(None, description="the key that made the change (names may repeat)")
+    action: str
+    at: str | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
 class AuditListOut(BaseModel):
-    audit: list[dict[str, Any]]
+    audit: list[AuditEntryOut]
 
 
 class CheckOut(BaseModel):
@@ -94,7 +98,7 @@ class CheckOut(BaseModel):
 
 def term_out(t: BlockedTerm) -> TermOut:
     return TermOut(id=t.term_id, pattern=t.pattern, is_regex=t.is_regex, category=t.category, label=t.label, note=t.note,
-                   created_by=t.created_by, created_at=_iso(t.created_at), updated_at=_iso(t.updated_at))
+                   created_by=t.created_by, created_at=iso_time(t.created_at), updated_at=iso_time(t.updated_at))
 
 
 def _service(screen: ContentScreen) -> BlocklistService:
@@ -130,7 +134,7 @@ def delete_term(term_id: TermId, screen: ScreenDep, staff: StaffDep(Role.ADMIN))
 
 @router.get("/v1/safety/audit", response_model=AuditListOut)
 def safety_audit(screen: ScreenDep, staff: StaffDep(Role.ADMIN)):
-    return AuditListOut(audit=[{**a, "at": _iso(a["at"])} for a in _service(screen).audit()])
+    return AuditListOut(audit=[{**a, "at": iso_time(a["at"])} for a in _service(screen).audit()])
 
 
 @router.post("/v1/safety/check", response_model=CheckOut)
@@ -141,6 +145,3 @@ def check_text(body: CheckBody, screen: ScreenDep, staff: StaffDep(Role.ADMIN)):
         return CheckOut(blocked=False)
     return CheckOut(blocked=True, category=found.category, label=found.label, term_id=found.term_id, pattern=found.pattern)
 
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat(timespec="seconds") + "Z" if value else None

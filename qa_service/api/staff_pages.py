@@ -17,6 +17,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
+from knowledge_base.settings import Settings
+
+from .deps import SettingsDep
+
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
 router = APIRouter(include_in_schema=False)
 
@@ -29,36 +33,36 @@ HEADERS = {
 }
 
 
-def _page(request: Request, template: str, context: dict | None = None) -> HTMLResponse:
-    hotline = request.app.state.services.settings.hotline_number
-    return TEMPLATES.TemplateResponse(request, template, {"hotline": hotline, **(context or {})}, headers=HEADERS)
+def _page(request: Request, settings: Settings, template: str, context: dict | None = None) -> HTMLResponse:
+    return TEMPLATES.TemplateResponse(request, template, {"hotline": settings.hotline_number, **(context or {})},
+                                      headers=HEADERS)
 
 
-@router.get("/staff")
+@router.get("/staff", response_class=RedirectResponse)
 def staff_home() -> RedirectResponse:
     return RedirectResponse("/staff/faqs", status_code=307)
 
 
 @router.get("/staff/faqs", response_class=HTMLResponse)
-def staff_faq_list(request: Request):
-    return _page(request, "staff_faqs.html")
+def staff_faq_list(request: Request, settings: SettingsDep):
+    return _page(request, settings, "staff_faqs.html")
 
 
 @router.get("/staff/faqs/new", response_class=HTMLResponse)
-def staff_faq_new(request: Request):
-    return _page(request, "staff_faq_edit.html", {"faq_id": ""})
+def staff_faq_new(request: Request, settings: SettingsDep):
+    return _page(request, settings, "staff_faq_edit.html", {"faq_id": ""})
 
 
 @router.get("/staff/faqs/{faq_id}", response_class=HTMLResponse)
-def staff_faq_edit(request: Request, faq_id: str):
-    return _page(request, "staff_faq_edit.html", {"faq_id": faq_id})
+def staff_faq_edit(request: Request, faq_id: str, settings: SettingsDep):
+    return _page(request, settings, "staff_faq_edit.html", {"faq_id": faq_id})
 
 
 @router.get("/staff/analytics", response_class=HTMLResponse)
-def staff_analytics(request: Request):
-    return _page(request, "staff_analytics.html")
+def staff_analytics(request: Request, settings: SettingsDep):
+    return _page(request, settings, "staff_analytics.html")
 
 
 @router.get("/staff/safety", response_class=HTMLResponse)
-def staff_safety(request: Request):
-    return _page(request, "staff_safety.html")
+def staff_safety(request: Request, settings: SettingsDep):
+    return _page(request, settings, "staff_safety.html")

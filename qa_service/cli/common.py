@@ -20,12 +20,17 @@ def open_kb(kb: Optional[Path], seed_demo: bool = False) -> KnowledgeBase:
     from ..demo import open_kb as open_or_seed
 
     try:
-        return open_or_seed(kb, seed_demo=seed_demo, notify=lambda line: err.print(line, highlight=False))
+        return open_or_seed(kb, seed_demo=seed_demo, notify=say)
     except RuntimeError as e:  # the first-run demo build failed
         fail(str(e))
 
 
+def say(line: str) -> None:
+    """One whole line on stderr: rich would otherwise break it at the console width (80 in a log), mid-sentence."""
+    err.print(line, highlight=False, soft_wrap=True)
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     """An `error:` line on stderr and a non-zero exit."""
-    err.print(f"[red]error:[/] {message}", highlight=False)
+    err.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)

@@ -12,7 +12,7 @@ from typing import Optional
 
 import typer
 
-from ..judge_train import DEFAULT_FAQ_SHEETS, DEFAULT_FIT, DEFAULT_LAYPERSON, DEFAULT_SELECT, existing as _existing
+from ..training.judge import DEFAULT_FAQ_SHEETS, DEFAULT_FIT, DEFAULT_LAYPERSON, DEFAULT_SELECT, existing as _existing
 
 app = typer.Typer(help="The learned answer judge (ranking and refusal), trained on this knowledge base.",
                         no_args_is_help=True)
@@ -28,8 +28,6 @@ def train_judge(
     no_layperson: bool = typer.Option(False, "--no-layperson", help="Leave the layperson questions out."),
     no_leave_out: bool = typer.Option(False, "--no-leave-out", help="No leave-the-document-out negatives."),
     seed: int = typer.Option(13, "--seed"),
-    tower_epochs: Optional[int] = typer.Option(None, "--tower-epochs", min=0,
-                                               help="Train the judge's query tower for this many epochs (default 0: none; 2 is its measured setting)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the training report here."),
 ) -> None:
     """Build the training set from this knowledge base, train the judge, choose its refusal threshold, store it."""
@@ -41,7 +39,7 @@ def train_judge(
     from knowledge_base.settings import get_settings
 
     from .common import console, err, fail, open_kb
-    from ..judge_train import JudgeTrainer, TrainingSources
+    from ..training.judge import JudgeTrainer, TrainingSources
 
     fit_files = _existing(fit or DEFAULT_FIT)
     select_files = _existing(select or DEFAULT_SELECT)
@@ -70,7 +68,7 @@ def train_judge(
                 tasks[stage] = progress.add_task(stage, total=total)
             progress.update(tasks[stage], completed=done, total=total)
 
-        trainer = JudgeTrainer(kbase, get_settings(), sources, dataclasses.replace(JudgeConfig(), seed=seed, **({} if tower_epochs is None else {"tower_epochs": tower_epochs})),
+        trainer = JudgeTrainer(kbase, get_settings(), sources, dataclasses.replace(JudgeConfig(), seed=seed),
                                progress=on_progress)
         try:
             report = trainer.run()
@@ -79,20 +77,8 @@ def train_judge(
     console.print(f"judge [bold]{report.judge_id}[/] stored in the knowledge base (data hash {report.data_hash})")
     for k, v in report.sizes.items():
         console.print(f"  {k}: {v}", highlight=False)
-    s = report.selection
-    if s:
-        console.print(f"selection ({s['questions']} questions): hit@1 {s['hit@1']:.3f}; threshold {s['threshold']:.2f} → "
-                      f"refusal (U) {s['refusal_u']:.3f}, false refusal (A) {s['false_refusal_a']:.3f}, "
-                      f"answered with a wrong first passage {s['wrong_top']:.3f}", highlight=False)
-        f = report.without_tower_selection
-        if f:
-            console.print(f"completed follow-ups and /v1/search are judged without the query tower (threshold {f['threshold']:.2f}: "
-                          f"hit@1 {f['hit@1']:.3f}, refusal (U) {f['refusal_u']:.3f}, false refusal (A) "
-                          f"{f['false_refusal_a']:.3f} on the selection questions)", highlight=False)
-        console.print("  threshold  refusal(U)  false-refusal(A)  wrong-top", highlight=False)
-        for r in report.calibration[4::5]:
-            console.print(f"  {r['threshold']:>9.2f}  {r['refusal_u']:>10.3f}  {r['false_refusal_a']:>16.3f}  {r['wrong_top']:>9.3f}",
-                          highlight=False)
+    if report.selection:
+        print_calibration(report.selection, report.calibration[4::5])
     console.print("seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in report.seconds.items()), highlight=False)
     if json_out:
         body = {f.name: getattr(report, f.name) for f in dataclasses.fields(report) if f.name != "judge"}
@@ -102,17 +88,44 @@ def train_judge(
 @app.command("show")
 def show(kb: Optional[Path] = typer.Option(None, "--kb", help="Knowledge-base directory.")) -> None:
     """The knowledge base's judge: identity, training data hash and sizes, chosen threshold."""
-    from knowledge_base.judge import judge_record, load_judge
+    from knowledge_base.judge import StaleJudgeError, judge_record, load_judge
 
-    from .common import console, open_kb
+    from .common import console, fail, open_kb
 
     kbase = open_kb(kb)
     record = judge_record(kbase)
     if record is None:
         console.print("no judge: answers are ranked by fused BM25 + cosine (train one with `policyqa model train-judge`)")
         return
-    judge = load_judge(kbase)
-    console.print_json(json.dumps({**record, "threshold": judge.threshold, "info": judge.info}, ensure_ascii=False))
+    try:
+        judge = load_judge(kbase)
+    except StaleJudgeError as e:  # served as no judge (the fused ranking) until it is retrained
+        fail(f"{e} (until then answers are ranked by fused BM25 + cosine)")
+    info = {k: v for k, v in judge.info.items() if k != "calibration"}
+    console.print_json(json.dumps({**record, "threshold": judge.threshold, "suggest_threshold": judge.suggest_threshold,
+                                   "info": info}, ensure_ascii=False))
+    if judge.info.get("selection") and judge.info.get("calibration"):
+        print_calibration(judge.info["selection"], judge.info["calibration"])
+
+
+def print_calibration(s: dict, table: list[dict]) -> None:
+    """The operating points and the calibration table on the selection questions (issue 21)."""
+    from .common import console
+
+    def pct(v) -> str:
+        return "   -" if v is None else f"{v:.3f}"
+
+    console.print(f"selection ({s['questions']} questions, {s['answerable']} answerable): hit@1 {pct(s.get('hit@1'))}; "
+                  f"answer at confidence ≥ {s['threshold']:.2f} (precision {pct(s.get('precision'))}, answered "
+                  f"{pct(s.get('answered'))} of answerable, {pct(s.get('answer_u'))} of unanswerable); suggest at ≥ "
+                  f"{s.get('suggest_threshold', s['threshold']):.2f} (none on unanswerable {pct(s.get('none_u'))}); "
+                  f"helpful {pct(s.get('helpful'))}", highlight=False)
+    console.print("  threshold  precision  answered(A)  answered(U)  none(U) if suggest  helpful(A) if suggest",
+                  highlight=False)
+    for r in table:
+        console.print(f"  {r['threshold']:>9.2f}  {pct(r.get('precision')):>9}  {pct(r.get('answered_a')):>11}  "
+                      f"{pct(r.get('answer_u')):>11}  {pct(r.get('none_u')):>18}  {pct(r.get('helpful_a')):>21}",
+                      highlight=False)
 
 
 @app.command("remove-judge")

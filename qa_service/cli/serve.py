@@ -25,7 +25,8 @@ def serve(
     from ..app import create_app
 
     kbase = open_kb(kb, seed_demo=True)
-    console.print(f"serving {kbase.directory} on http://{host}:{port}  (API docs: /docs, widget demo: /demo)")
+    console.print(f"serving {kbase.directory} on http://{host}:{port}  (API docs: /docs, widget demo: /demo)",
+                  soft_wrap=True)
     _json_access_log()
     # proxy_headers=False: uvicorn would otherwise rewrite the client address from X-Forwarded-For for any request
     # from 127.0.0.1; the app believes that header only from POLICYQA_TRUSTED_PROXIES (qa_service/auth.py).

@@ -32,8 +32,9 @@
   const copyScriptButton = $("copy-script");
 
   // One conversation per caller (issue 10): follow-ups are completed from this caller's turns; 新来电 starts afresh.
-  const newSessionId = () => (window.crypto && crypto.randomUUID && crypto.randomUUID()) || "c-" + Date.now().toString(36) + Math.random().toString(36).slice(2);
-  let sessionId = newSessionId();
+  // The server issues the id with the caller's first answer.
+  let sessionId = null;
+  let caller = 0; // counts 新来电, so an answer arriving after it does not carry the last caller's id over
   let apiKey = null;
   let current = null; // {question, answer} of the last script shown
   let searchTimer = null;
@@ -296,7 +297,10 @@
 
   function renderScript(question, answer) {
     const s = answer.script || {};
-    const citations = Array.isArray(answer.citations) ? answer.citations : [];
+    const suggested = answer.status === "suggest";
+    // An answer's sources, or a suggest outcome's articles (unconfirmed: the operator checks them)
+    const citations = (suggested ? answer.suggestions : answer.citations) || [];
+    const others = Array.isArray(answer.related) ? answer.related : [];
     const points = Array.isArray(s.key_points) ? s.key_points.filter(Boolean) : [];
     const sources = Array.isArray(s.sources) ? s.sources.filter(Boolean) : [];
     const related = (Array.isArray(s.related_questions) ? s.related_questions : answer.related_questions || [])
@@ -319,6 +323,7 @@
             c.kind === "faq" ? null : badge(c.validity)
           ),
           meta ? el("div", { class: "result-meta", text: meta }) : null,
+          c.highlight ? el("p", { class: "result-highlight" }, el("mark", { text: c.highlight })) : null,
           c.quote ? el("p", { class: "result-quote", text: c.quote }) : null,
           el(
             "div",
@@ -340,7 +345,8 @@
           el("span", { class: "script-label-inline", text: "请来电人选择" }),
           ...choices.map((c) => el("button", { type: "button", class: "button-quiet script-choice", text: c, onclick: () => askQuestion(c) })))
       );
-    } else if (!answer.answered) children.push(el("p", { class: "script-refusal", text: "知识库中没有可靠依据，请勿自行答复。" }));
+    } else if (suggested) children.push(el("p", { class: "script-refusal", text: "系统没有把握：以下条款可能相关，请核对原文后再答复。" }));
+    else if (!answer.answered) children.push(el("p", { class: "script-refusal", text: "知识库中没有可靠依据，请勿自行答复。" }));
     if (s.notice) children.push(el("p", { class: "script-notice", text: s.notice }));
     const steps = el("div", { class: "script-steps" });
     if (s.opening) steps.append(step("开场", s.opening));
@@ -350,7 +356,14 @@
     if (s.suggestion) steps.append(step("处置建议", el("span", { class: "script-suggestion", text: s.suggestion })));
     if (s.closing) steps.append(step("结束语", s.closing));
     children.push(steps);
-    if (citations.length) children.push(el("h3", { text: "政策依据原文" }), cites);
+    if (citations.length) children.push(el("h3", { text: suggested ? "参考条款（未确认）" : "政策依据原文" }), cites);
+    if (others.length) {
+      children.push(
+        el("h3", { text: answer.answered ? "其他检索结果" : "检索到的条文（未经确认，仅供坐席参考）" }),
+        el("ul", { class: "related-passages" },
+          others.map((c) => el("li", {}, el("span", { class: "result-title", text: "《" + (c.title || "") + "》" }), " " + article(c.section), " ", docLink(c, "查看原文"))))
+      );
+    }
     children.push(relatedChips(related), feedbackBox(answer.query_id));
     scriptBox.replaceChildren(...children.filter(Boolean));
     copyScriptButton.disabled = false;
@@ -364,7 +377,9 @@
     search();
     copyScriptButton.disabled = true;
     scriptBox.replaceChildren(el("p", { class: "loading", text: "正在生成答复口径…" }));
+    const askedFor = caller;
     const result = await call("POST", "/v1/ask", { question, channel: "hotline", session_id: sessionId });
+    if (result.ok && result.data && askedFor === caller && typeof result.data.session_id === "string") sessionId = result.data.session_id;
     if (!result.ok || !result.data) {
       scriptBox.replaceChildren(el("p", { class: "form-error", role: "alert", text: failure(result) }));
       if (result.status === 401) showLogin();
@@ -443,7 +458,8 @@
   }
 
   $("new-caller").addEventListener("click", () => {
-    sessionId = newSessionId();
+    sessionId = null;
+    caller += 1;
     current = null;
     const s = storage("session");
     if (s) s.removeItem(HISTORY_STORAGE);

@@ -50,15 +50,18 @@
     // Without POLICYQA_PUBLIC_BASE_URL the server can only give a relative link, useless in a post.
     const relativeLink = /详见：\//.test(body);
     warning.hidden = data.answered && length <= LIMIT && !relativeLink;
-    warning.textContent = !data.answered
+    warning.textContent = data.status === "suggest"
+      ? "没有确切答案，只有可能相关的条款：请核对原文后再决定是否发布。"
+      : !data.answered
       ? "知识库中没有可靠答案，这段文字不适合发布。"
       : length > LIMIT
         ? "超过 " + LIMIT + " 字，请删减后再发布。"
         : "原文链接是相对地址（服务端未设置 POLICYQA_PUBLIC_BASE_URL），发布前请补全网址。";
-    const citations = Array.isArray(data.citations) ? data.citations : [];
+    const suggested = data.status === "suggest";
+    const citations = (suggested ? data.suggestions : data.citations) || [];
     if (citations.length) {
       sources.append(
-        el("h3", { text: "核对原文" }),
+        el("h3", { text: suggested ? "参考条款（请核对）" : "核对原文" }),
         el(
           "ul",
           { class: "nm-sources" },

@@ -1,5 +1,6 @@
 /* Shared by the server's own pages (document viewer, console, new-media preview, staff pages): the 大字模式
- * toggle and small helpers (the widget is self-contained: it runs on other sites' pages without this file). Data from the server is only ever set as text.
+ * toggle and small helpers (the widget is self-contained: it runs on other sites' pages without this file; these pages
+ * load widget.js first, with data-helpers, and take its el() and VALIDITY). Data from the server is only ever set as text.
  *
  *   const { el, copyText, badge, request } = window.PolicyQA;
  *   list.append(el("li", { class: "result" }, el("strong", { text: citation.title }), badge(citation.validity)));
@@ -8,28 +9,8 @@
   "use strict";
   const LARGE_TEXT_KEY = "policyqa-large-text";
 
-  const VALIDITY = {
-    in_force: "现行有效",
-    superseded: "已被修订",
-    expired: "已失效",
-    unknown: "未标注",
-  };
-
-  function el(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(attrs || {})) {
-      if (value === null || value === undefined || value === false) continue;
-      if (key === "class") node.className = value;
-      else if (key === "text") node.textContent = value;
-      else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-      else node.setAttribute(key, value === true ? "" : String(value));
-    }
-    for (const child of children.flat()) {
-      if (child === null || child === undefined || child === false) continue;
-      node.append(child);
-    }
-    return node;
-  }
+  // The DOM helper and validity labels are the widget's own (widget.js, loaded before this file with data-helpers).
+  const { el, VALIDITY } = window.policyqaDom;
 
   function badge(validity) {
     const key = Object.prototype.hasOwnProperty.call(VALIDITY, validity) ? validity : "unknown";

@@ -130,6 +130,11 @@
   }
 
   // -------------------------------------------------------------------------------------------- helpers
+  // "王编辑 #3": names may repeat across keys, the key id tells two people of one name apart.
+  function who(name, keyId) {
+    return (name || "—") + (keyId != null ? " #" + keyId : "");
+  }
+
   function formatTime(iso) {
     if (!iso) return "";
     const d = new Date(iso.endsWith("Z") || iso.includes("+") ? iso : iso + "Z");
@@ -253,8 +258,8 @@
     $("edit-title").textContent = f.faq_id;
     document.title = "编辑 " + f.faq_id + " · 政策问答知识库管理";
     $("status-badge").replaceChildren(statusBadge(f.status));
-    const meta = ["作者：" + (f.author || "—")];
-    if (f.confidentiality_checked_by) meta.push("保密审查：" + f.confidentiality_checked_by + "，" + formatTime(f.confidentiality_checked_at));
+    const meta = ["作者：" + who(f.author, f.author_key_id)];
+    if (f.confidentiality_checked_by) meta.push("保密审查：" + who(f.confidentiality_checked_by, f.reviewer_key_id) + "，" + formatTime(f.confidentiality_checked_at));
     if (f.updated_at) meta.push("更新于 " + formatTime(f.updated_at));
     // A key of one department acts only on that department's entries (admins on all); the server enforces it too.
     const ours = !me.department || me.role === "admin" || f.department === me.department;
@@ -301,7 +306,7 @@
           "tr",
           {},
           el("td", { text: formatTime(a.at) }),
-          el("td", { text: a.actor }),
+          el("td", { text: who(a.actor, a.actor_key_id) }),
           el("td", { text: ACTION_LABELS[a.action] || a.action }),
           el("td", { text: changes.join("；") })
         );

@@ -94,7 +94,7 @@
           "tr",
           {},
           el("td", { text: formatTime(a.at) }),
-          el("td", { text: a.actor }),
+          el("td", { text: a.actor + (a.actor_key_id != null ? " #" + a.actor_key_id : "") }),
           el("td", { text: ACTIONS[a.action] || a.action }),
           el("td", {
             text: a.action === "seed" ? "默认词表 " + ((a.after || {}).terms || 0) + " 条"

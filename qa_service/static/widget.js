@@ -13,29 +13,6 @@
   "use strict";
   const SERVER_CONFIG = {"hotline": "12345", "max_question": 500};
 
-  if (window.policyqaWidget) return; // the tag was included twice
-
-  const script =
-    document.currentScript ||
-    Array.from(document.querySelectorAll("script[src]")).find((s) => /\/widget\.js(?:[?#]|$)/.test(s.src));
-  if (!script) return;
-
-  const BASE = new URL(".", script.src); // API and assets sit beside widget.js
-  const data = script.dataset;
-  const OPTIONS = {
-    title: (data.title || "政策问答").slice(0, 40),
-    hotline: data.hotline || SERVER_CONFIG.hotline || "12345",
-    suggestions: (data.suggestions || "")
-      .split("|")
-      .map((s) => s.trim())
-      .filter(Boolean)
-      .slice(0, 4),
-    left: data.position === "left",
-  };
-  const MAX_QUESTION = SERVER_CONFIG.max_question || 500; // the API's limit (MAX_QUESTION_CHARS)
-  const TIMEOUT_MS = 30000;
-  const LARGE_TEXT_KEY = "policyqa-large-text";
-
   const VALIDITY = {
     in_force: "现行有效",
     superseded: "已被修订",
@@ -62,6 +39,32 @@
     }
     return node;
   }
+
+  // The server's own pages use the same helpers (pages.js): they load this file with `data-helpers`, which shares
+  // them as window.policyqaDom and stops before the widget is built.
+  if (!window.policyqaDom) window.policyqaDom = Object.freeze({ el: el, VALIDITY: Object.freeze(VALIDITY) });
+  const script =
+    document.currentScript ||
+    Array.from(document.querySelectorAll("script[src]")).find((s) => /\/widget\.js(?:[?#]|$)/.test(s.src));
+  if (!script || script.hasAttribute("data-helpers")) return;
+
+  if (window.policyqaWidget) return; // the tag was included twice
+
+  const BASE = new URL(".", script.src); // API and assets sit beside widget.js
+  const data = script.dataset;
+  const OPTIONS = {
+    title: (data.title || "政策问答").slice(0, 40),
+    hotline: data.hotline || SERVER_CONFIG.hotline || "12345",
+    suggestions: (data.suggestions || "")
+      .split("|")
+      .map((s) => s.trim())
+      .filter(Boolean)
+      .slice(0, 4),
+    left: data.position === "left",
+  };
+  const MAX_QUESTION = SERVER_CONFIG.max_question || 500; // the API's limit (MAX_QUESTION_CHARS)
+  const TIMEOUT_MS = 30000;
+  const LARGE_TEXT_KEY = "policyqa-large-text";
 
   function svgIcon(kind) {
     const NS = "http://www.w3.org/2000/svg";
@@ -90,11 +93,6 @@
     } catch (_) {
       return null;
     }
-  }
-
-  function uuid() {
-    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
-    return "s-" + Date.now().toString(36) + Math.random().toString(36).slice(2);
   }
 
   function storageGet(key) {
@@ -163,7 +161,8 @@
   // Widget
   // ---------------------------------------------------------------------------------------------------
 
-  const sessionId = uuid();
+  // This visit's conversation: the server issues its id with the first answer (a client-made id is not accepted).
+  let sessionId = null;
   const host = document.createElement("policyqa-widget");
   host.setAttribute("data-policyqa", "");
   const shadow = host.attachShadow({ mode: "open" });
@@ -390,6 +389,7 @@
     scrollToEnd();
 
     const result = await post("v1/ask", { question: question, channel: "web", session_id: sessionId });
+    if (result.ok && result.data && typeof result.data.session_id === "string") sessionId = result.data.session_id;
     pending.remove();
     busy = false;
     sendButton.disabled = false;
@@ -397,7 +397,7 @@
     let node;
     if (result.ok && result.data && typeof result.data === "object") {
       const choices = Array.isArray(result.data.choices) ? result.data.choices.filter(Boolean).map(String) : [];
-      node = choices.length ? renderChoices(result.data, choices) : result.data.answered ? renderAnswer(result.data) : renderRefusal(result.data);
+      node = choices.length ? renderChoices(result.data, choices) : result.data.answered ? renderAnswer(result.data) : result.data.status === "suggest" ? renderSuggest(result.data) : renderRefusal(result.data);
     } else {
       node = renderError(result, question);
     }
@@ -482,10 +482,11 @@
     }
 
     const href = docHref(c.url);
+    const highlight = c.highlight ? String(c.highlight) : "";
     const detail = el(
       "div",
       { class: "pq-cite-detail", id: detailId, hidden: true },
-      c.quote ? el("blockquote", { class: "pq-quote", text: String(c.quote) }) : null,
+      c.quote ? el("blockquote", { class: "pq-quote" }, ...marked(String(c.quote), highlight)) : null,
       facts,
       c.validity === "superseded" || c.validity === "expired"
         ? el("p", { class: "pq-warn", text: c.validity === "superseded" ? "注意：该文件已被修订，请以现行有效版本为准。" : "注意：该文件已失效，仅供参考。" })
@@ -501,7 +502,13 @@
           })
         : null
     );
-    const item = el("li", { class: "pq-cite" + (isFaq ? " pq-cite-faq" : "") }, toggle, detail);
+    const item = el(
+      "li",
+      { class: "pq-cite" + (isFaq ? " pq-cite-faq" : "") },
+      toggle,
+      highlight ? el("p", { class: "pq-highlight" }, el("mark", { text: highlight })) : null,
+      detail
+    );
     item.expand = function (focus) {
       detail.hidden = false;
       toggle.setAttribute("aria-expanded", "true");
@@ -592,6 +599,41 @@
       answerText(text, byRank),
       citations.length ? el("p", { class: "pq-cites-title", text: "出处（点击查看原文条款）：" }) : null,
       citations.length ? list : null,
+      relatedChips(data),
+      feedback(data.query_id)
+    );
+  }
+
+  // The article text with the sentence closest to the question marked (text nodes only: nothing is parsed as HTML).
+  function marked(quote, highlight) {
+    const at = highlight ? quote.indexOf(highlight) : -1;
+    if (at < 0) return [quote];
+    return [quote.slice(0, at), el("mark", { text: highlight }), quote.slice(at + highlight.length)];
+  }
+
+  // No confident answer, but rules that may help: each article with its closest sentence marked.
+  function renderSuggest(data) {
+    const hotline = OPTIONS.hotline;
+    const suggestions = Array.isArray(data.suggestions) ? data.suggestions : [];
+    const list = el("ol", { class: "pq-cites pq-suggestions", "aria-label": "参考条款" });
+    suggestions.forEach((c, i) => {
+      if (!c || typeof c !== "object") return;
+      list.append(citationItem(c, i)[1]);
+    });
+    return el(
+      "article",
+      { class: "pq-msg pq-bot pq-suggest", "aria-label": "参考条款", "data-query-id": data.query_id || "" },
+      understood(data),
+      el("p", { class: "pq-refusal-title", text: "没有找到确切的答复" }),
+      el("p", { class: "pq-answer-text", text: String(data.answer || "") }),
+      el("p", { class: "pq-cites-title", text: "参考条款（请以原文为准）：" }),
+      list,
+      el(
+        "a",
+        { class: "pq-hotline", href: "tel:" + hotline.replace(/[^0-9+]/g, "") },
+        svgIcon("phone"),
+        el("span", { text: "拨打 " + hotline + " 政务服务便民热线" })
+      ),
       relatedChips(data),
       feedback(data.query_id)
     );
