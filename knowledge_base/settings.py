@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     access_log_questions: bool = Field(False, description="Add the (masked) query string to the JSON access log; off by default, so no question text is logged.")
     log_retention_days: int = Field(180, ge=0, description="Questions (masked) and their feedback older than this many days are deleted from the query log, at start and hourly; 0 keeps them.")
     max_file_mb: float = Field(10.0, gt=0, description="Largest file ingest accepts, in MB (the largest corpus file is 88 kB; a 50 MB text would embed for hours).")
+    max_body_kb: int = Field(64, ge=1, description="Largest request body, in KB, of every route but the imports and the chat completions (those accept the upload limit and their longest valid request): a bigger one gets 413 before it is read. A question is at most 500 characters (1.5 kB).")
+    max_upload_mb: float = Field(20.0, gt=0, description="Largest spreadsheet a staff import accepts (12345 work orders), in MB; larger requests get 413 before they are read.")
     hotline_number: str = Field("12345", description="The hotline citizens are referred to when nothing answers.")
     blocked_reply: str = Field(
         "您好，您的提问中含有不适宜的内容，无法为您解答。如需咨询政策，请文明、具体地描述您的问题，或拨打{hotline}政务服务便民热线。",

@@ -28,6 +28,7 @@ from knowledge_base.store import KnowledgeBase, KnowledgeBaseError
 from .api import chat, curation, insight, ops, pages, public, safety, staff_pages
 from .api.errors import http_exception
 from .auth import RateLimitMiddleware, StaffIdentity
+from .limits import BodyLimitMiddleware
 from .metrics import ObservabilityMiddleware, ServiceMetrics
 from .services import Services
 
@@ -81,6 +82,15 @@ def create_app(kb: KnowledgeBase | None = None, settings: Settings | None = None
         return app.state.services.keys.verify(token)
 
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    # Added first, so inside the rate limit and CORS: a 413 counts like any request and carries the CORS headers the
+    # widget needs. Imports take a spreadsheet (plus the multipart framing); a chat request may carry its longest
+    # valid history, \u-escaped (6 bytes a character).
+    body = settings.max_body_kb * 1024
+    upload = int(settings.max_upload_mb * 1024 * 1024) + body
+    longest_chat = chat.MAX_MESSAGES * chat.MAX_MESSAGE_CHARS * 6 + body
+    app.add_middleware(BodyLimitMiddleware, default_bytes=body, limits={
+        "/v1/workorders/import": upload, "/v1/faqs/import": upload, "/v1/chat/completions": max(body, longest_chat),
+    })
     # Added before CORS, so CORS is outermost and a 429 still carries the CORS headers the widget needs.
     app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute, verify_key=verify_key,
                        trusted_proxies=settings.trusted_proxy_networks())

@@ -17,9 +17,11 @@ import csv
 import hashlib
 import io
 import re
+import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Callable
+from itertools import islice
+from typing import Callable, Iterable
 
 import numpy as np
 from charset_normalizer import from_bytes
@@ -45,6 +47,14 @@ FIELD_LABELS = {
 }
 REQUIRED = ("received_at", "content")
 MAX_ROWS = 50_000
+# Rows a sheet may hold, empty ones included: openpyxl fills a gap in the row numbers with empty rows.
+MAX_SHEET_ROWS = 2 * MAX_ROWS
+MAX_COLUMNS = 256
+# 50,000 rows of the test export (tests/workorder_sheet.py) inflate to 43 MB; a spreadsheet of real text compresses
+# 5-15x (that export: 12x). A 331 kB file of 1,000,000 padded rows inflated 250x.
+MAX_INFLATED_BYTES = 200 * 1024 * 1024
+MAX_COMPRESSION_RATIO = 100
+RATIO_CHECKED_FROM = 1024 * 1024  # a small member (styles, theme) may compress further and costs nothing
 MAX_CONTENT = 4000
 # Times in the export are China Standard Time; the store keeps naive UTC like the query log.
 CST = timedelta(hours=8)
@@ -97,6 +107,14 @@ def ask_of(content: str) -> str:
 class WorkOrderError(ValueError):
     """The file cannot be read as a work-order sheet (HTTP 422 / CLI error)."""
 
+    status, code = 422, "invalid_sheet"
+
+
+class SheetTooLarge(WorkOrderError):
+    """The sheet holds more rows, or inflates to more bytes, than an import takes (HTTP 413 / CLI error)."""
+
+    status, code = 413, "sheet_too_large"
+
 
 @dataclass
 class RowError:
@@ -114,33 +132,106 @@ class ImportReport:
     headers: list[str] = field(default_factory=list)
 
 
-def read_rows(data: bytes, filename: str) -> tuple[list[str], list[list[object]]]:
-    """(headers, data rows) of a CSV (UTF-8 ± BOM, GBK/GB18030) or XLSX file."""
+# stage ("reading", "checking", "embedding", "answering", "saving"), rows done, rows in all (0: not known yet)
+Progress = Callable[[str, int, int], None]
+PROGRESS_EVERY = 500
+EMBED_BATCH = 256
+ANSWER_PROGRESS_EVERY = 20  # each ticket is one question asked of the knowledge base (tens of ms)
+_TOO_MANY_ROWS = f"一次最多导入 {MAX_ROWS} 行 / at most {MAX_ROWS} rows per file"
+_ROW_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row[\s/>]")
+
+
+def _is_xlsx(name: str) -> bool:
+    return name.lower().endswith((".xlsx", ".xlsm"))
+
+
+def check_sheet(data: bytes, filename: str) -> None:
+    """What can be known without parsing cells, in well under a second for any upload: the file type and, for a
+    workbook, the zip directory (inflated size, compression ratio) and the row elements of every worksheet, counted
+    in the inflated stream and given up on at the limit. Raises WorkOrderError / SheetTooLarge."""
     name = filename.lower()
-    if name.endswith((".xlsx", ".xlsm")):
+    if not name.endswith((".xlsx", ".xlsm", ".csv", ".txt")):
+        raise WorkOrderError("仅支持 CSV 或 XLSX 文件 / only .csv and .xlsx files are accepted")
+    if not _is_xlsx(name):
+        return
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            members = z.infolist()
+            _check_inflation(members)
+            for info in members:
+                if "worksheets/" in info.filename and info.filename.endswith(".xml"):
+                    with z.open(info) as stream:
+                        _check_row_elements(stream)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, OSError) as e:
+        raise WorkOrderError(f"无法读取该 XLSX 文件 / not a readable XLSX file: {e}") from e
+
+
+def _check_inflation(members: list[zipfile.ZipInfo]) -> None:
+    inflated = sum(i.file_size for i in members)
+    if inflated > MAX_INFLATED_BYTES:
+        limit = MAX_INFLATED_BYTES // (1024 * 1024)
+        raise SheetTooLarge(f"表格解压后超过 {limit} MB / the workbook inflates to {inflated / 1024 / 1024:.0f} MB, "
+                            f"more than {limit} MB; {_TOO_MANY_ROWS}")
+    for info in members:
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size >= RATIO_CHECKED_FROM and ratio > MAX_COMPRESSION_RATIO:
+            raise SheetTooLarge(
+                f"表格压缩比异常（{ratio:.0f} 倍，正常表格为 5–15 倍），疑为填充的空行 / {info.filename} inflates {ratio:.0f}x "
+                f"(a real sheet: 5-15x, at most {MAX_COMPRESSION_RATIO}x): padded rows? {_TOO_MANY_ROWS}")
+
+
+def _check_row_elements(stream) -> None:
+    rows, tail = 0, b""
+    while chunk := stream.read(1 << 20):
+        window = tail + chunk
+        rows += len(_ROW_TAG.findall(window)) - len(_ROW_TAG.findall(tail))
+        if rows > MAX_SHEET_ROWS:
+            raise SheetTooLarge(f"表格超过 {MAX_SHEET_ROWS} 行 / the sheet has more than {MAX_SHEET_ROWS} rows; {_TOO_MANY_ROWS}")
+        tail = window[-16:]
+
+
+def read_rows(data: bytes, filename: str, progress: Progress | None = None) -> tuple[list[str], list[list[object]]]:
+    """(headers, data rows) of a CSV (UTF-8 ± BOM, GBK/GB18030) or XLSX file, read as a stream that stops at the
+    row limit (SheetTooLarge) rather than after the last row."""
+    check_sheet(data, filename)
+    if _is_xlsx(filename):
         from openpyxl import load_workbook
 
         try:
             book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         except Exception as e:  # openpyxl raises several types for a file that is not a workbook
             raise WorkOrderError(f"无法读取该 XLSX 文件 / not a readable XLSX file: {e}") from e
-        rows = [list(r) for r in book.worksheets[0].iter_rows(values_only=True)]
-        book.close()
-    elif name.endswith((".csv", ".txt")):
+        try:
+            rows = _bounded(book.worksheets[0].iter_rows(max_col=MAX_COLUMNS, values_only=True), progress)
+        finally:
+            book.close()
+    else:
         best = from_bytes(data).best()
         if best is None:
             raise WorkOrderError("无法识别文件编码 / cannot detect the file's text encoding")
         text = str(best)
-        rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
-    else:
-        raise WorkOrderError("仅支持 CSV 或 XLSX 文件 / only .csv and .xlsx files are accepted")
-    rows = [r for r in rows if any(v not in (None, "") for v in r)]
+        rows = _bounded(csv.reader(io.StringIO(text.lstrip("\ufeff"), newline="")), progress)
     if not rows:
         raise WorkOrderError("文件中没有数据 / the file has no rows")
     headers = [str(h).strip() if h is not None else "" for h in rows[0]]
-    if len(rows) - 1 > MAX_ROWS:
-        raise WorkOrderError(f"一次最多导入 {MAX_ROWS} 行 / at most {MAX_ROWS} rows per file")
     return headers, rows[1:]
+
+
+def _bounded(rows: Iterable[Iterable[object]], progress: Progress | None) -> list[list[object]]:
+    """The non-empty rows (header first), each cut to MAX_COLUMNS; SheetTooLarge as soon as there are more data
+    rows than MAX_ROWS, or more rows of any kind than MAX_SHEET_ROWS."""
+    kept: list[list[object]] = []
+    for seen, row in enumerate(rows, start=1):
+        if seen > MAX_SHEET_ROWS:
+            raise SheetTooLarge(f"表格超过 {MAX_SHEET_ROWS} 行 / the sheet has more than {MAX_SHEET_ROWS} rows; {_TOO_MANY_ROWS}")
+        values = list(islice(row, MAX_COLUMNS))
+        if any(v not in (None, "") for v in values):
+            if len(kept) > MAX_ROWS:  # the header and MAX_ROWS data rows are kept already
+                raise SheetTooLarge(_TOO_MANY_ROWS)
+            kept.append(values)
+        if progress is not None and seen % PROGRESS_EVERY == 0:
+            progress("reading", len(kept), 0)
+    return kept
 
 
 def resolve_mapping(headers: list[str], mapping: dict[str, str] | None, remembered: dict[str, str] | None = None) -> dict[str, str]:
@@ -212,24 +303,30 @@ class WorkOrderImporter:
         self.answers = answers
         self.normalizer = normalizer or QueryNormalizer()
 
-    def run(self, data: bytes, filename: str, mapping: dict[str, str] | None = None, actor: str | None = None) -> ImportReport:
-        headers, rows = read_rows(data, filename)
+    def run(self, data: bytes, filename: str, mapping: dict[str, str] | None = None, actor: str | None = None,
+            progress: Progress | None = None) -> ImportReport:
+        """Read, mask and store the sheet's tickets; `progress(stage, done, total)` is called along the way."""
+        report = progress or (lambda stage, done, total: None)
+        headers, rows = read_rows(data, filename, report)
         resolved = resolve_mapping(headers, mapping, self.store.mapping())
-        report = ImportReport(rows=len(rows), mapping=resolved, headers=headers)
+        result = ImportReport(rows=len(rows), mapping=resolved, headers=headers)
         orders: list[WorkOrder] = []
         for offset, row in enumerate(rows):
+            if offset % PROGRESS_EVERY == 0:
+                report("checking", offset, len(rows))
             number = offset + 2  # header is row 1
-            order = self._order(row, headers, resolved, filename, actor, number, report)
+            order = self._order(row, headers, resolved, filename, actor, number, result)
             if order is not None:
                 orders.append(order)
         known = self.store.known([o.ticket_no for o in orders])
         fresh = [o for o in orders if o.ticket_no not in known]
-        self._enrich(fresh)
+        self._enrich(fresh, report)
+        report("saving", len(fresh), len(fresh))
         added, skipped = self.store.add(fresh)
-        report.added, report.duplicates = added, len(orders) - added
+        result.added, result.duplicates = added, len(orders) - added
         if orders:  # the mapping that read this export is the one staff see and reuse next time
             self.store.save_mapping(resolved, actor)
-        return report
+        return result
 
     def _order(self, row, headers, resolved, filename, actor, number, report) -> WorkOrder | None:
         content = _cell(row, headers, resolved.get("content"))
@@ -262,17 +359,22 @@ class WorkOrderImporter:
             source_file=filename[:400], imported_by=actor,
         )
 
-    def _enrich(self, orders: list[WorkOrder]) -> None:
+    def _enrich(self, orders: list[WorkOrder], progress: Progress) -> None:
         """Query vectors (as the engine logs for a chat question) and whether the knowledge base answers."""
         if not orders:
             return
         if self.embed is not None:
-            vectors = np.asarray(self.embed([o.normalized for o in orders]), dtype=np.float32)
-            for o, v in zip(orders, vectors):
-                o.vector = v
+            for start in range(0, len(orders), EMBED_BATCH):
+                progress("embedding", start, len(orders))
+                batch = orders[start : start + EMBED_BATCH]
+                vectors = np.asarray(self.embed([o.normalized for o in batch]), dtype=np.float32)
+                for o, v in zip(batch, vectors):
+                    o.vector = v
         if self.answers is not None:
             cache: dict[str, tuple[bool, str | None]] = {}
-            for o in orders:
+            for done, o in enumerate(orders):
+                if done % ANSWER_PROGRESS_EVERY == 0:
+                    progress("answering", done, len(orders))
                 if o.normalized not in cache:
                     answer = self.answers(o.question)
                     top = next((c for c in getattr(answer, "citations", []) if getattr(c, "kind", "") == "document"), None)

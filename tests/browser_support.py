@@ -95,6 +95,7 @@ class ApiServer:
             "POLICYQA_KB": str(self.kb_dir),
             "POLICYQA_RATE_LIMIT_PER_MINUTE": "0",
             "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": str(REPO),  # this checkout's code, not the one the virtualenv's editable install points at
             **(env or {}),
         }
         self.process: subprocess.Popen | None = None

@@ -157,7 +157,7 @@ class InsightServer:
 def insight_server(curation_kb, tmp_path_factory):
     import httpx
     from browser_support import ApiServer, copy_kb
-    from workorder_sheet import chat_questions, ticket_rows, write_xlsx
+    from workorder_sheet import chat_questions, ticket_rows, wait_for_import, write_xlsx
 
     from knowledge_base.store import KnowledgeBase
     from qa_service.auth import KeyService, Role
@@ -174,11 +174,11 @@ def insight_server(curation_kb, tmp_path_factory):
             for i, q in enumerate(questions):
                 answer = client.post("/v1/ask", json={"question": q, "channel": channels[(n + i) % 3]}).json()
                 client.post("/v1/feedback", json={"query_id": answer["query_id"], "helpful": answer["answered"]})
+        editor = {"Authorization": f"Bearer {tokens['editor']}"}
         with open(sheet, "rb") as f:
-            r = client.post("/v1/workorders/import", files={"file": (sheet.name, f)},
-                            headers={"Authorization": f"Bearer {tokens['editor']}"})
-        assert r.status_code == 200, r.text
-        yield InsightServer(api.url, tokens, kb_dir, r.json())
+            job = wait_for_import(client, client.post("/v1/workorders/import", files={"file": (sheet.name, f)}, headers=editor), editor)
+        assert job["state"] == "done", job
+        yield InsightServer(api.url, tokens, kb_dir, job["result"])
 
 
 # ------------------------------------------------------------------------------------------------------------

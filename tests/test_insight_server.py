@@ -12,7 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 from browser_support import DESKTOP, PHONE, requires_chromium, screenshot
-from workorder_sheet import chat_questions, ticket_rows, write_csv, write_xlsx
+from workorder_sheet import chat_questions, ticket_rows, wait_for_import, write_csv, write_xlsx
 
 ID_OR_PHONE = re.compile(r"(?<!\d)(?:\d{17}[\dXx]|1[3-9]\d{9}|0\d{2,3}-\d{7,8})(?![\dXx])")
 CHARTS = ("asks", "rates", "feedback", "topics", "unanswered")
@@ -36,8 +36,10 @@ def test_import_reports_bad_rows_and_reimporting_adds_nothing(insight_server, cl
     assert [e["row"] for e in first["errors"]] == [7, 42, 102]
     rows, _ = ticket_rows()
     sheet = write_xlsx(rows, tmp_path / "again.xlsx")
-    again = client.post("/v1/workorders/import", files={"file": ("again.xlsx", sheet.read_bytes())}, headers=bearer(insight_server.keys["editor"]))
-    assert again.status_code == 200 and again.json()["added"] == 0 and again.json()["duplicates"] == 220
+    editor = bearer(insight_server.keys["editor"])
+    again = wait_for_import(client, client.post("/v1/workorders/import", files={"file": ("again.xlsx", sheet.read_bytes())}, headers=editor), editor)
+    assert again["state"] == "done" and again["result"]["added"] == 0 and again["result"]["duplicates"] == 220
+    assert client.get(f"/v1/workorders/jobs/{again['id']}", headers=bearer(insight_server.keys["operator"])).status_code == 403
     refused = client.post("/v1/workorders/import", files={"file": ("a.xlsx", sheet.read_bytes())}, headers=bearer(insight_server.keys["operator"]))
     assert refused.status_code == 403 and set(refused.json()) >= {"error", "message"}
     bad = client.post("/v1/workorders/import", files={"file": ("a.pdf", b"%PDF-1.4")}, headers=bearer(insight_server.keys["editor"]))
@@ -180,7 +182,7 @@ def test_dashboard_on_a_phone_and_the_work_order_import_form(chromium, insight_s
     page.locator("#wo-file").set_input_files(str(sheet))
     with page.expect_response(lambda r: "/v1/workorders/import" in r.url, timeout=300_000):
         page.locator("#wo-form button[type=submit]").click()
-    page.locator("#wo-result").filter(has_text="新增").wait_for()
+    page.locator("#wo-result").filter(has_text="新增").wait_for(timeout=300_000)  # the page polls the import job
     assert "第 7 行" in page.locator("#wo-result").inner_text()  # the sheet's row 7 has no content
     expect(page.locator("#wo-map-content")).to_have_value("群众诉求")
     screenshot(page, "dashboard-phone-import", full_page=True)

@@ -31,17 +31,39 @@ MASKED = [
     ("鲁A·B1234年检", "鲁A*****年检"),
 ]
 
-# Not personal information: these stay as typed.
+# Formatted or mistyped: still the citizen's number (issue 23). An ID typed in groups, a 19-digit card in groups of
+# four, an ID whose check digit is wrong, a card number failing the Luhn check, an ID whose month is a typo.
+FORMATTED = [
+    ("身份证370102 19900307 1238丢了怎么办", "身份证370102************丢了怎么办"),
+    ("身份证号370102-19900307-1238能补办吗", "身份证号370102************能补办吗"),
+    ("身份证 3701 0219 9003 0712 38 2019年办的", "身份证 370102************ 2019年办的"),
+    ("卡号6222 0210 0011 2233 449能领失业金吗", "卡号622202*********3449能领失业金吗"),
+    ("卡号６２２２－０２１０－００１１－２２３３－４４９", "卡号622202*********3449"),
+    ("身份证370102199001011237丢了", "身份证370102************丢了"),
+    ("身份证370102 19900101 123x丢了", "身份证370102************丢了"),
+    ("卡号6222021000112233440能领失业金吗", "卡号622202*********3440能领失业金吗"),
+    ("身份证370102199013071238", "身份证370102********1238"),  # month 13: no ID, but a card number's shape
+]
+MASKED += FORMATTED
+
+# Not personal information: these stay as typed, in the query log and in tickets.
 KEPT = [
-    "身份证370102199003071235丢了",  # 18 digits, wrong check character (and no valid card): not an ID number
-    "身份证370102199013071238",  # month 13
-    "卡号6222021000112233440",  # fails the Luhn check
     "失业保险金领取期限最长24个月",
     "济政办发〔2024〕12号文件",
+    "鲁政办发〔2024〕12号的补贴标准",
+    "国务院令第711号第十二条",
     "索引号11370100004188346K/2025-00123",
+    "索引号：11370100004188135F/2025-00123 的文件",
     "拨打12345热线",
     "2024年1月1日起施行",
+    "2024-01-01 2024-12-31期间",
     "补贴标准为每人每月1800元",
+    "补贴 1800 2000 3000 4000 元",
+]
+# Long numbers that are not shaped like an ID or a card: a citizen's question keeps them (a ticket does not, below).
+KEPT_IN_QUESTIONS = [
+    "索引号113701000041881350/2025-00123",  # a 统一社会信用代码 of digits only: no birth date, opens with 1
+    "订单号2024010112345678的缴费记录",
 ]
 
 
@@ -50,8 +72,8 @@ def test_personal_information_is_masked_keeping_enough_to_group(typed: str, logg
     assert mask_personal_info(typed) == logged
 
 
-@pytest.mark.parametrize("typed", KEPT)
-def test_policy_text_and_invalid_numbers_are_not_masked(typed: str) -> None:
+@pytest.mark.parametrize("typed", KEPT + KEPT_IN_QUESTIONS)
+def test_policy_text_and_numbers_of_no_personal_shape_are_not_masked(typed: str) -> None:
     assert mask_personal_info(typed) == typed
 
 
@@ -109,6 +131,31 @@ def test_answers_use_the_text_as_typed_but_the_log_and_analytics_keep_it_masked(
     assert "1381234****" in shown and "13812345678" not in shown
 
 
+@pytest.mark.parametrize("typed,logged", FORMATTED)
+def test_formatted_or_mistyped_numbers_are_masked_in_the_query_log(served, typed: str, logged: str):
+    from knowledge_base.query_log import QueryLogRepository
+
+    client, kb, _ = served
+    r = client.post("/v1/ask", json={"question": typed})
+    assert r.status_code == 200, r.text
+    entry = QueryLogRepository(kb).get(r.json()["query_id"])
+    number = re.search(r"[0-9０-９][0-9０-９\s\-－]{13,}[0-9０-９Xx]", typed).group()
+    digits = re.sub(r"[\s\-－]", "", number)
+    for stored in (entry.question, entry.normalized):
+        assert number not in stored and digits[6:-4] not in re.sub(r"[\s\-－]", "", stored), stored
+    assert entry.question == logged
+
+
+def test_document_numbers_in_a_question_are_logged_as_typed(served):
+    from knowledge_base.query_log import QueryLogRepository
+
+    client, kb, _ = served
+    typed = "鲁政办发〔2024〕12号和国务院令第711号说了什么？索引号11370100004188135F/2025-00123"
+    r = client.post("/v1/ask", json={"question": typed})
+    assert r.status_code == 200, r.text
+    assert QueryLogRepository(kb).get(r.json()["query_id"]).question == typed
+
+
 def test_the_widget_asks_citizens_not_to_type_personal_information(served):
     client, _, _ = served
     assert "请勿输入身份证号、手机号" in client.get("/widget.js").text
@@ -160,7 +207,7 @@ def test_the_server_prunes_the_log_when_it_starts(tmp_path):
 
 
 # ------------------------------------------------------------------ 12345 work orders: the same rules, labelled
-POLICY_TEXT = KEPT[3:]  # no number in these is personal under any rule
+POLICY_TEXT = KEPT  # no number in these is personal under any rule
 
 
 @pytest.mark.parametrize("typed,logged", MASKED)
@@ -185,12 +232,14 @@ def test_work_orders_keep_policy_text_like_the_log(typed: str) -> None:
     assert mask(typed) == mask_personal_info(typed) == typed
 
 
-def test_a_ticket_masks_a_mistyped_number_the_log_would_keep() -> None:
+def test_a_ticket_takes_any_long_number_for_a_card_where_the_log_keeps_it() -> None:
     from qa_service.workorders import mask
 
-    # The operator typed the caller's ID with a wrong check digit: still somebody's number in a ticket.
+    # A ticket quotes no 索引号 or order number: 16-19 digits there are taken as the caller's card number.
+    for typed in KEPT_IN_QUESTIONS:
+        assert mask_personal_info(typed) == typed
+        assert "[卡号]" in mask(typed) and not re.search(r"\d{16}", mask(typed))
     assert mask("身份证370102199003071235丢了") == "身份证[身份证号]丢了"
-    assert mask_personal_info("身份证370102199003071235丢了") == "身份证370102199003071235丢了"
     assert mask("卡号6222021000112233440") == "卡号[卡号]"
-    # Month 13 is no birth date, but 16-19 digits in a ticket are taken as a card number all the same.
+    # Month 13 is no birth date, but 16-19 digits are taken as a card number all the same.
     assert mask("身份证370102199013071238") == "身份证[卡号]"

@@ -7,19 +7,20 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
-from workorder_sheet import chat_questions, ticket_rows, write_csv, write_xlsx
+from workorder_sheet import chat_questions, padded_xlsx, ticket_rows, wait_for_import, write_csv, write_xlsx
 
 from knowledge_base.db import QueryLogRow, utcnow
 from knowledge_base.store import KnowledgeBase
 from knowledge_base.workorders import WorkOrderStore
 from qa_service.analytics import QuestionAnalytics, QuestionFilter
-from qa_service.workorders import WorkOrderError, WorkOrderImporter, ask_of, mask
+from qa_service.workorders import MAX_ROWS, SheetTooLarge, WorkOrderError, WorkOrderImporter, ask_of, mask
 
 ID_OR_PHONE = re.compile(r"(?<!\d)(?:\d{17}[\dXx]|1[3-9]\d{9}|0\d{2,3}-\d{7,8})(?![\dXx])")
 
@@ -187,3 +188,122 @@ def test_report_command_writes_an_xlsx_with_every_section(grouped_kb, tmp_path):
     assert all(f">{s}</h2>" in html for s in SECTIONS)
     bad = subprocess.run([*command[:2], "--from", "2026-13-01", "--kb", str(grouped_kb.directory)], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "YYYY-MM-DD" in bad.stderr
+
+
+# --------------------------------------------------------------------------------------------- size limits (issue 23)
+def _reading(progress: list[tuple[str, int, int]]) -> list[int]:
+    return [done for stage, done, _ in progress if stage == "reading"]
+
+
+@pytest.fixture(scope="module")
+def million_rows() -> bytes:
+    """The hostile review's file: 1,000,000 rows of one ticket in a few hundred kB."""
+    return padded_xlsx(1_000_000)
+
+
+def test_a_million_padded_rows_are_refused_from_the_zip_directory_before_a_row_is_read(tmp_path, million_rows):
+    data = million_rows
+    assert len(data) < 1024 * 1024
+    kb = KnowledgeBase(tmp_path / "kb")
+    progress: list = []
+    with pytest.raises(SheetTooLarge, match=f"at most {MAX_ROWS} rows") as refused:
+        WorkOrderImporter(kb).run(data, "工单导出.xlsx", progress=lambda *a: progress.append(a))
+    assert "inflates" in str(refused.value) and progress == []
+    assert WorkOrderStore(kb).count() == 0
+
+
+def test_rows_past_the_limit_are_counted_in_the_stream_and_never_parsed(tmp_path):
+    # Compresses like a real export (about 18x), so it is the row count, not the ratio, that refuses it.
+    progress: list = []
+    with pytest.raises(SheetTooLarge, match="more than 100000 rows"):
+        WorkOrderImporter(KnowledgeBase(tmp_path / "kb")).run(padded_xlsx(120_000, varied=True), "a.xlsx",
+                                                              progress=lambda *a: progress.append(a))
+    assert progress == []  # refused by counting <row> elements, before openpyxl read one
+
+
+@pytest.mark.parametrize("kind", ["xlsx", "csv"])
+def test_reading_stops_at_the_row_limit(tmp_path, kind):
+    rows = [[f"RX{n:08d}", "2025-03-01 10:00:00", f"市民来电咨询失业保险金能领多久（{n}）"] for n in range(MAX_ROWS + 10_000)]
+    data = padded_xlsx(len(rows), varied=True) if kind == "xlsx" else write_csv(rows, tmp_path / "a.csv", headers=["工单编号", "受理时间", "来电内容"]).read_bytes()
+    progress: list = []
+    with pytest.raises(SheetTooLarge, match=f"at most {MAX_ROWS} rows"):
+        WorkOrderImporter(KnowledgeBase(tmp_path / "kb")).run(data, f"a.{kind}", progress=lambda *a: progress.append(a))
+    assert _reading(progress) and max(_reading(progress)) <= MAX_ROWS + 1  # the rows after the limit were not read
+
+
+def test_the_cli_refuses_the_padded_workbook_with_an_error_line(tmp_path, million_rows):
+    from typer.testing import CliRunner
+
+    from qa_service.cli import app
+
+    sheet = tmp_path / "工单导出.xlsx"
+    sheet.write_bytes(million_rows)
+    result = CliRunner().invoke(app, ["workorders", "import", str(sheet), "--kb", str(tmp_path / "kb")])
+    assert result.exit_code == 1 and f"at most {MAX_ROWS} rows" in result.output
+
+
+@pytest.fixture
+def api(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from knowledge_base.settings import Settings
+    from qa_service.app import create_app
+    from qa_service.auth import KeyService, Role
+
+    kb = KnowledgeBase(tmp_path / "kb")
+    editor = {"Authorization": f"Bearer {KeyService(kb).create('王编辑', Role.EDITOR).token}"}
+    with TestClient(create_app(kb=kb, settings=Settings(rate_limit_per_minute=0))) as client:
+        yield client, editor
+
+
+def test_the_import_route_refuses_the_padded_workbook_with_413(api, million_rows):
+    client, editor = api
+    r = client.post("/v1/workorders/import", files={"file": ("工单导出.xlsx", million_rows)}, headers=editor)
+    assert r.status_code == 413, r.text
+    assert r.json()["error"] == "sheet_too_large" and "inflates" in r.json()["message"]
+
+
+def test_an_import_runs_as_a_job_and_a_sheet_over_the_body_limit_but_within_the_upload_limit_is_taken(api, tmp_path):
+    client, editor = api
+    rows, _ = ticket_rows()
+    sheet = write_csv(rows * 2, tmp_path / "工单导出.csv")  # the same tickets twice: 200 kB, over the 64 kB JSON limit
+    assert sheet.stat().st_size > 64 * 1024
+    started = client.post("/v1/workorders/import", files={"file": (sheet.name, sheet.read_bytes())}, headers=editor)
+    assert started.headers["Location"] == f"/v1/workorders/jobs/{started.json()['id']}"
+    job = wait_for_import(client, started, editor)
+    assert job["state"] == "done" and job["stage"] == "done", job
+    assert (job["result"]["rows"], job["result"]["added"], job["result"]["duplicates"]) == (446, 220, 220)
+    assert client.get("/v1/workorders/jobs/no-such-job", headers=editor).json()["error"] == "not_found"
+    assert client.get(f"/v1/workorders/jobs/{job['id']}").status_code == 401
+
+
+def test_a_job_reports_a_sheet_it_cannot_map_as_its_error(api, tmp_path):
+    client, editor = api
+    sheet = write_csv([["x", "y"]], tmp_path / "a.csv", headers=["甲", "乙"])
+    job = wait_for_import(client, client.post("/v1/workorders/import", files={"file": (sheet.name, sheet.read_bytes())}, headers=editor), editor)
+    assert job["state"] == "failed" and job["error"]["error"] == "invalid_sheet" and "受理时间" in job["error"]["message"]
+
+
+@pytest.mark.model
+def test_the_server_answers_health_checks_while_a_large_import_runs(small_kb, tmp_path):
+    import httpx
+    from browser_support import ApiServer, copy_kb
+
+    from qa_service.auth import KeyService, Role
+
+    kb_dir = copy_kb(small_kb, tmp_path / "kb")
+    editor = {"Authorization": f"Bearer {KeyService(KnowledgeBase(kb_dir)).create('王编辑', Role.EDITOR).token}"}
+    data = padded_xlsx(5_000, varied=True)  # allowed; every ticket is embedded and asked of the knowledge base
+    with ApiServer(kb_dir, name="workorder-job") as server, httpx.Client(base_url=server.url, timeout=120) as client:
+        started = client.post("/v1/workorders/import", files={"file": ("工单导出.xlsx", data)}, headers=editor)
+        assert started.status_code == 202, started.text
+        job = started.json()
+        while job["stage"] not in ("embedding", "answering"):  # past reading: the import is doing the heavy part
+            assert job["state"] in ("queued", "running"), job
+            time.sleep(0.1)
+            job = client.get(f"/v1/workorders/jobs/{job['id']}", headers=editor).json()
+        health = client.get("/healthz")
+        after = client.get(f"/v1/workorders/jobs/{job['id']}", headers=editor).json()
+        assert health.status_code == 200, health.text
+        # Running before /healthz was asked and still running after it answered: it answered during the import.
+        assert after["state"] == "running" and after["done"] < after["total"], after

@@ -7,20 +7,24 @@ weekly report.
     GET  /v1/analytics/conversations/{session_id}     one conversation's turns (masked), follow-ups marked
     GET  /v1/analytics/report?from=…&to=…&format=xlsx|html
     GET  /v1/workorders/mapping · POST /v1/workorders/mapping {"mapping": {field: header}}
-    POST /v1/workorders/import (multipart file, optional "mapping" JSON) → {"rows", "added", "duplicates", "errors"}
+    POST /v1/workorders/import (multipart file, optional "mapping" JSON) → 202 {"id", "state", …}: a background job
+    GET  /v1/workorders/jobs/{id} → {"state": queued|running|done|failed, "stage", "done", "total",
+                                    "result": {"rows", "added", "duplicates", "errors", "mapping"} | null, "error"}
 
 Operators read; editors import and change the column mapping. Dates are YYYY-MM-DD (anything else is a 422).
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import threading
 from datetime import date, datetime
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Path, Query, UploadFile
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from knowledge_base.activity import Activity
@@ -32,17 +36,17 @@ from knowledge_base.workorders import WorkOrderStore
 from ..analytics import KINDS, QuestionFilter
 from ..auth import ApiError, Role
 from ..dashboard import CHANNEL_LABELS, CHANNELS, DashboardService
+from ..import_jobs import ImportJobs
 from ..report import WeeklyReport, html_text, xlsx_bytes
 from ..services import Services
-from ..workorders import DEFAULT_COLUMNS, FIELD_LABELS, WorkOrderError, WorkOrderImporter
+from ..workorders import DEFAULT_COLUMNS, FIELD_LABELS, ImportReport, WorkOrderError, WorkOrderImporter, check_sheet
 from .deps import AnalyticsDep, KbDep, ServicesDep, StaffDep
-from .errors import errors_for
+from .errors import ErrorOut, errors_for
 from .schemas import STAFF_ERRORS, IsoDate, TicketGroupOut, ticket_group_out
 
 log = logging.getLogger(__name__)
 router = APIRouter(responses=STAFF_ERRORS)
 
-MAX_SHEET_BYTES = 20 * 1024 * 1024
 MAX_TICKETS_LISTED = 200
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 SessionId = Annotated[str, Path(min_length=1, max_length=100, description="a conversation's session id")]
@@ -326,32 +330,83 @@ def _encoder(services: Services):
         return None, None
 
 
-@router.post("/v1/workorders/import", tags=["workorders"], response_model=WorkOrderImportOut, responses=errors_for(413))
+class ImportJobOut(BaseModel):
+    id: str
+    state: str = Field(..., description="queued | running | done | failed")
+    stage: str = Field(..., description="queued | running | reading | checking | embedding | answering | saving | done | failed")
+    done: int = Field(..., description="rows of the stage done")
+    total: int = Field(..., description="rows of the stage in all (0 while reading: not known yet)")
+    filename: str
+    started_by: str | None
+    created_at: str
+    finished_at: str | None
+    result: WorkOrderImportOut | None = Field(None, description="once done")
+    error: ErrorOut | None = Field(None, description="once failed")
+
+
+_jobs_lock = threading.Lock()  # the upload runs on the event loop, a poll in the thread pool: one ImportJobs each
+
+
+def _jobs(services: Services) -> ImportJobs:
+    with _jobs_lock:
+        if getattr(services, "import_jobs", None) is None:
+            services.import_jobs = ImportJobs()
+        return services.import_jobs
+
+
+def report_out(report: ImportReport) -> dict:
+    return {
+        "rows": report.rows, "added": report.added, "duplicates": report.duplicates,
+        "errors": [{"row": e.row, "error": e.error} for e in report.errors], "mapping": report.mapping,
+    }
+
+
+def _chosen_mapping(mapping: str | None) -> dict[str, str] | None:
+    if not mapping:
+        return None
+    try:
+        parsed = json.loads(mapping)
+    except ValueError as e:
+        raise ApiError(422, "invalid_request", f"列映射不是有效的 JSON / mapping is not valid JSON: {e}") from e
+    if not isinstance(parsed, dict) or not all(isinstance(v, str) for v in parsed.values()):
+        raise ApiError(422, "invalid_request", "列映射须为 {字段: 表头} / mapping must be an object of strings")
+    return _check_mapping(parsed)
+
+
+@router.post("/v1/workorders/import", tags=["workorders"], status_code=202, response_model=ImportJobOut,
+             responses=errors_for(413, 422))
 async def import_workorders(
     services: ServicesDep,
     staff: StaffDep(Role.EDITOR),
     file: UploadFile = File(..., description="the 12345 system's export (.csv or .xlsx)"),
     mapping: str | None = Form(None, description='JSON {"content": "来电内容", …}; omitted: the remembered mapping'),
 ):
-    data = await file.read(MAX_SHEET_BYTES + 1)
-    if len(data) > MAX_SHEET_BYTES:
-        raise ApiError(413, "too_large", f"文件超过{MAX_SHEET_BYTES // 1024 // 1024}MB / the file is larger than {MAX_SHEET_BYTES // 1024 // 1024} MB")
-    chosen = None
-    if mapping:
-        try:
-            parsed = json.loads(mapping)
-        except ValueError as e:
-            raise ApiError(422, "invalid_request", f"列映射不是有效的 JSON / mapping is not valid JSON: {e}") from e
-        if not isinstance(parsed, dict) or not all(isinstance(v, str) for v in parsed.values()):
-            raise ApiError(422, "invalid_request", "列映射须为 {字段: 表头} / mapping must be an object of strings")
-        chosen = _check_mapping(parsed)
-    embed, answers = _encoder(services)
-    importer = WorkOrderImporter(services.kb, embed=embed, answers=answers)
+    """Checks the file (type, size, a workbook's inflated size and row count) and starts the import as a job: 202
+    with the job, whose progress and result GET /v1/workorders/jobs/{id} gives."""
+    limit_mb = services.settings.max_upload_mb
+    data = await file.read(int(limit_mb * 1024 * 1024) + 1)
+    if len(data) > limit_mb * 1024 * 1024:
+        raise ApiError(413, "too_large", f"文件超过{limit_mb:g}MB / the file is larger than {limit_mb:g} MB")
+    chosen = _chosen_mapping(mapping)
+    filename = file.filename or "upload.csv"
     try:
-        report = importer.run(data, file.filename or "upload.csv", mapping=chosen, actor=staff.name)
+        await asyncio.to_thread(check_sheet, data, filename)
     except WorkOrderError as e:
-        raise ApiError(422, "invalid_sheet", str(e)) from e
-    return {
-        "rows": report.rows, "added": report.added, "duplicates": report.duplicates,
-        "errors": [{"row": e.row, "error": e.error} for e in report.errors], "mapping": report.mapping,
-    }
+        raise ApiError(e.status, e.code, str(e)) from e
+
+    def run(progress) -> dict:
+        embed, answers = _encoder(services)
+        importer = WorkOrderImporter(services.kb, embed=embed, answers=answers)
+        return report_out(importer.run(data, filename, mapping=chosen, actor=staff.name, progress=progress))
+
+    job = _jobs(services).submit(run, started_by=staff.name, filename=filename[:400])
+    return JSONResponse(job.snapshot(), status_code=202, headers={"Location": f"/v1/workorders/jobs/{job.id}"})
+
+
+@router.get("/v1/workorders/jobs/{job_id}", tags=["workorders"], response_model=ImportJobOut, responses=errors_for(404))
+def import_job(services: ServicesDep, staff: StaffDep(Role.EDITOR), job_id: str = Path(..., max_length=100)):
+    """An import's state, stage and rows done of total; its result (or error) once it has finished."""
+    job = _jobs(services).get(job_id)
+    if job is None:
+        raise ApiError(404, "not_found", f"未找到该导入任务（服务重启后任务不再保留）/ no import job {job_id!r}")
+    return job.snapshot()

@@ -65,7 +65,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Import 12345 tickets: masked, grouped with the chat questions; re-importing the same file adds nothing."""
         from ..engine import QAEngine
-        from ..workorders import DEFAULT_COLUMNS, WorkOrderError, WorkOrderImporter
+        from ..workorders import DEFAULT_COLUMNS, WorkOrderError, WorkOrderImporter, check_sheet
 
         if not file.is_file():
             fail(f"no such file: {file}", code=2)
@@ -75,6 +75,11 @@ def register(app: typer.Typer) -> None:
             if not sep or name not in DEFAULT_COLUMNS or not header.strip():
                 fail(f"--map wants field=header with field one of {', '.join(DEFAULT_COLUMNS)}; got {item!r}", code=2)
             chosen[name] = header.strip()
+        data = file.read_bytes()
+        try:
+            check_sheet(data, file.name)  # a workbook bomb is refused before the model loads
+        except WorkOrderError as e:
+            fail(str(e))
         kbase = open_kb(kb)
         from knowledge_base.settings import get_settings
 
@@ -82,7 +87,7 @@ def register(app: typer.Typer) -> None:
         importer = WorkOrderImporter(kbase, embed=engine.embedder.embed_queries,
                                      answers=lambda q: engine.ask(q, channel="hotline", record=False))
         try:
-            result = importer.run(file.read_bytes(), file.name, mapping=chosen or None, actor="cli")
+            result = importer.run(data, file.name, mapping=chosen or None, actor="cli")
         except WorkOrderError as e:
             fail(str(e))
         console.print(f"rows {result.rows}: added {result.added}, already imported {result.duplicates}, bad rows {len(result.errors)}")

@@ -311,6 +311,29 @@
     return out;
   }
 
+  // The import runs on the server as a job (POST answers 202 at once); its progress is polled until it finishes.
+  const IMPORT_POLL_MS = 1000;
+  const IMPORT_STAGES = { queued: "排队等待", running: "开始导入", reading: "读取表格", checking: "逐条隐去个人信息",
+    embedding: "与群众提问归类", answering: "核对知识库能否解答", saving: "保存" };
+
+  function importProgress(job) {
+    const stage = IMPORT_STAGES[job.stage] || "导入中";
+    const counted = job.total ? "：" + job.done + " / " + job.total + " 条" : (job.done ? "：已读 " + job.done + " 行" : "");
+    return "正在导入（" + stage + counted + "）……";
+  }
+
+  async function waitForImport(job, box) {
+    while (job.state === "queued" || job.state === "running") {
+      box.replaceChildren(el("p", { text: importProgress(job) }));
+      await new Promise((resolve) => setTimeout(resolve, IMPORT_POLL_MS));
+      const polled = await api.call("GET", "/v1/workorders/jobs/" + encodeURIComponent(job.id));
+      if (!polled.ok) return polled;
+      job = polled.data;
+    }
+    if (job.state === "done") return { ok: true, status: 200, data: job.result };
+    return { ok: false, status: 422, data: job.error };
+  }
+
   async function importTickets(event) {
     event.preventDefault();
     const file = $("wo-file").files[0];
@@ -319,8 +342,9 @@
     form.append("file", file);
     form.append("mapping", JSON.stringify(mapping()));
     const box = $("wo-result");
-    box.replaceChildren(el("p", { text: "正在导入（逐条隐去个人信息并与群众提问归类）……" }));
-    const result = await api.call("POST", "/v1/workorders/import", form);
+    box.replaceChildren(el("p", { text: "正在上传……" }));
+    const started = await api.call("POST", "/v1/workorders/import", form);
+    const result = started.ok ? await waitForImport(started.data, box) : started;
     const data = result.data || {};
     const lines = [];
     if (result.ok) lines.push(el("p", { text: "共 " + data.rows + " 行：新增 " + data.added + " 件，已导入过 " + data.duplicates + " 件，有误 " + data.errors.length + " 行。" }));
