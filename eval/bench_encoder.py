@@ -78,6 +78,7 @@ def _timed(encode: Callable[[list[str]], np.ndarray], texts: list[str]) -> tuple
     return vectors, len(texts) / seconds, len(texts) / cpu_seconds, f"{load_before:.1f}->{os.getloadavg()[0]:.1f}"
 
 
+# over 60 lines: a typer command: its options are its signature
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=400, help="number of corpus chunks (default 400)")

@@ -59,6 +59,7 @@ def encoder_baseline(kb, texts: list[str], batch_size: int) -> dict:
     }
 
 
+# over 60 lines: a typer command: its options are its signature
 def main(
     corpus: list[Path] = typer.Option([DEFAULT_CORPUS], "--corpus", help="Corpus directories or files."),
     fraction: float = typer.Option(1.0, "--fraction", min=0.001, max=1.0, help="Share of the files (seeded sample)."),

@@ -297,6 +297,7 @@ def serve_and_measure(kb_dir: Path, seq_questions: list[str], conc_questions: li
         shutil.rmtree(private, ignore_errors=True)
 
 
+# over 60 lines: a typer command: its options are its signature
 def main(
     kb: Optional[Path] = typer.Option(None, "--kb", help="Knowledge-base directory (default: POLICYQA_KB or the demo KB)."),
     gold: list[Path] = typer.Option(DEFAULT_GOLD, "--gold", help="Gold files whose questions are asked (cycled)."),

@@ -116,6 +116,7 @@ def in_process_latency(kb_dir: Path, questions: list[str]) -> dict:
     return out
 
 
+# over 60 lines: a typer command: its options are its signature
 def main(
     kb: Path = typer.Option(..., "--kb", help="The full knowledge base (read only: a private copy is used)."),
     fractions: str = typer.Option("0.1,0.3,1.0", "--fractions", help="Shares of the documents to keep."),

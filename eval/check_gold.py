@@ -203,6 +203,7 @@ def overlaps(docs: list[Doc], q: dict, held: list[Overlap]) -> list[tuple[str, s
     return [(h.id, why) for h in held if (why := mine.why(h))]
 
 
+# over 60 lines: one pass over the gold files, each rule reported in turn
 def check_files(
     paths: list[Path], corpus: Path, demo: Path, min_answerable: int = 0, min_unanswerable: int = 0,
     held_out: list[Path] | None = None,

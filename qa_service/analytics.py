@@ -257,6 +257,7 @@ class QuestionAnalytics:
         return sorted(refs.values(), key=lambda r: -r.weight)
 
     # ---------------------------------------------------------------- internals
+    # over 60 lines: one SQL query, built for each filter kind
     def _phrasings(self, flt: QuestionFilter) -> list[Phrasing]:
         """The window's asks, counted per phrasing in SQL (one row per question text, channel, outcome and FAQ),
         then one logged vector per phrasing."""

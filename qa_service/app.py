@@ -50,6 +50,7 @@ async def enforce_retention(kb: KnowledgeBase, days: int, every: float = RETENTI
         await asyncio.sleep(every)
 
 
+# over 60 lines: the app's wiring in order: state, middleware, routers, handlers
 def create_app(kb: KnowledgeBase | None = None, settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     kb = kb or KnowledgeBase.open()

@@ -279,6 +279,7 @@ class AnswerComposer:
         self.config = config or ComposeConfig()
         self.confidence = confidence or ConfidenceModel()
 
+    # over 60 lines: the extractive composition's steps in order (confidence, quote, outcome, layer, citations)
     def extractive(self, query: NormalizedQuery, evidence: list[Evidence], idf: Callable[[str], float],
                    best_dense: float = math.nan, judged: float | None = None, threshold: float | None = None,
                    layer: int | None = None, suggest_threshold: float | None = None) -> Draft:

@@ -307,6 +307,7 @@ class QAEngine:
         return True
 
     # ------------------------------------------------------------------ answering
+    # over 60 lines: the answering stages in order, each timed; every stage is one call
     def ask(
         self,
         question: str,

@@ -290,3 +290,39 @@ def test_viewer_history_leads_to_the_superseded_version_which_links_back_to_the_
     assert page.url.endswith(f"/documents/{current['doc_id']}")
     assert page.locator(".notice-superseded").count() == 0
     context.close()
+
+
+@pytest.fixture(scope="module")
+def suggesting_server(small_kb, tmp_path_factory):
+    """A server that answers nothing with confidence and suggests anything relevant (issue 21's `suggest`)."""
+    kb_dir = copy_kb(small_kb, tmp_path_factory.mktemp("suggest-served") / "kb")
+    env = {"POLICYQA_REFUSAL_THRESHOLD": "1.0", "POLICYQA_SUGGEST_THRESHOLD": "0"}
+    with ApiServer(kb_dir, env=env, name="suggest") as server:
+        yield server
+
+
+def test_a_suggestion_lists_its_articles_with_the_closest_sentence_marked(chromium, suggesting_server):
+    with HostPage(suggesting_server.url) as host:
+        context = new_context(chromium, DESKTOP)
+        page = context.new_page()
+        seen = watch(page)
+        open_widget(page, host)
+        box = page.locator(".pq-input")
+        box.fill("失业保险金的标准由谁确定？")
+        box.press("Enter")
+        reply = page.locator(".pq-suggest").first
+        reply.wait_for(timeout=ANSWER_TIMEOUT_MS)
+        status, expected = http_json("POST", suggesting_server.url + "/v1/ask", {"question": "失业保险金的标准由谁确定？"})
+        assert status == 200 and expected["status"] == "suggest" and expected["suggestions"]
+        assert "没有找到确切的答复" in reply.inner_text() and "参考条款" in reply.inner_text()
+        items = reply.locator(".pq-suggestions > li")
+        assert items.count() == len(expected["suggestions"])
+        marks = reply.locator(".pq-highlight mark")
+        assert marks.first.inner_text() == expected["suggestions"][0]["highlight"]
+        items.first.locator(".pq-cite-toggle").click()
+        quote_mark = items.first.locator(".pq-quote mark")
+        assert quote_mark.inner_text() == expected["suggestions"][0]["highlight"]  # marked inside the article text
+        assert reply.locator(".pq-hotline").is_visible()
+        screenshot(page, "widget-suggest")
+        assert not seen["dialogs"] and not seen["errors"], seen
+        context.close()

@@ -624,7 +624,7 @@
       "article",
       { class: "pq-msg pq-bot pq-suggest", "aria-label": "参考条款", "data-query-id": data.query_id || "" },
       understood(data),
-      el("p", { class: "pq-refusal-title", text: "没有找到确切的答复" }),
+      el("p", { class: "pq-refusal-title", text: "可能相关的规定" }),
       el("p", { class: "pq-answer-text", text: String(data.answer || "") }),
       el("p", { class: "pq-cites-title", text: "参考条款（请以原文为准）：" }),
       list,
