@@ -102,6 +102,35 @@ class Returned:
     status: str | None = None  # answer | suggest | none (None: a server before the three outcomes)
     suggestions: list[ReturnedCitation] = field(default_factory=list)
 
+    @classmethod
+    def from_model(cls, a, latency_ms: float, stages_ms: dict[str, float] | None = None) -> "Returned":
+        """An engine Answer; `citations` is the ranked list: the answer's sources, then its related passages."""
+        return cls(
+            answered=bool(a.answered),
+            answer=a.answer or "",
+            confidence=None if a.confidence is None else float(a.confidence),
+            citations=[ReturnedCitation.from_model(c) for c in (*a.citations, *a.related)],
+            latency_ms=latency_ms,
+            faq_id=a.faq_id,
+            stages_ms=stages_ms,
+            status=getattr(a.status, "value", a.status),
+            suggestions=[ReturnedCitation.from_model(c) for c in a.suggestions],
+        )
+
+    @classmethod
+    def from_api(cls, d: dict, latency_ms: float) -> "Returned":
+        """A /v1/ask response body, read the same way (KeyError/TypeError/ValueError when it is not the contract)."""
+        return cls(
+            answered=bool(d["answered"]),
+            answer=str(d.get("answer") or ""),
+            confidence=None if d.get("confidence") is None else float(d["confidence"]),
+            citations=[ReturnedCitation.from_api(c) for c in [*(d.get("citations") or []), *(d.get("related") or [])]],
+            latency_ms=latency_ms,
+            faq_id=d.get("faq_id"),
+            status=d.get("status"),
+            suggestions=[ReturnedCitation.from_api(c) for c in d.get("suggestions") or []],
+        )
+
 
 def citation_is_hit(c: ReturnedCitation, q: GoldQuestion) -> bool:
     titles = [squash(c.title)] + [squash(t) for t in c.source_titles]

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .gold import GoldQuestion, check_problems, parse_gold_line, read_jsonl
-from .metrics import Returned, ReturnedCitation, score_question
+from .metrics import Returned, score_question
 
 MAX_TURNS = 3
 SPLITS = ("tune", "holdout")
@@ -98,11 +98,7 @@ class HttpConversationBackend:
             return Returned(None, latency_ms=ms, error=f"HTTP {r.status_code}: {r.text[:200]}"), None
         d = r.json()
         self.issued[session_id] = d.get("session_id")
-        return Returned(bool(d["answered"]), str(d.get("answer") or ""), d.get("confidence"),
-                        [ReturnedCitation.from_api(c) for c in [*(d.get("citations") or []), *(d.get("related") or [])]],
-                        ms, faq_id=d.get("faq_id"), status=d.get("status"),
-                        suggestions=[ReturnedCitation.from_api(c) for c in d.get("suggestions") or []]), \
-            d.get("understood_question")
+        return Returned.from_api(d, ms), d.get("understood_question")
 
     def close(self) -> None:
         self.client.close()
@@ -127,10 +123,7 @@ class InProcessConversationBackend:
             a = self.engine.ask(question, top_k=top_k, session_id=session_id, record=False)
         except Exception as e:
             return Returned(None, error=f"{type(e).__name__}: {e}"), None
-        return Returned(a.answered, a.answer, a.confidence,
-                        [ReturnedCitation.from_model(c) for c in (*a.citations, *a.related)],
-                        (time.perf_counter() - t0) * 1000, faq_id=a.faq_id, status=a.status.value,
-                        suggestions=[ReturnedCitation.from_model(c) for c in a.suggestions]), a.understood_question
+        return Returned.from_model(a, (time.perf_counter() - t0) * 1000), a.understood_question
 
     def close(self) -> None:
         pass

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
 from .gold import GoldQuestion
-from .metrics import Metrics, QuestionScore, Returned, ReturnedCitation, score_question, summarize
+from .metrics import Metrics, QuestionScore, Returned, score_question, summarize
 
 MODES = ("lexical", "dense", "hybrid", "hybrid_faq")  # qa_service's AnswerMode values (eval reads the public API)
 SERVED_MODE = "served"
@@ -112,18 +112,7 @@ class InProcessBackend:
             a = self.engine.ask(question, channel="web", top_k=top_k, mode=mode, record=False, timings=stages)
         except Exception as e:  # one bad question must not end the run; it is scored as an error
             return Returned(None, latency_ms=(time.perf_counter() - t0) * 1000, error=f"{type(e).__name__}: {e}")
-        ms = (time.perf_counter() - t0) * 1000
-        return Returned(
-            answered=bool(a.answered),
-            answer=a.answer or "",
-            confidence=None if a.confidence is None else float(a.confidence),
-            citations=[ReturnedCitation.from_model(c) for c in (*a.citations, *a.related)],
-            latency_ms=ms,
-            faq_id=a.faq_id,
-            stages_ms=dict(stages) or _stage_timings(a),
-            status=getattr(a.status, "value", a.status),
-            suggestions=[ReturnedCitation.from_model(c) for c in a.suggestions],
-        )
+        return Returned.from_model(a, (time.perf_counter() - t0) * 1000, dict(stages) or _stage_timings(a))
 
     def describe(self) -> dict:
         enc = self.kb.encoder()
@@ -183,17 +172,7 @@ class HttpBackend:
         if resp.status_code != 200:
             return Returned(None, latency_ms=ms, error=f"HTTP {resp.status_code}: {resp.text[:300]}")
         try:
-            data = resp.json()
-            return Returned(
-                answered=bool(data["answered"]),
-                answer=str(data.get("answer") or ""),
-                confidence=None if data.get("confidence") is None else float(data["confidence"]),
-                citations=[ReturnedCitation.from_api(c) for c in [*(data.get("citations") or []), *(data.get("related") or [])]],
-                latency_ms=ms,
-                faq_id=data.get("faq_id"),
-                status=data.get("status"),
-                suggestions=[ReturnedCitation.from_api(c) for c in data.get("suggestions") or []],
-            )
+            return Returned.from_api(resp.json(), ms)
         except (ValueError, KeyError, TypeError) as e:
             return Returned(None, latency_ms=ms, error=f"response not in the /v1/ask contract: {e}: {resp.text[:300]}")
 

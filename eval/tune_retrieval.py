@@ -30,12 +30,12 @@ app = typer.Typer(add_completion=False)
 
 
 def _score(engine, questions, mode: str = "hybrid_faq") -> dict:
-    from .metrics import ReturnedCitation, first_hit_rank
+    from .metrics import Returned, first_hit_rank
 
     ranks = []
     for q in questions:
         a = engine.ask(q.question, top_k=10, mode=mode, record=False)
-        ranks.append(first_hit_rank([ReturnedCitation.from_model(c) for c in a.citations], q))
+        ranks.append(first_hit_rank(Returned.from_model(a, 0.0).citations, q))  # the ranked list, as eval scores it
     n = len(ranks) or 1
     return {
         "hit@1": sum(r == 1 for r in ranks if r) / n,

@@ -37,7 +37,7 @@ def render(draft: Draft, channel: ChannelName | str, settings: Settings, query_i
     text = _RENDERERS[channel](draft, settings)
     others = draft.related if draft.answered else []
     if channel is ChannelName.HOTLINE and status is AnswerStatus.NONE:
-        others = draft.candidates
+        others = draft.candidates or [*draft.citations, *draft.related]  # a follow-up answer vetted out keeps its own
     return Answer(
         query_id=query_id,
         answered=draft.answered,

@@ -61,7 +61,6 @@ class Draft:
     source: str = ""  # 《失业保险条例》第十八条: the answer's source, named as a citizen reads it
     article: str = ""  # the article / outline item of the first citation the excerpt comes from (第十八条)
     excerpt: str = ""  # the quoted sentences (or the FAQ's curated answer)
-    key_points: list[str] = field(default_factory=list)  # sentences an operator reads out
     citations: list[Citation] = field(default_factory=list)
     faq: FaqEntry | None = None
     notice: str = ""  # e.g. that the cited version is no longer in force
@@ -69,7 +68,7 @@ class Draft:
     generated: bool = False  # the text came from the generative mode
     layers: list[Layer] = field(default_factory=list)  # further rules on the same point (national + local)
     suggested: bool = False  # not answered, but the candidates may help (status SUGGEST)
-    candidates: list[Citation] = field(default_factory=list)  # the best articles, each with its `highlight`
+    candidates: list[Citation] = field(default_factory=list)  # not answered: the best articles, with `highlight`
     related: list[Citation] = field(default_factory=list)  # an answer's other passages: not its sources
 
     @property
@@ -130,8 +129,7 @@ def highlight(chunk: ChunkText, words: list[str], idf: Callable[[str], float]) -
     sentences = split_sentences(chunk.text)
     if not sentences:
         return chunk.section_path, chunk.text.strip()
-    scores = [coverage(words, s, idf) for s in sentences]
-    best = max(range(len(sentences)), key=lambda i: (scores[i], -i))
+    _, best = _best_sentence(sentences, words, idf)
     return article_label(chunk, best, sentences), _strip_label(sentences[best]) or sentences[best].strip()
 
 
@@ -185,16 +183,13 @@ def article_label(chunk: ChunkText, sentence_index: int, sentences: list[str]) -
 
 
 def trim(chunk: ChunkText, query_tokens: list[str], idf: Callable[[str], float],
-         need_quantity: bool = False, excerpt_chars: int = ComposeConfig.excerpt_chars) -> tuple[str, str, list[str]]:
-    """(label, excerpt, key sentences): the sentences of the passage that answer, in reading order. With
+         need_quantity: bool = False, excerpt_chars: int = ComposeConfig.excerpt_chars) -> tuple[str, str]:
+    """(label, excerpt): the sentences of the passage that answer, in reading order. With
     `need_quantity`, a sentence that states no quantity counts half when choosing the one to quote."""
     sentences = split_sentences(chunk.text)
     if not sentences:
-        return chunk.section_path, chunk.text.strip(), [chunk.text.strip()]
-    scores = [coverage(query_tokens, s, idf) for s in sentences]
-    if need_quantity:
-        scores = [sc if states_quantity(s) else sc * 0.5 for sc, s in zip(scores, sentences)]
-    best = max(range(len(sentences)), key=lambda i: (scores[i], -i))
+        return chunk.section_path, chunk.text.strip()
+    scores, best = _best_sentence(sentences, query_tokens, idf, need_quantity)
     chosen = {best}
 
     def room() -> int:
@@ -228,11 +223,20 @@ def trim(chunk: ChunkText, query_tokens: list[str], idf: Callable[[str], float],
             chosen.add(i)
     label = article_label(chunk, best, sentences)
     ordered = [sentences[i].strip() for i in sorted(chosen)]
-    cleaned = [_strip_label(s) for s in ordered]
-    excerpt = "".join(cleaned)
+    excerpt = "".join(_strip_label(s) for s in ordered)
     if len(excerpt) > excerpt_chars + 80:
         excerpt = excerpt[:excerpt_chars].rstrip() + "……"
-    return label, excerpt, [c for c in cleaned if c]
+    return label, excerpt
+
+
+def _best_sentence(sentences: list[str], words: list[str], idf: Callable[[str], float],
+                   need_quantity: bool = False) -> tuple[list[float], int]:
+    """Each sentence's coverage of the question and the best one (the first on a tie); with `need_quantity`, a
+    sentence that states no quantity counts half."""
+    scores = [coverage(words, s, idf) for s in sentences]
+    if need_quantity:
+        scores = [sc if states_quantity(s) else sc * 0.5 for sc, s in zip(scores, sentences)]
+    return scores, max(range(len(sentences)), key=lambda i: (scores[i], -i))
 
 
 def _covered(tokens: list[str], text: str) -> set[str]:
@@ -311,21 +315,20 @@ class AnswerComposer:
             evidence = quotable
         elif need_quantity and not states_quantity(top.chunk.text):
             need_quantity = False
-        candidates = suggestions(self.settings, evidence, words + numbers, idf, self.config.suggestions)
         if conf < threshold:
             return Draft(answered=False, confidence=conf, department=query.organization,
-                         suggested=conf >= suggest_threshold, candidates=candidates)
+                         suggested=conf >= suggest_threshold,
+                         candidates=suggestions(self.settings, evidence, words + numbers, idf, self.config.suggestions))
         top = evidence[0]
-        label, excerpt, key_points = trim(top.chunk, words + numbers, idf, need_quantity, self.config.excerpt_chars)
+        label, excerpt = trim(top.chunk, words + numbers, idf, need_quantity, self.config.excerpt_chars)
         layers: list[Layer] = []
         layer_ev = evidence[layer] if layer is not None and 0 < layer < len(evidence) else None
         if layer_ev is not None and layer_ev.chunk.row_id != top.chunk.row_id:
             evidence = [top, layer_ev] + [ev for ev in evidence[1:] if ev is not layer_ev]
-            l_label, l_excerpt, l_points = trim(layer_ev.chunk, words + numbers, idf, need_quantity,
+            l_label, l_excerpt = trim(layer_ev.chunk, words + numbers, idf, need_quantity,
                                                 self.config.excerpt_chars)
             name = f"《{layer_ev.document.meta.title}》{l_label}"
             layers.append(Layer(lead=f"{name}规定", source=name, article=l_label, excerpt=l_excerpt, rank=2))
-            key_points = key_points[:2] + l_points[:2]
         # Only what the answer quotes (and the layer it states) is a source; the other passages are related.
         sources = 1 + len(layers)
         citations = [document_citation(self.settings, i + 1, ev, article=label if i == 0 else
@@ -339,11 +342,9 @@ class AnswerComposer:
             source="、".join([f"《{top.document.meta.title}》{label}", *(x.source for x in layers)]),
             article=label,
             excerpt=excerpt,
-            key_points=key_points[:4],
             citations=citations[:sources],
             notice=validity_notice(top.document),
             layers=layers,
-            candidates=candidates,
             related=citations[sources:],
         )
         return draft
@@ -363,7 +364,6 @@ class AnswerComposer:
             lead="",
             excerpt=entry.answer.strip(),
             source="、".join(f"《{t}》" for t in entry.source_titles) + "、".join(entry.source_articles[:1]),
-            key_points=[s.strip() for s in split_sentences(entry.answer)][:4],
             citations=citations,
             faq=entry,
         )

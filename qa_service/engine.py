@@ -226,24 +226,21 @@ class QAEngine:
     @property
     def refusal_threshold(self) -> float:
         """The judge's trained operating point (for a first question), unless POLICYQA_REFUSAL_THRESHOLD is set."""
-        return self._threshold_of(self._state.judge)
-
-    def _threshold_of(self, judge: Judge | None) -> float:
-        if judge is not None and "refusal_threshold" not in self.settings.model_fields_set:
-            return judge.threshold
-        return self.settings.refusal_threshold
+        return self._operating_point(self._state.judge, "refusal_threshold")
 
     @property
     def suggest_threshold(self) -> float:
         """Below the refusal threshold: suggest articles at or above this confidence (the judge's operating point
         unless POLICYQA_SUGGEST_THRESHOLD is set)."""
-        return self._suggest_threshold_of(self._state.judge)
+        return self._operating_point(self._state.judge, "suggest_threshold")
 
-    def _suggest_threshold_of(self, judge: Judge | None) -> float:
-        if judge is not None and judge.suggest_threshold is not None and \
-                "suggest_threshold" not in self.settings.model_fields_set:
-            return judge.suggest_threshold
-        return self.settings.suggest_threshold
+    def _operating_point(self, judge: Judge | None, setting: str) -> float:
+        """The judge's trained value of a threshold setting, unless the setting is set (or the judge has none)."""
+        trained = None if judge is None else {"refusal_threshold": judge.threshold,
+                                              "suggest_threshold": judge.suggest_threshold}[setting]
+        if trained is not None and setting not in self.settings.model_fields_set:
+            return trained
+        return getattr(self.settings, setting)
 
     def use_config(self, config: AnswerConfig) -> None:
         """Answer from now on under another configuration (tuning and ablations: the indexes are shared)."""
@@ -407,8 +404,8 @@ class QAEngine:
             result = self._judged(state, nq, vector, top_k, filters, timings)
             evidence, best_dense = result.evidence, result.best_dense
             if self.config.judge_confidence:
-                judged, threshold = result.confidence, self._threshold_of(state.judge)
-                suggest = self._suggest_threshold_of(state.judge)
+                judged, threshold = result.confidence, self._operating_point(state.judge, "refusal_threshold")
+                suggest = self._operating_point(state.judge, "suggest_threshold")
         else:
             evidence, best_dense = self._retrieve(state, nq, vector, top_k, mode.retrieval, filters, timings)
         t = time.perf_counter()

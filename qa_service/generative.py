@@ -71,9 +71,7 @@ class GenerativeAnswerer:
         if problem:
             log.warning("generative answer rejected (%s); using the extractive answer", problem)
             return None
-        text = attach_markers(text.strip())
-        points = [_MARKER.sub("", s).strip() for s in split_sentences(text)]
-        return replace(extractive, lead="", excerpt=text, key_points=[p for p in points if p][:4], generated=True)
+        return replace(extractive, lead="", excerpt=attach_markers(text.strip()), generated=True)
 
 
 def check(text: str, passages: list[str]) -> str | None:

@@ -280,9 +280,9 @@ class JudgeTrainer:
         ranker.fit(x, y, group=groups)
         return ranker.booster_
 
-    def _question_rows(self, booster, examples: list[Example], depth: int = 0):
-        """Question features under `booster`'s ranking, and whether its first passage is a positive (with `depth`,
-        also whether one of its first `depth` passages is)."""
+    def _question_rows(self, booster, examples: list[Example], depth: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Question features under `booster`'s ranking, whether its first passage is a positive, and whether one of
+        its first `depth` passages is."""
         rows, labels, found = [], [], []
         for e in examples:
             scores = np.asarray(booster.predict(e.x, num_threads=1), np.float32)
@@ -290,8 +290,7 @@ class JudgeTrainer:
             rows.append(JudgeFeaturizer.question_row(e.query, e.cands.take(order), e.x[order], scores[order]))
             labels.append(int(e.answerable and e.y[order[0]] == 1))
             found.append(int(e.answerable and bool((e.y[order[:depth]] == 1).any())))
-        out = np.array(rows, np.float32), np.array(labels, np.int8)
-        return (*out, np.array(found, np.int8)) if depth else out
+        return np.array(rows, np.float32), np.array(labels, np.int8), np.array(found, np.int8)
 
     def _fit_answerability(self, examples: list[Example], folds: int = 5) -> Answerability:
         """P(the first passage answers), fitted on out-of-fold rankings of the same questions."""
@@ -305,7 +304,7 @@ class JudgeTrainer:
             if not held:
                 continue
             booster = self._fit_ranker(train)
-            r, l = self._question_rows(booster, held)
+            r, l, _ = self._question_rows(booster, held)
             rows.append(r)
             labels.append(l)
             self.progress("answerability folds", f + 1, folds)
@@ -398,23 +397,20 @@ class JudgeTrainer:
                    "precision": at["precision"], "answered": at["answered_a"], "answer_u": at["answer_u"],
                    "helpful": helpful, "none_u": float((conf[~answerable] < suggest_t).mean()) if (~answerable).any() else None,
                    # the old operating point's figures, at the answer threshold
-                   "refusal_u": at["refusal_u"], "false_refusal_a": at["false_refusal_a"], "wrong_top": at["wrong_top"]}
+                   "refusal_u": at["none_u"], "false_refusal_a": at["false_refusal_a"], "wrong_top": at["wrong_top"]}
         return table, answer_t, summary
 
 
 THRESHOLDS = np.round(np.arange(0.01, 1.0, 0.01), 2)
 
 
-def calibration_table(conf: np.ndarray, answerable: np.ndarray, correct: np.ndarray, found: np.ndarray,
-                      rel: np.ndarray | None = None) -> list[dict]:
+def calibration_table(conf: np.ndarray, answerable: np.ndarray, correct: np.ndarray, found: np.ndarray) -> list[dict]:
     """Per confidence threshold t, on labelled questions: `precision` of answering at t (the first passage right,
     an unanswerable question answered counts wrong), `answered_a` (share of the answerable ones answered),
-    `answer_u` (share of the unanswerable ones answered), `none_u` (share of the unanswerable ones below t: what
-    `none` gets with t as the suggest threshold), `helpful_a` (answerable ones whose ranking has a right passage in
-    its first few, at or above t), and the refusal figures of the single-threshold contract. `rel`: the score that
-    decides suggest vs none (default: the confidence), which `none_u` and `helpful_a` are computed from."""
+    `answer_u` (share of the unanswerable ones answered), `none_u` (1 − answer_u: what `none` gets with t as the
+    suggest threshold), `helpful_a` (answerable ones whose ranking has a right passage in its first few, at or
+    above t), `false_refusal_a` and `wrong_top` (the single-threshold contract's figures)."""
     unanswerable = ~answerable
-    rel = conf if rel is None else rel
     table = []
     for t in THRESHOLDS:
         answered = conf >= t
@@ -424,9 +420,8 @@ def calibration_table(conf: np.ndarray, answerable: np.ndarray, correct: np.ndar
             "precision": float(correct[answered].mean()) if n else None,
             "answered_a": float(answered[answerable].mean()) if answerable.any() else None,
             "answer_u": float(answered[unanswerable].mean()) if unanswerable.any() else None,
-            "none_u": float((rel[unanswerable] < t).mean()) if unanswerable.any() else None,
-            "helpful_a": float(((rel >= t) & found)[answerable].mean()) if answerable.any() else None,
-            "refusal_u": float((~answered[unanswerable]).mean()) if unanswerable.any() else None,
+            "none_u": float((~answered[unanswerable]).mean()) if unanswerable.any() else None,
+            "helpful_a": float((answered & found)[answerable].mean()) if answerable.any() else None,
             "false_refusal_a": float((~answered[answerable]).mean()) if answerable.any() else None,
             "wrong_top": float((answered & ~correct).mean()),
         })
@@ -436,9 +431,8 @@ def calibration_table(conf: np.ndarray, answerable: np.ndarray, correct: np.ndar
 def operating_points(table: list[dict], max_wrong: float, min_none_u: float) -> tuple[float, float]:
     """(answer threshold, suggest threshold). Answer: the lowest threshold from which on every higher one keeps the
     precision of answering at least 1 − `max_wrong` (the share of wrong answers only falls as the bar rises);
-    without one, nothing is answered. Suggest: the lowest threshold at which at
-    least `min_none_u` of the unanswerable questions still get `none` (on the suggest-or-none score's scale): the
-    most suggestions that bound allows."""
+    without one, nothing is answered. Suggest: the lowest threshold at which at least `min_none_u` of the
+    unanswerable questions still get `none`: the most suggestions that bound allows."""
     answer_t = 1.0
     for row in reversed(table):
         if row["precision"] is not None and row["precision"] < 1 - max_wrong:
@@ -449,12 +443,11 @@ def operating_points(table: list[dict], max_wrong: float, min_none_u: float) -> 
 
 
 def helpful_share(conf: np.ndarray, answerable: np.ndarray, correct: np.ndarray, found: np.ndarray,
-                  answer_t: float, suggest_t: float, rel: np.ndarray | None = None) -> float | None:
+                  answer_t: float, suggest_t: float) -> float | None:
     """Answerable questions helped: answered with the right first passage, or suggested with a right one among them."""
     if not answerable.any():
         return None
-    rel = conf if rel is None else rel
-    helped = ((conf >= answer_t) & correct) | ((conf < answer_t) & (rel >= suggest_t) & found)
+    helped = ((conf >= answer_t) & correct) | ((conf < answer_t) & (conf >= suggest_t) & found)
     return float(helped[answerable].mean())
 
 
