@@ -126,16 +126,20 @@ class IngestPipeline:
         embedder_factory: Callable[[], object] | None = None,
         batch_size: int = 32,
         max_file_bytes: int | None = None,
+        encoder: tuple[str, str] | None = None,
     ):
         self.kb = kb
         self.chunker = chunker or Chunker()
         self._embedder_factory = embedder_factory
+        self.encoder = encoder  # (model spec, backend) to embed with, e.g. another knowledge base's
         self.batch_size = batch_size
         self.max_file_bytes = max_file_bytes if max_file_bytes is not None else int(get_settings().max_file_mb * 1024 * 1024)
 
     def encoder_choice(self) -> tuple[str, str]:
         """(model spec, backend): the one the knowledge base was built with, else the settings' choice,
         so new chunks always stay comparable with the stored ones."""
+        if self.encoder is not None:
+            return self.encoder
         known = self.kb.encoder()
         if known is not None and known.spec:
             return known.spec, known.backend
@@ -149,7 +153,8 @@ class IngestPipeline:
             return self._embedder_factory()
         from knowledge_base.encoder import get_embedder
 
-        return get_embedder(*self.encoder_choice())
+        spec, backend = self.encoder_choice()
+        return get_embedder(self.kb.encoder_source(spec), backend)
 
     def run(
         self,

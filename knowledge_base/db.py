@@ -207,6 +207,20 @@ class KbStateRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class EncoderRow(Base):
+    """An encoder fine-tuned on this knowledge base (`policyqa model train-encoder`, issue 21): the tensors it changed
+    on top of its base model (safetensors bytes, about 86 MB: the transformer layers; the word embeddings stay the
+    base model's), so every replica sharing the database rebuilds the same model. `kb_state.model_spec` names it as
+    `kb-encoder:<encoder_id>` while it is the one the chunks were embedded with."""
+
+    __tablename__ = "encoders"
+    encoder_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    base_spec: Mapped[str] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    info: Mapped[dict] = mapped_column(JSON)  # training sizes per source, config, selection figures
+    tensors: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 # ------------------------------------------------------------------------------------------ 12345 work orders
 class WorkOrderRow(Base):
     """One 12345 hotline ticket imported from the hotline system's export; text masked before it is stored."""

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from .db import FaqAuditRow, FaqRow, utcnow
 from .models import MAX_QUESTION_CHARS, Actor, FaqEntry, FaqStatus
-from .store import KnowledgeBase
+from .store import KnowledgeBase, match_texts_of
 
 
 class FaqError(Exception):
@@ -106,7 +106,7 @@ def _snapshot(row: FaqRow) -> dict:
 
 def match_texts(entry: FaqEntry | FaqRow) -> list[str]:
     """What an FAQ entry is matched by: its question and each 相似问法."""
-    return [entry.question, *[v for v in (entry.variants or []) if v.strip()]]
+    return match_texts_of(entry.question, entry.variants)
 
 
 def _text_hash(texts: list[str]) -> str:

@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .db import ChunkRow, DocumentRow, FaqRow, KbStateRow, WorkRow, open_engine, utcnow
 from .encoder import same_vector_space
+from .encoder_store import is_stored_spec, materialize
 from .indexes import MANIFEST, IndexSet, build_index_set, prune_generations
 from .models import Chunk, Disclosure, DocType, DocumentMeta, FaqStatus, ParsedDocument, StoredDocument, Validity
 from .settings import default_kb_dir, get_settings
@@ -75,6 +76,22 @@ class Snapshot:
     indexes: IndexSet
     chunks: ChunkMeta
     documents: dict[str, StoredDocument] = field(default_factory=dict)  # without full text
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    """A stored chunk as training reads it: text, document title, validity and its current vector."""
+
+    row_id: int
+    doc_id: str
+    ordinal: int
+    section_path: str
+    text: str
+    embed_text: str
+    vector: np.ndarray
+    title: str
+    validity: Validity
+    doc_type: DocType
 
 
 def doc_id_for(normalized_title: str, content_hash: str) -> str:
@@ -174,6 +191,13 @@ class KnowledgeBase:
             return None
         return EncoderIdentity(st.model_id, st.model_spec or "", st.model_backend or "torch", st.dim or 0)
 
+    def encoder_source(self, spec: str) -> str:
+        """What get_embedder() loads for a stored model spec: the spec itself, or for an encoder fine-tuned on this
+        knowledge base (`kb-encoder:<id>`) its local folder, rebuilt from the database on first use."""
+        if is_stored_spec(spec):
+            return str(materialize(self, spec, Path(get_settings().cache_dir) / "models"))
+        return spec
+
     def counts(self) -> dict[str, int]:
         with self.session() as s:
             published = s.scalar(select(func.count()).select_from(FaqRow).where(FaqRow.status == FaqStatus.PUBLISHED.value))
@@ -234,6 +258,47 @@ class KnowledgeBase:
             s.flush()
             for work_id in touched_works:
                 self._revalidate(s, work_id)
+            generation = state.generation + 1
+            gen_dir = self.generation_dir(generation)
+            try:
+                self._build_indexes(s, gen_dir, generation, state)
+                state.generation = generation
+                state.updated_at = utcnow()
+                s.commit()
+            except BaseException:
+                s.rollback()
+                shutil.rmtree(gen_dir, ignore_errors=True)
+                raise
+        self._prune_generations(keep={generation, generation - 1})
+        return generation
+
+    def reembed(self, encoder: EncoderIdentity, embed_passages, embed_queries, progress=None) -> int:
+        """Embed every chunk and published FAQ entry again with another encoder and switch to it as a new generation
+        (issue 21: a fine-tuned encoder). The embedding runs outside any transaction while the current generation
+        keeps serving; the vectors, the encoder's identity and the new index generation are then committed at once.
+        Refuses (nothing changed) when an ingest changed the chunks meanwhile. Returns the new generation."""
+        with self.session() as s:
+            start = s.get(KbStateRow, 1).generation
+            rows = s.execute(select(ChunkRow.id, ChunkRow.embed_text).order_by(ChunkRow.id)).all()
+            faq_rows = s.execute(select(FaqRow.faq_id, FaqRow.question, FaqRow.variants)
+                                 .where(FaqRow.embedding.is_not(None))).all()
+        vectors = embed_passages([text for _, text in rows], progress=progress)
+        faq_vectors = {faq_id: embed_queries(match_texts_of(question, variants)) for faq_id, question, variants in faq_rows}
+        with self.session() as s:
+            state = s.get(KbStateRow, 1)
+            now = [row_id for row_id in s.scalars(select(ChunkRow.id).order_by(ChunkRow.id))]
+            if state.generation != start or now != [row_id for row_id, _ in rows]:
+                raise KnowledgeBaseError("the knowledge base changed while it was re-embedded (an ingest committed); "
+                                         "nothing was switched: run it again")
+            payload = [{"id": row_id, "embedding": np.ascontiguousarray(v, dtype=np.float32).tobytes()}
+                       for (row_id, _), v in zip(rows, vectors)]
+            s.execute(update(ChunkRow), payload)
+            for faq_id, v in faq_vectors.items():
+                s.execute(update(FaqRow).where(FaqRow.faq_id == faq_id)
+                          .values(embedding=np.ascontiguousarray(v, dtype=np.float32).tobytes()))
+            state.model_id, state.model_spec, state.model_backend, state.dim = (
+                encoder.model_id, encoder.spec, encoder.backend, encoder.dim)
+            state.faq_generation += 1
             generation = state.generation + 1
             gen_dir = self.generation_dir(generation)
             try:
@@ -391,6 +456,16 @@ class KnowledgeBase:
         )
         return Snapshot(generation, indexes, meta, docs)
 
+    def chunk_records(self) -> list[ChunkRecord]:
+        """Every stored chunk with its document's title and validity and its vector (training reads the corpus so)."""
+        with self.session() as s:
+            rows = s.execute(select(ChunkRow.id, ChunkRow.doc_id, ChunkRow.ordinal, ChunkRow.section_path,
+                                    ChunkRow.text, ChunkRow.embed_text, ChunkRow.embedding, DocumentRow.title,
+                                    DocumentRow.validity, DocumentRow.doc_type)
+                             .join(DocumentRow, DocumentRow.doc_id == ChunkRow.doc_id).order_by(ChunkRow.id)).all()
+        return [ChunkRecord(r[0], r[1], r[2], r[3] or "", r[4], r[5], np.frombuffer(r[6], dtype=np.float32), r[7],
+                            Validity(r[8]), DocType(r[9])) for r in rows]
+
     def chunks_by_row_ids(self, row_ids: list[int]) -> dict[int, ChunkRow]:
         with self.session() as s:
             return {r.id: r for r in s.scalars(select(ChunkRow).where(ChunkRow.id.in_(row_ids)))}
@@ -425,3 +500,8 @@ class KnowledgeBase:
             if by_path:
                 return by_path
             return list(s.scalars(select(DocumentRow.doc_id).where(DocumentRow.title == ref)))
+
+
+def match_texts_of(question: str, variants: list[str] | None) -> list[str]:
+    """An FAQ entry's matching texts (knowledge_base.faqs.match_texts) from its stored columns."""
+    return [question, *[v for v in (variants or []) if v.strip()]]

@@ -89,7 +89,7 @@ def prepare_question_encoder(kb: KnowledgeBase) -> None:
     settings = get_settings()
     encoder = kb.encoder()
     if encoder is not None:
-        load_query_embedder(encoder.spec or settings.embedding_model, encoder.backend or settings.embedding_backend, settings)
+        load_query_embedder(kb.encoder_source(encoder.spec or settings.embedding_model), encoder.backend or settings.embedding_backend, settings)
 
 
 if __name__ == "__main__":

@@ -153,7 +153,7 @@ class QAEngine:
         encoder = kb.encoder()
         if encoder is None or kb.state().generation == 0:
             raise KnowledgeBaseError(f"the knowledge base in {kb.directory} is empty: run `policyqa ingest` first")
-        self.embedder = load_query_embedder(encoder.spec or settings.embedding_model, encoder.backend or settings.embedding_backend,
+        self.embedder = load_query_embedder(kb.encoder_source(encoder.spec or settings.embedding_model), encoder.backend or settings.embedding_backend,
                                        settings)
         _limit_threads(settings.query_threads)
         if not same_vector_space(getattr(self.embedder, "model_id", encoder.model_id), encoder.model_id):
@@ -216,7 +216,13 @@ class QAEngine:
         if previous is not None and previous.judge_id == record["judge_id"]:
             return previous.judge, previous.judge_id
         try:
-            return load_judge(self.kb), record["judge_id"]
+            judge = load_judge(self.kb)
+            trained_on, encoder = judge.info.get("model_id"), self.kb.encoder()
+            if trained_on and encoder is not None and not same_vector_space(trained_on, encoder.model_id):
+                raise StaleJudgeError(f"the judge {record['judge_id']} was trained on vectors of {trained_on!r}, the "
+                                      f"knowledge base is now embedded with {encoder.model_id!r}: retrain it with "
+                                      "`policyqa model train-judge`")
+            return judge, record["judge_id"]
         except StaleJudgeError as e:  # trained by an earlier version: answer as without one, and say what to do
             log.error("not serving the knowledge base's judge: %s; answering with the fused ranking meanwhile", e)
         except Exception:  # an unreadable judge: answer as without one, say why

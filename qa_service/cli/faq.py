@@ -54,7 +54,7 @@ def _embedder(kb: KnowledgeBase):
         return None
     from knowledge_base.encoder import get_embedder
 
-    return get_embedder(encoder.spec, encoder.backend).embed_queries
+    return get_embedder(kb.encoder_source(encoder.spec), encoder.backend).embed_queries
 
 
 @app.command("import")

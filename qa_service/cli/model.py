@@ -86,6 +86,83 @@ def train_judge(
         json_out.write_text(json.dumps(body, ensure_ascii=False, indent=1), "utf-8")
 
 
+# over 60 lines: a typer command: its options are its signature, then the four stages it reports on
+@app.command("train-encoder")
+def train_encoder(
+    kb: Optional[Path] = typer.Option(None, "--kb", help="Knowledge-base directory."),
+    minutes: float = typer.Option(30.0, "--minutes", help="Time budget of the training steps (pairs, re-embedding and the judge come on top)."),
+    cloze_pairs: int = typer.Option(2500, "--cloze-pairs", help="Inverse-cloze pairs mined from the corpus."),
+    force: bool = typer.Option(False, "--force", help="Switch to the fine-tuned encoder even if it ranks the selection questions worse."),
+    no_judge: bool = typer.Option(False, "--no-judge", help="Do not retrain the judge after re-embedding (the old one is then not served)."),
+    seed: int = typer.Option(13, "--seed"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the training report here."),
+) -> None:
+    """Fine-tune the encoder on this knowledge base's domain, re-embed the corpus with it as a new generation (the
+    current one serves meanwhile), then retrain the judge on top."""
+    import dataclasses
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from knowledge_base.encoder import get_embedder
+    from knowledge_base.encoder_store import record_encoder, spec_for
+    from knowledge_base.settings import get_settings
+    from knowledge_base.store import EncoderIdentity, KnowledgeBaseError
+
+    from .common import console, err, fail, open_kb
+    from ..training.encoder import EncoderConfig, EncoderTrainer
+
+    kbase = open_kb(kb)
+    if kbase.state().generation == 0:
+        fail(f"the knowledge base in {kbase.directory} is empty: run `policyqa ingest` first")
+    if minutes <= 0:
+        fail("--minutes must be positive")
+    settings = get_settings()
+    config = dataclasses.replace(EncoderConfig(), minutes=minutes, cloze_pairs=cloze_pairs, seed=seed)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err) as progress:
+        tasks: dict[str, int] = {}
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        report = EncoderTrainer(kbase, settings, config=config).run(on_progress)
+        console.print(f"encoder [bold]{report.encoder_id}[/]: {report.steps} steps; pairs "
+                      + ", ".join(f"{k} {v}" for k, v in report.sizes.items()), highlight=False)
+        for name, figures in report.selection.items():
+            console.print(f"  selection {name}: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                                                          for k, v in figures.items()), highlight=False)
+        better = not report.selection or report.selection["fine_tuned"]["mrr@10"] >= report.selection["base"]["mrr@10"]
+        if not better and not force:
+            fail("the fine-tuned encoder ranks the selection questions worse than the current one; nothing switched "
+                 "(--force switches anyway)")
+        record_encoder(kbase, report.encoder_id, report.base_spec, report.tensors, report.info())
+        spec = spec_for(report.encoder_id)
+        backend = kbase.encoder().backend
+        embedder = get_embedder(kbase.encoder_source(spec), backend)
+        identity = EncoderIdentity(embedder.model_id, spec, backend, embedder.dim)
+        started = time.perf_counter()
+        total = kbase.counts()["chunks"]
+        task = progress.add_task("re-embedding the corpus", total=total)
+        try:
+            generation = kbase.reembed(identity, embedder.embed_passages, embedder.embed_queries,
+                                       progress=lambda n: progress.advance(task, n))
+        except KnowledgeBaseError as e:
+            fail(str(e))
+        report.seconds["reembed"] = time.perf_counter() - started
+    console.print(f"re-embedded {total} chunks with {embedder.model_id} in {report.seconds['reembed'] / 60:.1f} min: "
+                  f"generation {generation} serves", highlight=False)
+    console.print("seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in report.seconds.items()), highlight=False)
+    if json_out:
+        json_out.write_text(json.dumps({"encoder_id": report.encoder_id, **report.info()}, ensure_ascii=False, indent=1), "utf-8")
+    if not no_judge:
+        console.print("retraining the judge on the new vectors: policyqa model train-judge", highlight=False)
+        train_judge(kb=kbase.directory, fit=None, select=None, layperson=None, faq_sheet=None, no_layperson=False,
+                    no_leave_out=False, seed=seed, json_out=None)
+
+
 @app.command("show")
 def show(kb: Optional[Path] = typer.Option(None, "--kb", help="Knowledge-base directory.")) -> None:
     """The knowledge base's judge: identity, training data hash and sizes, chosen threshold."""

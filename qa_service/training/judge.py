@@ -40,6 +40,7 @@ import numpy as np
 from ingest.faq_sheet import read_faq_sheet
 from ingest.pipeline import IngestPipeline
 from knowledge_base.curation_signals import curated_faqs, unhelpful_answers
+from knowledge_base.encoder_store import current_encoder_info
 from knowledge_base.featurize import JudgeFeaturizer, JudgeQuery
 from knowledge_base.judge import Answerability, Judge, JudgeConfig, store_judge
 from knowledge_base.retrieval import Candidates
@@ -49,6 +50,7 @@ from knowledge_base.text import ARTICLE_LABEL, cn_to_int, fold
 
 from ..compose import Evidence
 from ..engine import JudgeInputs, QAEngine
+from .split import for_encoder
 
 log = logging.getLogger(__name__)
 _WS = re.compile(r"\s+")
@@ -86,14 +88,22 @@ class LabelledQuestion:
     origin: str = "gold"
 
     def is_positive(self, ev: Evidence) -> bool:
-        title = squash(fold(ev.document.meta.title))
-        if not any(squash(fold(s)) in title or title in squash(fold(s)) for s in self.sources):
+        return self.answered_by(ev.document.meta.title, ev.chunk.text, ev.chunk.section_path)
+
+    def cites(self, title: str) -> bool:
+        """Whether a document of this title is one the question's sources name."""
+        title = squash(fold(title))
+        return any(squash(fold(s)) in title or title in squash(fold(s)) for s in self.sources)
+
+    def answered_by(self, title: str, text: str, section_path: str) -> bool:
+        """The rule `policyqa eval` counts a hit by: a cited document, and an evidence string (or article) in it."""
+        if not self.cites(title):
             return False
-        text = squash(ev.chunk.text)
-        if any(squash(e) in text for e in self.evidence):
+        flat = squash(text)
+        if any(squash(e) in flat for e in self.evidence):
             return True
-        section = squash(ev.chunk.section_path)
-        return any(a and (a in section or text.startswith(a) or f"\n{a}" in ev.chunk.text) for a in self.articles)
+        section = squash(section_path)
+        return any(a and (a in section or flat.startswith(a) or f"\n{a}" in text) for a in self.articles)
 
     def is_rejected(self, ev: Evidence) -> bool:
         return any(ev.document.doc_id == d and (a is None or ev.chunk.anchor == a) for d, a in self.rejected)
@@ -169,6 +179,8 @@ class JudgeTrainer:
         self.config = config or JudgeConfig()
         self.progress = progress or _progress_noop
         self.cache_dir = Path(cache_dir or settings.cache_dir)
+        encoder = current_encoder_info(kb)  # a fine-tuned encoder: fit only on what it did not learn from
+        self.encoder_share = float(encoder["info"]["config"]["encoder_share"]) if encoder else 0.0
 
     # ---------------------------------------------------------------- data
     def _engine(self, kb: KnowledgeBase) -> QAEngine:
@@ -206,6 +218,8 @@ class JudgeTrainer:
                 entries += list(read_faq_sheet(Path(sheet).read_bytes(), Path(sheet).name).entries)
         out = []
         for e in entries:
+            if self.encoder_share and for_encoder(e.faq_id, self.encoder_share):
+                continue  # the fine-tuned encoder learnt from this entry
             for j, text in enumerate([e.question, *e.variants]):
                 out.append(LabelledQuestion(f"{e.faq_id}-{j}", text, True, tuple(e.source_titles),
                                             articles=tuple(e.source_articles), origin="faq"))
@@ -223,6 +237,8 @@ class JudgeTrainer:
         if path is None or not Path(path).exists():
             return []
         rows = [json.loads(line) for line in Path(path).read_text("utf-8").splitlines() if line.strip()]
+        if self.encoder_share:  # the fine-tuned encoder's share is not fitted on here
+            rows = [r for r in rows if not for_encoder(str(r["id"]), self.encoder_share)]
         if self.sources.layperson_limit:
             rows = rows[: self.sources.layperson_limit]
         side = self._side_kb(rows)
@@ -257,7 +273,7 @@ class JudgeTrainer:
 
             body = "\n\n".join(f"{label} {text.strip()}" for label, text in sorted(articles.items(), key=lambda kv: number(kv[0])))
             (corpus / f"law{i:03d}.md").write_text(f"# {law}\n\n<!-- INFO END -->\n\n{body}\n", "utf-8")
-        report = IngestPipeline(kb).run([corpus])
+        report = IngestPipeline(kb, encoder=(encoder.spec, encoder.backend) if encoder else None).run([corpus])
         if report.failed:
             raise RuntimeError(f"building the layperson side knowledge base failed: {report.failed[0].error}")
         return kb
@@ -364,7 +380,7 @@ class JudgeTrainer:
         t = time.perf_counter()
         judge, calibration, summary = self.fit(fit, selection)
         times["fit"] = time.perf_counter() - t
-        judge.info.update({"sizes": sizes, "data_hash": data_hash, "selection": summary, "seed": self.config.seed,
+        judge.info.update({"sizes": sizes, "data_hash": data_hash, "model_id": self.kb.encoder().model_id, "selection": summary, "seed": self.config.seed,
                            "calibration": calibration[4::5],
                            "fit_files": [str(p) for p in self.sources.fit],
                            "select_files": [str(p) for p in self.sources.select]})
