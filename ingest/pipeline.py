@@ -241,7 +241,8 @@ class IngestPipeline:
             vectors, encoder = self._embed(batch, report, on_embedded)
             new_versions, outcomes = self._versions(batch, vectors, report.stage_seconds)
             t0 = time.perf_counter()
-            store.stage(shard, [(b.path.relative_to(root).as_posix(), nv) for b, nv in zip(batch, new_versions)], encoder)
+            rel_paths = [b.path.relative_to(root).as_posix() for b in batch]
+            store.stage(shard, list(zip(rel_paths, new_versions)), encoder)
             report.stage_seconds["stage"] += time.perf_counter() - t0
             report.staged += len(new_versions)
             for o in outcomes:

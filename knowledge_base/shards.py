@@ -137,7 +137,8 @@ class ShardStore:
             if other is not None:
                 raise ShardError(f"run {shard.run!r} already has shards of /{other} staged; this shard is "
                                  f"{shard.spec}: give every machine the same N, or another --run")
-            row = s.get(ShardRunRow, (shard.run, shard.spec.index)) or ShardRunRow(run=shard.run, shard=shard.spec.index)
+            key = (shard.run, shard.spec.index)
+            row = s.get(ShardRunRow, key) or ShardRunRow(run=shard.run, shard=shard.spec.index)
             row.shards, row.status, row.host, row.files = shard.spec.count, RUNNING, socket.gethostname(), files
             row.staged, row.failed, row.error = 0, 0, None
             row.started_at, row.finished_at = utcnow(), None
@@ -233,8 +234,9 @@ class ShardStore:
         return identities[0] if identities else None
 
     def _staged_versions(self, runs: list[str], dim: int) -> tuple[list[NewVersion], int, int]:
-        """(versions, duplicates skipped, the last staged row id read): the staged versions in path order, without the content already stored or staged twice (the first kept,
-        as one process keeps the first file of a content it meets twice)."""
+        """(versions, duplicates skipped, the last staged row id read): the staged versions in path order, without
+        the content already stored or staged twice (the first kept, as one process keeps the first file of a content
+        it meets twice)."""
         with self.kb.session() as s:
             index = s.execute(select(StagedVersionRow.id, StagedVersionRow.rel_path, StagedVersionRow.content_hash)
                               .where(StagedVersionRow.run.in_(runs))).all()

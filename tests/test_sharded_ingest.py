@@ -202,3 +202,38 @@ def test_publish_refuses_until_every_shard_is_in_and_a_failed_or_killed_shard_lo
     assert done.returncode == 0 and "published 5 document version(s): generation 2" in done.stdout, done.stdout
     titles = [d.meta.title for d in KnowledgeBase(Path(machine[0]), url).load_snapshot().documents.values()]
     assert len(titles) == 6 and {"住房公积金管理条例", "失业保险条例", "全国年节及纪念日放假办法"} <= set(titles), titles
+
+
+@pytest.mark.model
+def test_a_shard_that_dies_mid_way_keeps_the_batches_it_staged_and_its_re_run_embeds_only_the_rest(tmp_path):
+    from ingest.pipeline import IngestPipeline
+    from knowledge_base.encoder import get_embedder
+    from knowledge_base.shards import ShardRun
+
+    corpus = corpus_copy(tmp_path / "corpus")
+    kb = KnowledgeBase(tmp_path / "kb")
+    shard = ShardRun("corpus", ShardSpec(1, 2))
+    mine = sorted(shards_of(2)[1])
+
+    class DiesOnSecondBatch:
+        """The real encoder, killed while embedding the shard's second staging batch."""
+
+        def __init__(self):
+            self.real, self.calls = get_embedder(), 0
+            self.model_id, self.dim = self.real.model_id, self.real.dim
+
+        def embed_passages(self, texts, batch_size=32, progress=None):
+            self.calls += 1
+            if self.calls == 2:
+                raise RuntimeError("machine went down")
+            return self.real.embed_passages(texts, batch_size=batch_size, progress=progress)
+
+    dying = DiesOnSecondBatch()
+    with pytest.raises(RuntimeError, match="machine went down"):
+        IngestPipeline(kb, embedder_factory=lambda: dying, stage_chunks=1).run([corpus], shard=shard)
+    assert staged_paths(kb, 1) == {mine[0]}  # the first file's batch was committed before the crash
+    assert shard_status(kb, 1) == "failed" and kb.state().generation == 0
+
+    report = IngestPipeline(kb, stage_chunks=1).run([corpus], shard=shard)
+    assert report.counts()["unchanged"] == 1 and report.staged == len(mine) - 1
+    assert staged_paths(kb, 1) == set(mine) and shard_status(kb, 1) == "done" and kb.state().generation == 0
