@@ -7,6 +7,10 @@
 Stages: discover → hash (unchanged files stop here) → parse (load, clean, metadata, structure)
 → chunk → embed → tokenize → commit (one transaction + atomic index switch).
 
+A shard (`run(paths, shard=ShardRun("corpus", ShardSpec(2, 4)))`) takes the files of one directory whose relative path
+hashes to it and stages what it embeds every `stage_chunks` chunks instead of committing (knowledge_base/shards.py):
+the serving generation moves only at `ShardStore.publish`, and a re-run skips what is stored or staged already.
+
 A new document or FAQ entry whose text contains a word on the blocked-word list (knowledge_base/safety.py) is
 ingested as it is and named in `report.content_warnings`, for staff to look at: an official text is never changed.
 """
@@ -24,6 +28,7 @@ import numpy as np
 from knowledge_base.models import Chunk, FaqEntry, ParsedDocument
 from knowledge_base.safety import Blocklist, BlocklistService, ContentWarning
 from knowledge_base.settings import get_settings
+from knowledge_base.shards import ShardRun, ShardStore
 from knowledge_base.store import EncoderIdentity, KnowledgeBase, NewVersion, doc_id_for
 from knowledge_base.text import tokenize
 from knowledge_base.versions import normalize_title
@@ -56,6 +61,7 @@ class IngestReport:
     faq_entries: list[FaqEntry] = field(default_factory=list)
     faq_errors: list[str] = field(default_factory=list)
     generation: int | None = None
+    staged: int = 0  # document versions a shard staged for publish
     content_warnings: list[ContentWarning] = field(default_factory=list)  # new texts containing a blocked word
 
     @property
@@ -127,6 +133,7 @@ class IngestPipeline:
         batch_size: int = 32,
         max_file_bytes: int | None = None,
         encoder: tuple[str, str] | None = None,
+        stage_chunks: int = 2048,  # a shard commits what it embedded this often: ~1-2 min of a 2-core CPU's work
     ):
         self.kb = kb
         self.chunker = chunker or Chunker()
@@ -134,6 +141,7 @@ class IngestPipeline:
         self.encoder = encoder  # (model spec, backend) to embed with, e.g. another knowledge base's
         self.batch_size = batch_size
         self.max_file_bytes = max_file_bytes if max_file_bytes is not None else int(get_settings().max_file_mb * 1024 * 1024)
+        self.stage_chunks = stage_chunks
 
     def encoder_choice(self) -> tuple[str, str]:
         """(model spec, backend): the one the knowledge base was built with, else the settings' choice,
@@ -162,8 +170,10 @@ class IngestPipeline:
         on_file: Callable[[FileOutcome], None] | None = None,
         on_embedded: Callable[[int], None] | None = None,
         on_plan: Callable[[int, int], None] | None = None,
+        shard: ShardRun | None = None,
     ) -> IngestReport:
-        """Ingest files; failures are recorded per file and never stop the batch."""
+        """Ingest files; failures are recorded per file and never stop the batch. With `shard`, `paths` is one
+        directory, and this shard's files are staged for `ShardStore.publish` (module docstring)."""
         t_start = time.perf_counter()
         report = IngestReport()
 
@@ -175,20 +185,24 @@ class IngestPipeline:
         files, problems = discover([Path(p) for p in paths])
         for p in problems:
             emit(p)
-        parsed = self._parse_changed(files, report, emit)
-        self._screen(parsed, report)
-        planned = self._plan(parsed, report.stage_seconds)
-        n_chunks = sum(len(p.chunks) for p in planned)
-        if on_plan:
-            on_plan(len(planned), n_chunks)
-        vectors, encoder = self._embed(planned, report, on_embedded)
-        new_versions, outcomes = self._versions(planned, vectors, report.stage_seconds)
-        if new_versions:
-            t0 = time.perf_counter()
-            report.generation = self.kb.commit_ingest(new_versions, encoder=encoder)
-            report.stage_seconds["index"] += time.perf_counter() - t0
-        for o in outcomes:
-            emit(o)
+        if shard is not None:
+            files = self._start_shard(shard, paths, files)
+        try:
+            parsed = self._parse_changed(files, report, emit, staged=shard is not None)
+            self._screen(parsed, report)
+            planned = self._plan(parsed, report.stage_seconds)
+            if on_plan:
+                on_plan(len(planned), sum(len(p.chunks) for p in planned))
+            if shard is None:
+                self._commit(planned, report, emit, on_embedded)
+            else:
+                self._stage(planned, report, emit, on_embedded, shard, root=Path(paths[0]))
+        except BaseException as e:  # an encoder error, Ctrl-C: the shard's record says so (a SIGKILL leaves "running")
+            if shard is not None:
+                ShardStore(self.kb).finish(shard, [f"{type(e).__name__}: {e}"] + [o.error or "" for o in report.failed])
+            raise
+        if shard is not None:
+            ShardStore(self.kb).finish(shard, [o.error or str(o.path) for o in report.failed])
         if report.faq_entries:
             from knowledge_base.faqs import FaqService
 
@@ -197,10 +211,57 @@ class IngestPipeline:
         return report
 
     # ------------------------------------------------------------------ stages of run()
-    def _parse_changed(self, files: list[Path], report: IngestReport, emit: Callable[[FileOutcome], None]) -> list[ParsedFile]:
-        """Hash every file; parse the new and changed ones (FAQ sheets are read aside, unchanged files reported)."""
+    def _start_shard(self, shard: ShardRun, paths: list[Path], files: list[Path]) -> list[Path]:
+        """This shard's share of `files` (by a hash of the path relative to the one directory), recorded as running."""
+        if len(paths) != 1 or not Path(paths[0]).is_dir():
+            raise ValueError(f"a shard ingests one directory, got {', '.join(map(str, paths))}")
+        root = Path(paths[0])
+        mine = [f for f in files if shard.spec.owns(f.relative_to(root).as_posix())]
+        ShardStore(self.kb).start(shard, files=len(mine))
+        return mine
+
+    def _commit(self, planned: list[PlannedVersion], report: IngestReport, emit: Callable[[FileOutcome], None],
+                on_embedded: Callable[[int], None] | None) -> None:
+        """Embed every planned version, store them and switch the index generation, in one transaction."""
+        vectors, encoder = self._embed(planned, report, on_embedded)
+        new_versions, outcomes = self._versions(planned, vectors, report.stage_seconds)
+        if new_versions:
+            t0 = time.perf_counter()
+            report.generation = self.kb.commit_ingest(new_versions, encoder=encoder)
+            report.stage_seconds["index"] += time.perf_counter() - t0
+        for o in outcomes:
+            emit(o)
+
+    def _stage(self, planned: list[PlannedVersion], report: IngestReport, emit: Callable[[FileOutcome], None],
+               on_embedded: Callable[[int], None] | None, shard: ShardRun, root: Path) -> None:
+        """Embed and stage the planned versions about `stage_chunks` chunks at a time (each batch its own commit)."""
+        store = ShardStore(self.kb)
+        batch: list[PlannedVersion] = []
+        batch_chunks = 0
+        for i, p in enumerate(planned):
+            batch.append(p)
+            batch_chunks += len(p.chunks)
+            if i + 1 < len(planned) and batch_chunks < self.stage_chunks:
+                continue
+            vectors, encoder = self._embed(batch, report, on_embedded)
+            new_versions, outcomes = self._versions(batch, vectors, report.stage_seconds)
+            t0 = time.perf_counter()
+            rel_paths = [b.path.relative_to(root).as_posix() for b in batch]
+            store.stage(shard, list(zip(rel_paths, new_versions)), encoder)
+            report.stage_seconds["stage"] += time.perf_counter() - t0
+            report.staged += len(new_versions)
+            for o in outcomes:
+                emit(o)
+            batch, batch_chunks = [], 0
+
+    def _parse_changed(self, files: list[Path], report: IngestReport, emit: Callable[[FileOutcome], None],
+                       staged: bool = False) -> list[ParsedFile]:
+        """Hash every file; parse the new and changed ones (FAQ sheets are read aside, unchanged files reported).
+        `staged`: what a shard staged already counts as stored."""
         stage = report.stage_seconds
         known = self.kb.known_hashes()
+        if staged:
+            known = ShardStore(self.kb).staged_hashes() | known
         pending: list[ParsedFile] = []
         seen_hashes: set[str] = set()
         for f in files:
@@ -281,7 +342,7 @@ class IngestPipeline:
         t0 = time.perf_counter()
         vectors = embedder.embed_passages(texts, batch_size=self.batch_size, progress=on_embedded)
         stage["embed"] += time.perf_counter() - t0
-        report.chunks_embedded = len(texts)
+        report.chunks_embedded += len(texts)
         spec, backend = self.encoder_choice()
         return vectors, EncoderIdentity(embedder.model_id, spec, backend, embedder.dim)
 

@@ -221,6 +221,46 @@ class EncoderRow(Base):
     tensors: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+# ------------------------------------------------------------------------------------------ sharded ingest (issue 22)
+class ShardRunRow(Base):
+    """One shard of a sharded ingest (`policyqa ingest DIR --shard 2/4 --run NAME`): `policyqa kb publish` switches
+    the index generation only when every shard of a run is `done`. A killed shard stays `running`."""
+
+    __tablename__ = "shard_runs"
+    run: Mapped[str] = mapped_column(String(200), primary_key=True)
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True)  # 1-based
+    shards: Mapped[int] = mapped_column(Integer)  # how many shards the run has
+    status: Mapped[str] = mapped_column(String(20), index=True)  # running | done | failed | published
+    host: Mapped[str | None] = mapped_column(String(200))
+    files: Mapped[int] = mapped_column(Integer, default=0)  # files of this shard (FAQ sheets included)
+    staged: Mapped[int] = mapped_column(Integer, default=0)  # document versions staged by the last attempt
+    failed: Mapped[int] = mapped_column(Integer, default=0)  # files that failed in the last attempt
+    error: Mapped[str | None] = mapped_column(Text)  # the first of those failures
+    model_id: Mapped[str | None] = mapped_column(String(300))  # the encoder the staged vectors came from
+    model_spec: Mapped[str | None] = mapped_column(String(1000))
+    model_backend: Mapped[str | None] = mapped_column(String(20))
+    dim: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class StagedVersionRow(Base):
+    """A document version a shard parsed, chunked and embedded, waiting for `policyqa kb publish`: never served
+    (nothing that answers reads this table) until publish stores it as documents and chunks."""
+
+    __tablename__ = "staged_versions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run: Mapped[str] = mapped_column(String(200), index=True)
+    shard: Mapped[int] = mapped_column(Integer)
+    rel_path: Mapped[str] = mapped_column(String(1000))  # relative to the ingested directory: the publish order
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    doc_id: Mapped[str] = mapped_column(String(40))
+    document: Mapped[dict] = mapped_column(JSON)  # the ParsedDocument: meta, text, sections
+    chunks: Mapped[list] = mapped_column(JSON)  # [{chunk_id, doc_id, ordinal, section_path, anchor, text, embed_text, tokens}]
+    vectors: Mapped[bytes] = mapped_column(LargeBinary)  # float32 rows, one per chunk
+    staged_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
 # ------------------------------------------------------------------------------------------ 12345 work orders
 class WorkOrderRow(Base):
     """One 12345 hotline ticket imported from the hotline system's export; text masked before it is stored."""

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 from sqlalchemy import delete, func, select, update
@@ -229,20 +229,17 @@ class KnowledgeBase:
         *,
         encoder: EncoderIdentity | None,
         remove_doc_ids: list[str] | None = None,
+        also: Callable[[Session], None] | None = None,
     ) -> int:
-        """Store new versions and/or remove documents, rebuild indexes, switch generation atomically."""
+        """Store new versions and/or remove documents, rebuild indexes, switch generation atomically. `also(session)`
+        makes further writes in the same transaction (`policyqa kb publish` empties the staged shards with it)."""
         remove_doc_ids = list(remove_doc_ids or [])
         if not new_versions and not remove_doc_ids:
             return self.state().generation
         with self.session() as s:
             state = s.get(KbStateRow, 1)
-            has_chunks = (s.scalar(select(func.count()).select_from(ChunkRow)) or 0) > 0
             if new_versions and encoder is not None:
-                if state.model_id and has_chunks and not same_vector_space(state.model_id, encoder.model_id):
-                    raise KnowledgeBaseError(
-                        f"this knowledge base was embedded with {state.model_id!r}; refusing to mix in "
-                        f"{encoder.model_id!r} (use that model, or rebuild the knowledge base in a new directory)"
-                    )
+                self.check_encoder(s, encoder)
                 state.model_id, state.model_spec = encoder.model_id, encoder.spec
                 state.model_backend, state.dim = encoder.backend, encoder.dim
             touched_works: set[str] = set()
@@ -258,6 +255,8 @@ class KnowledgeBase:
             s.flush()
             for work_id in touched_works:
                 self._revalidate(s, work_id)
+            if also is not None:
+                also(s)
             generation = state.generation + 1
             gen_dir = self.generation_dir(generation)
             try:
@@ -312,6 +311,17 @@ class KnowledgeBase:
                 raise
         self._prune_generations(keep={generation, generation - 1})
         return generation
+
+    @staticmethod
+    def check_encoder(s: Session, encoder: EncoderIdentity) -> None:
+        """Raise unless vectors of `encoder` can sit beside the stored ones."""
+        state = s.get(KbStateRow, 1)
+        has_chunks = s.scalar(select(ChunkRow.id).limit(1)) is not None
+        if state.model_id and has_chunks and not same_vector_space(state.model_id, encoder.model_id):
+            raise KnowledgeBaseError(
+                f"this knowledge base was embedded with {state.model_id!r}; refusing to mix in "
+                f"{encoder.model_id!r} (use that model, or rebuild the knowledge base in a new directory)"
+            )
 
     def _add_version(self, s: Session, nv: NewVersion) -> str:
         meta = nv.parsed.meta

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 HERE = Path(__file__).resolve().parent
 # The newest revision in versions/. Kept here so that opening a store at HEAD needs neither Alembic's import
 # (0.2 s) nor reading the scripts; tests/test_migrations.py checks it against the scripts.
-HEAD = "0007_fine_tuned_encoders"
+HEAD = "0008_shard_runs"
 VERSION_TABLE = "alembic_version"
 # pg_advisory_xact_lock key: replicas starting together against a new database migrate one at a time.
 PG_LOCK_KEY = 7_262_011

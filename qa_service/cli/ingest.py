@@ -1,6 +1,7 @@
 """`policyqa ingest` and `policyqa remove`: files into the knowledge base, documents out of it.
 
     policyqa ingest ../shared/corpus --kb kb      # progress bars, then a summary table; exit 1 if a file failed
+    policyqa ingest /data/corpus --shard 2/4      # this machine's share, staged for `policyqa kb publish`
     policyqa remove 失业保险条例 --kb kb
 """
 from __future__ import annotations
@@ -85,23 +86,52 @@ def ingest(
     paths: list[Path] = typer.Argument(..., help="Files or directories (.txt .md .html .docx .pdf; .csv/.xlsx FAQ sheets)."),
     kb: Optional[Path] = KbOption,
     batch_size: int = typer.Option(32, help="Encoder batch size."),
+    shard: Optional[str] = typer.Option(
+        None, "--shard", metavar="K/N", help="Embed shard K of N of one directory's files into the (shared) store, "
+        "without switching the served generation: `policyqa kb publish` does, once every shard is in."),
+    run: Optional[str] = typer.Option(None, "--run", help="With --shard: the sharded ingest's name, the same on every "
+                                      "machine (default: the directory's name)."),
 ) -> None:
     """Ingest policy files and FAQ sheets; unchanged files are skipped, changed ones become new versions."""
     from ingest.pipeline import IngestPipeline
+    from knowledge_base.shards import ShardError
     from knowledge_base.store import KnowledgeBaseError
 
+    shard_run = _shard_run(paths, shard, run)
     kbase = open_kb(kb)
     with _progress_bars() as progress:
         bars = IngestProgress(progress)
         try:
             report = IngestPipeline(kbase, batch_size=batch_size).run(
-                paths, on_file=bars.on_file, on_embedded=bars.on_embedded, on_plan=bars.on_plan
+                paths, on_file=bars.on_file, on_embedded=bars.on_embedded, on_plan=bars.on_plan, shard=shard_run
             )
-        except KnowledgeBaseError as e:
+        except (KnowledgeBaseError, ShardError) as e:
             fail(str(e))
     _print_summary(report)
+    if shard_run is not None:
+        state = "failed: re-run it when fixed" if report.failed else "in"
+        console.print(f"shard {shard_run.spec} of run {shard_run.run!r} {state}: {report.staged} document version(s) "
+                      f"staged; the served generation moves at `policyqa kb publish`, once every shard is in",
+                      highlight=False, soft_wrap=True)
     if report.failed:
         raise typer.Exit(1)
+
+
+def _shard_run(paths: list[Path], shard: str | None, run: str | None):
+    """The ShardRun that --shard and --run name (None without --shard); a CLI error when they do not fit."""
+    from knowledge_base.shards import ShardRun, ShardSpec
+
+    if shard is None:
+        if run is not None:
+            fail("--run names a sharded ingest: give --shard K/N too")
+        return None
+    try:
+        spec = ShardSpec.parse(shard)
+    except ValueError as e:
+        fail(str(e))
+    if len(paths) != 1 or not paths[0].is_dir():
+        fail(f"--shard takes one directory (every machine passes the same one), got {' '.join(map(str, paths))}")
+    return ShardRun(run or paths[0].resolve().name, spec)
 
 
 def remove(

@@ -1,6 +1,7 @@
 """`policyqa kb …`: knowledge-base inspection.
 
     policyqa kb stats --kb kb
+    policyqa kb publish        # after `policyqa ingest DIR --shard K/N` on every machine
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from .common import KbOption, console, fail, open_kb
+from .common import KbOption, console, err, fail, open_kb
 
 app = typer.Typer(help="Knowledge-base inspection.", no_args_is_help=True)
 
@@ -60,6 +61,33 @@ def kb_migrate(kb: Optional[Path] = KbOption) -> None:
         console.print(f"{where}: schema already at {HEAD}", highlight=False, soft_wrap=True)
     else:
         console.print(f"{where}: schema migrated from {before or 'before migrations (or new)'} to {HEAD}", highlight=False, soft_wrap=True)
+
+
+@app.command("publish")
+def kb_publish(
+    force: bool = typer.Option(False, "--force", help="Publish what the shards staged even when some are missing or failed."),
+    kb: Optional[Path] = KbOption,
+) -> None:
+    """Store what the shards of `policyqa ingest DIR --shard K/N` staged and switch to a new index generation, once
+    every shard of every run is in."""
+    from knowledge_base.shards import ShardError, ShardStore
+    from knowledge_base.store import KnowledgeBaseError
+
+    try:
+        result = ShardStore(open_kb(kb)).publish(force=force)
+    except (ShardError, KnowledgeBaseError) as e:
+        fail(str(e))
+    if not result.runs:
+        console.print(f"nothing to publish: no shard has run since the last publish (generation {result.generation})")
+        return
+    for st in result.runs:
+        console.print(f"run {st.run!r}: shards in {', '.join(f'{k}/{st.shards}' for k in st.done) or 'none'}",
+                      highlight=False, soft_wrap=True)
+        for line in st.missing:  # only under --force
+            err.print(f"[yellow]published without:[/] {line}", highlight=False, soft_wrap=True)
+    skipped = f" ({result.duplicates} already stored or staged twice, skipped)" if result.duplicates else ""
+    console.print(f"published {result.versions} document version(s){skipped}: generation {result.generation}",
+                  highlight=False, soft_wrap=True)
 
 
 @app.command("copy")
