@@ -179,7 +179,7 @@ def print_factor(console, result: dict) -> None:
             if "latency_matmul" in r:
                 t.add_row("", "", "exact, as the retriever (matrix product + top 400)", "", "", "",
                           fmt_lat(r["latency_matmul"]), "", "", "")
-    console.print(t, width=220)
+    console.print(t)
     b = Table(title="BM25 (bm25s) at the same scales")
     for col in ("factor", "chunks", "build s", "file MB", "RSS MB", "ms top 10 p50/p95", "ms all scores p50/p95 (retriever)",
                 "process RSS MB"):
@@ -189,7 +189,7 @@ def print_factor(console, result: dict) -> None:
         b.add_row(str(sc["factor"]), str(sc["chunks"]), f"{r['build_s']:.1f}", f"{r['file_mb']:.0f}",
                   f"{r['rss_mb']:.0f}", fmt_lat(r["latency_top10"]), fmt_lat(r["latency_all_scores"]),
                   f"{sc['process_rss_mb'] or 0:.0f}")
-    console.print(b, width=220)
+    console.print(b)
 
 
 # over 60 lines: a typer command: its options are its signature
@@ -218,7 +218,7 @@ def main(
     machine = machine_info()
     if factor:
         result = factor_scale(kb, factor, noise, held_out, question_pool(gold)[:requests], seed)
-        print_factor(console, result)
+        print_factor(Console(width=max(console.width, 200)), result)  # ten columns
         machine["load_average_end"] = machine_info()["load_average"]
         finish(console, machine, {"machine": machine, **result}, json_out)
         return
