@@ -12,6 +12,8 @@ against exact search over the same synthetic corpus.
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -23,13 +25,13 @@ import numpy as np
 
 from knowledge_base.indexes import DenseIndexConfig, IndexSet, build_dense_index
 
-from .benchutil import latency_summary, rss_mb
+from .benchutil import latency_summary
 
 # Prefecture-level cities of the two provinces the corpus covers: the names documents are re-issued under.
 CITIES = ("济南", "青岛", "淄博", "枣庄", "东营", "烟台", "潍坊", "济宁", "泰安", "威海", "日照", "临沂", "德州", "聊城",
           "滨州", "菏泽", "杭州", "宁波", "温州", "嘉兴", "湖州", "绍兴", "金华", "衢州", "舟山", "台州", "丽水")
 PRODUCT_DEPTH = 400  # what the retriever asks an approximate index for (4 × RetrievalConfig.candidates)
-HNSW_EF = (64, 128, 256)
+HNSW_EF = (64, 128, 256, 512)
 IVF_NPROBE = (16, 32, 64)
 
 
@@ -108,19 +110,36 @@ def _recall(found: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean([len(set(f[f >= 0]) & set(t)) / len(t) for f, t in zip(found, truth)]))
 
 
-def _loaded(index: faiss.Index, tmp: Path) -> tuple[faiss.Index, float, float, float]:
-    """(the index read back from its file, file MB, process RSS growth when read in MB, seconds to write+read)."""
+# Run in a fresh interpreter: the resident memory one index file adds to a process that loads it (this process's own
+# RSS says little, freed and reused pages hide it).
+_LOAD_RSS = """
+import sys
+def rss():
+    return next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmRSS:')) / 1024
+kind, path = sys.argv[1], sys.argv[2]
+import faiss, bm25s
+before = rss()
+index = faiss.read_index(path) if kind == 'faiss' else bm25s.BM25.load(path)
+print(rss() - before)
+"""
+
+
+def load_rss_mb(kind: str, path: Path) -> float:
+    """MB of resident memory that loading the index at `path` ('faiss' or 'bm25') adds to a fresh process."""
+    out = subprocess.run([sys.executable, "-c", _LOAD_RSS, kind, str(path)], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip())
+
+
+def _loaded(index: faiss.Index, tmp: Path) -> tuple[faiss.Index, float, float]:
+    """(the index read back from its file, file MB, resident MB it adds to a process loading it)."""
     path = tmp / "dense.faiss"
-    t = time.perf_counter()
     faiss.write_index(index, str(path))
     del index
     gc.collect()
-    before = rss_mb() or 0.0
     loaded = faiss.read_index(str(path))
-    grown = (rss_mb() or 0.0) - before
-    size = path.stat().st_size / 1e6
+    size, resident = path.stat().st_size / 1e6, load_rss_mb("faiss", path)
     path.unlink()
-    return loaded, size, grown, time.perf_counter() - t
+    return loaded, size, resident
 
 
 def measure_dense(vectors: np.ndarray, queries: dict[str, np.ndarray], latency_queries: np.ndarray,
@@ -136,7 +155,7 @@ def measure_dense(vectors: np.ndarray, queries: dict[str, np.ndarray], latency_q
             t = time.perf_counter()
             index = build_dense_index(vectors, kind, config) if kind != "ivf" else _ivf(vectors)
             build_s = time.perf_counter() - t
-            index, size_mb, rss_grown, _ = _loaded(index, Path(tmp))
+            index, size_mb, rss_grown = _loaded(index, Path(tmp))
             faiss.omp_set_num_threads(1)
             if kind == "flat":  # the ground truth: exact search, batched
                 truth = {name: index.search(q, 10)[1] for name, q in queries.items()}
@@ -191,9 +210,8 @@ def measure_bm25(tokens: list[list[str]], query_tokens: list[list[str]]) -> dict
         del retriever
         gc.collect()
         size = sum(f.stat().st_size for f in Path(tmp).rglob("*") if f.is_file()) / 1e6
-        before = rss_mb() or 0.0
         loaded = bm25s.BM25.load(f"{tmp}/bm25")
-        grown = (rss_mb() or 0.0) - before
+        grown = load_rss_mb("bm25", Path(tmp) / "bm25")
     ix = IndexSet(Path(tmp), 0, None, 0, np.arange(len(tokens)), loaded, None)
     vocab = loaded.vocab_dict
     top10 = _timed_ms(lambda tk: ix.lexical_search(tk, 10), query_tokens)

@@ -40,10 +40,10 @@ class DenseIndexConfig:
     """Which dense index a generation gets, and the HNSW parameters (chosen with `policyqa bench scale --factor 10`)."""
 
     mode: Literal["auto", "exact", "approximate"] = "auto"
-    approx_min_chunks: int = 150_000
+    approx_min_chunks: int = 100_000
     hnsw_m: int = 32  # neighbours per node; 2·M links a vector on the base layer (~256 bytes beside its 1,536)
     hnsw_ef_construction: int = 80
-    hnsw_ef_search: int = 128  # at least the k asked for (faiss searches max(efSearch, k))
+    hnsw_ef_search: int = 256  # the top 10's recall: faiss returns k results however small efSearch is
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> "DenseIndexConfig":
