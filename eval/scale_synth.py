@@ -190,7 +190,7 @@ def _ivf(vectors: np.ndarray) -> faiss.Index:
     nlist = int(4 * np.sqrt(len(vectors)))
     quantizer = faiss.IndexFlatIP(vectors.shape[1])
     index = faiss.IndexIVFFlat(quantizer, vectors.shape[1], nlist, faiss.METRIC_INNER_PRODUCT)
-    sample = np.random.default_rng(0).choice(len(vectors), size=min(len(vectors), 64 * nlist), replace=False)
+    sample = np.random.default_rng(0).choice(len(vectors), size=min(len(vectors), 32 * nlist), replace=False)
     index.train(vectors[np.sort(sample)])
     index.add(vectors)
     index.own_fields = True
