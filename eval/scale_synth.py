@@ -31,7 +31,7 @@ from .benchutil import latency_summary
 CITIES = ("济南", "青岛", "淄博", "枣庄", "东营", "烟台", "潍坊", "济宁", "泰安", "威海", "日照", "临沂", "德州", "聊城",
           "滨州", "菏泽", "杭州", "宁波", "温州", "嘉兴", "湖州", "绍兴", "金华", "衢州", "舟山", "台州", "丽水")
 PRODUCT_DEPTH = 400  # what the retriever asks an approximate index for (4 × RetrievalConfig.candidates)
-HNSW_EF = (64, 128, 256, 512)
+HNSW_EF = (64, 128, 256, 512, 1024)
 IVF_NPROBE = (16, 32, 64)
 
 

@@ -448,8 +448,13 @@ class HybridRetriever:
         q = np.ascontiguousarray(np.asarray(vector, dtype=np.float32).reshape(-1))
         if self._dense_matrix is not None and not self._approximate:
             return self._dense_matrix @ q
-        # An approximate index: ask it for a deep list of allowed positions and leave the rest at -1.
+        # An approximate index: ask it for a deep list of allowed positions and leave the rest at -1 (a narrow filter:
+        # exact over what it allows, cheaper than a filtered HNSW walk and never short of results).
         scores = np.full(self.size, -1.0, np.float32)
+        allowed = np.flatnonzero(mask)
+        if self._dense_matrix is not None and len(allowed) <= self.config.exact_subset_max:
+            scores[allowed] = self._dense_matrix[allowed] @ q
+            return scores
         s, p = self.snapshot.indexes.dense_search(q, min(self.size, max(depth, 4 * self.config.candidates)), mask=mask)
         scores[p] = s
         return scores

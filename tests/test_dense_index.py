@@ -91,7 +91,8 @@ def test_the_small_kb_over_a_lowered_threshold_answers_as_exact_search(small_kb,
     """Real embeddings: the generation rebuilt from the database with the threshold at 1 chunk is HNSW, and the
     retriever over it returns the exact generation's top 10, hybrid and dense, for real questions."""
     from knowledge_base.encoder import get_embedder
-    from knowledge_base.retrieval import HybridRetriever, RetrievalQuery
+    from knowledge_base.config import RetrievalConfig
+    from knowledge_base.retrieval import HybridRetriever, RetrievalFilters, RetrievalQuery
     from knowledge_base.store import KnowledgeBase
     from qa_service.normalize import QueryNormalizer
 
@@ -101,17 +102,20 @@ def test_the_small_kb_over_a_lowered_threshold_answers_as_exact_search(small_kb,
     kb_dir = tmp_path / "kb"
     shutil.copytree(small_kb, kb_dir, ignore=shutil.ignore_patterns("indexes"))
     fresh_settings.setenv("POLICYQA_APPROX_INDEX_MIN_CHUNKS", "1")
-    approx = HybridRetriever(KnowledgeBase(kb_dir).load_snapshot())  # no index files: built from the database
-    assert approx.snapshot.indexes.approximate and len(approx.snapshot.indexes) == len(exact.snapshot.indexes)
+    snapshot = KnowledgeBase(kb_dir).load_snapshot()  # no index files: built from the database
+    assert snapshot.indexes.approximate and len(snapshot.indexes) == len(exact.snapshot.indexes)
 
     vectors = exact.vectors(np.arange(exact.size))  # the stored real vectors as queries
     for q in vectors:
-        assert set(approx.snapshot.indexes.dense_search(q, K)[1].tolist()) == exact_top(vectors, q, K)
+        assert set(snapshot.indexes.dense_search(q, K)[1].tolist()) == exact_top(vectors, q, K)
     embed, normalizer = get_embedder().embed_query, QueryNormalizer(exact.organizations())
-    for question in ("失业保险金的标准由谁确定", "春节放几天假", "济南市司法局政务公开工作要点", "居住证怎么办"):
-        n = normalizer.run(question)
-        for mode in ("dense", "hybrid"):
-            query = RetrievalQuery(tokens=n.tokens, vector=embed(n.text), organization=n.organization,
-                                   region=n.region, mode=mode, k=K)
-            want, got = exact.run(query).hits, approx.run(query).hits
-            assert [(h.row_id, round(h.score, 5)) for h in got] == [(h.row_id, round(h.score, 5)) for h in want]
+    # the HNSW walk (no filter is narrow enough for exact search), and exact search over what a filter allows
+    for approx in (HybridRetriever(snapshot, RetrievalConfig(exact_subset_max=0)), HybridRetriever(snapshot)):
+        for question in ("失业保险金的标准由谁确定", "春节放几天假", "济南市司法局政务公开工作要点", "居住证怎么办"):
+            n = normalizer.run(question)
+            for mode, filters in (("dense", RetrievalFilters()), ("hybrid", RetrievalFilters()),
+                                  ("hybrid", RetrievalFilters(publisher="国务院"))):
+                query = RetrievalQuery(tokens=n.tokens, vector=embed(n.text), organization=n.organization,
+                                       region=n.region, mode=mode, k=K, filters=filters)
+                want, got = exact.run(query).hits, approx.run(query).hits
+                assert [(h.row_id, round(h.score, 5)) for h in got] == [(h.row_id, round(h.score, 5)) for h in want]
