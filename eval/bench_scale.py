@@ -2,12 +2,17 @@
 
     python -m eval.bench_scale --kb /work/devkb/full
     policyqa bench scale --kb /work/devkb/full --fractions 0.1,0.3,1 --requests 100 --json eval/results/bench-scale-full.json
+    policyqa bench scale --kb /work/kbs/full --factor 10 --json eval/results/bench-scale-x10.json   # a province: 10×
 
 The smaller knowledge bases are derived from a private copy of the full one by removing documents (whole
 works, seeded; works a gold question cites are always kept so answerable questions stay answerable), which
 rebuilds the indexes from the stored embeddings, so nothing is re-embedded and every scale uses the very same
 vectors. At each scale: HTTP latency (sequential, and concurrent clients) against a `policyqa serve`
 subprocess, its RSS, the in-process engine's latency, and the floors (BM25 alone, FAISS alone) at that size.
+
+With `--factor N` it goes the other way, to N× the corpus (synthesized: eval/scale_synth.py), and measures the indexes
+alone at factor 1 and factor N in one run: exact FAISS, HNSW and IVF (build time, memory, p50/p95, recall@10 against
+exact search), and BM25.
 """
 from __future__ import annotations
 
@@ -19,9 +24,11 @@ import time
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import typer
 
 from .bench_query import DEFAULT_GOLD, FLOOR_K, _cycle, copy_kb, http_concurrent, http_sequential, question_pool
+from .benchutil import rss_mb
 
 
 def gold_sources(gold_files: list[Path]) -> list[str]:
@@ -116,6 +123,75 @@ def in_process_latency(kb_dir: Path, questions: list[str]) -> dict:
     return out
 
 
+def factor_scale(kb: Path, factor: int, noise: float, held_out: int, questions: list[str], seed: int) -> dict:
+    """Index figures at factor 1 and factor `factor` of the corpus (see eval/scale_synth.py)."""
+    from knowledge_base.store import KnowledgeBase
+    from knowledge_base.text import tokenize
+    from qa_service.engine import load_query_embedder
+
+    from . import scale_synth
+
+    private = copy_kb(kb)
+    try:
+        corpus = scale_synth.load_corpus(private)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+    base, held = scale_synth.split_held_out(corpus, held_out, seed)
+    del corpus
+    enc = KnowledgeBase(kb).encoder()
+    embedder = load_query_embedder(enc.spec, enc.backend)
+    qvecs = np.vstack([embedder.embed_query(q) for q in questions]).astype(np.float32)
+    qtoks = [tokenize(q) for q in questions]
+    scales = []
+    for n in sorted({1, factor}):
+        t = time.perf_counter()
+        vectors, tokens = scale_synth.synthesize(base, n, noise, seed) if n > 1 else (base.vectors, base.tokens)
+        synth_s = time.perf_counter() - t
+        dense = scale_synth.measure_dense(vectors, {"questions": qvecs, "held_out": held}, qvecs)
+        bm25 = scale_synth.measure_bm25(tokens, qtoks)
+        scales.append({"factor": n, "chunks": len(tokens), "synthesis_s": synth_s, "dense": dense, "bm25": bm25,
+                       "process_rss_mb": rss_mb()})
+        del vectors, tokens
+        gc.collect()
+    return {"kb": str(kb), "model": enc.model_id, "noise": noise, "held_out": len(held), "questions": len(questions),
+            "scales": scales}
+
+
+def print_factor(console, result: dict) -> None:
+    from rich.table import Table
+
+    def fmt_lat(s: dict) -> str:
+        return f"{s['p50']:.2f} / {s['p95']:.2f}"
+
+    t = Table(title=f"dense indexes at factor 1 and {result['scales'][-1]['factor']} (one thread per query; recall@10 "
+                    f"against exact on {result['questions']} questions / {result['held_out']} held-out chunks)")
+    for col in ("factor", "chunks", "index", "build s", "file MB", "RSS MB", "ms p50/p95 k=10", "ms p50/p95 k=400",
+                "recall@10 q (k=10 / k=400)", "recall@10 held-out (k=10 / k=400)"):
+        t.add_column(col, justify="right")
+    for sc in result["scales"]:
+        for r in sc["dense"]:
+            name = {"flat": "exact (IndexFlatIP)", "hnsw": f"HNSW M=32 ef={r['param']}",
+                    "ivf": f"IVF nprobe={r['param']}"}[r["index"]]
+            t.add_row(str(sc["factor"]), str(sc["chunks"]), name, f"{r['build_s']:.1f}", f"{r['file_mb']:.0f}",
+                      f"{r['rss_mb']:.0f}", fmt_lat(r["latency_k10"]), fmt_lat(r["latency_k400"]),
+                      f"{r['recall10_questions']:.4f} / {r['recall10_questions_k400']:.4f}",
+                      f"{r['recall10_held_out']:.4f} / {r['recall10_held_out_k400']:.4f}")
+            if "latency_matmul" in r:
+                t.add_row("", "", "exact, as the retriever (matrix product + top 400)", "", "", "",
+                          fmt_lat(r["latency_matmul"]), "", "", "")
+    console.print(t)
+    b = Table(title="BM25 (bm25s) at the same scales")
+    for col in ("factor", "chunks", "build s", "file MB", "RSS MB", "ms top 10 p50/p95", "ms all scores p50/p95 (retriever)",
+                "process RSS MB"):
+        b.add_column(col, justify="right")
+    for sc in result["scales"]:
+        r = sc["bm25"]
+        b.add_row(str(sc["factor"]), str(sc["chunks"]), f"{r['build_s']:.1f}", f"{r['file_mb']:.0f}",
+                  f"{r['rss_mb']:.0f}", fmt_lat(r["latency_top10"]), fmt_lat(r["latency_all_scores"]),
+                  f"{sc['process_rss_mb'] or 0:.0f}")
+    console.print(b)
+
+
 # over 60 lines: a typer command: its options are its signature
 def main(
     kb: Path = typer.Option(..., "--kb", help="The full knowledge base (read only: a private copy is used)."),
@@ -125,18 +201,27 @@ def main(
     concurrency: int = typer.Option(8, "--concurrency", min=0, max=64, help="Concurrent HTTP clients (0: skip)."),
     seed: int = typer.Option(0, "--seed"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the figures as JSON."),
+    factor: int = typer.Option(0, "--factor", min=0, max=20, help="Instead: the indexes at factor 1 and N× the corpus (synthesized)."),
+    noise: float = typer.Option(0.2, "--noise", min=0.0, max=2.0, help="With --factor: norm of the noise added to a re-issued chunk's vector."),
+    held_out: int = typer.Option(300, "--held-out", min=10, max=5000, help="With --factor: real chunks held out as queries."),
 ) -> None:
-    """Latency and memory at 10 %, 30 % and 100 % of the corpus (same embeddings at every scale)."""
+    """Latency and memory at 10 %, 30 % and 100 % of the corpus (same embeddings at every scale), or at N× (--factor)."""
     from rich.console import Console
     from rich.table import Table
 
     from knowledge_base.store import KnowledgeBase
     from qa_service.engine import load_query_embedder
 
-    from .benchutil import ServerProcess, finish, fmt_lat, hwm_mb, machine_info, rss_mb
+    from .benchutil import ServerProcess, finish, fmt_lat, hwm_mb, machine_info
 
     console = Console()
     machine = machine_info()
+    if factor:
+        result = factor_scale(kb, factor, noise, held_out, question_pool(gold)[:requests], seed)
+        print_factor(Console(width=max(console.width, 200)), result)  # ten columns
+        machine["load_average_end"] = machine_info()["load_average"]
+        finish(console, machine, {"machine": machine, **result}, json_out)
+        return
     shares = sorted(float(f) for f in fractions.split(",") if f.strip())
     pool = question_pool(gold)
     questions = _cycle(pool, requests)

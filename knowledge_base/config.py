@@ -65,6 +65,7 @@ class RetrievalConfig:
     rrf_k: int = 60
     candidates: int = 100  # depth of each ranked list before fusion
     organization_candidates: int = 20  # the named office's own passages added to each list
+    exact_subset_max: int = 10_000  # approximate index: a filter allowing at most this many chunks is searched exactly
     # Preference factors applied to the fused score (multiplicative).
     organization_boost: float = 1.0  # the question names this document's publisher (济南市司法局…): ×2. 0.0–2.0
     #   measured equal on the slice (adding the office's passages as candidates is what matters there); kept so the

@@ -195,7 +195,10 @@ class HybridRetriever:
         self._public = public
         self._superseded = chunk_validity == Validity.SUPERSEDED.value
         self._expired = chunk_validity == Validity.EXPIRED.value
+        # the stored vectors (a zero-copy view; an HNSW index keeps them in its flat storage): with an exact index one
+        # matrix-vector product scores every chunk, with an approximate one they score the gathered candidates
         self._dense_matrix = _flat_matrix(ix.dense) if ix.dense is not None else None
+        self._approximate = ix.approximate
         self._bm25 = ix.bm25
         self._idf = self._build_idf()
         self._configure()
@@ -382,7 +385,7 @@ class HybridRetriever:
         lexical = self._lexical_scores(query.tokens)  # also informs confidence in dense mode
         timings["lexical"] = _ms(t)
         t = time.perf_counter()
-        dense = self._dense_scores(query.vector) if query.vector is not None else None
+        dense = self._dense_scores(query.vector, mask, depth) if query.vector is not None else None
         timings["dense"] = _ms(t)
         t = time.perf_counter()
         lists = []
@@ -403,6 +406,8 @@ class HybridRetriever:
                                                                  name == "lexical"))
             ranked[name] = top
         positions = np.unique(np.concatenate(list(ranked.values()))) if ranked else np.zeros(0, np.int64)
+        if dense is not None and self._approximate and len(positions):  # candidates the HNSW list missed: true cosine
+            dense[positions] = self.vectors(positions) @ np.asarray(query.vector, np.float32).reshape(-1)
         timings["fuse"] = _ms(t)
         return positions, lexical, dense, ranked, best_dense
 
@@ -439,13 +444,18 @@ class HybridRetriever:
             return np.zeros(self.size, np.float32)
         return np.asarray(self._bm25.get_scores_from_ids(ids), dtype=np.float32)
 
-    def _dense_scores(self, vector: np.ndarray) -> np.ndarray | None:
+    def _dense_scores(self, vector: np.ndarray, mask: np.ndarray, depth: int) -> np.ndarray | None:
         q = np.ascontiguousarray(np.asarray(vector, dtype=np.float32).reshape(-1))
-        if self._dense_matrix is not None:
+        if self._dense_matrix is not None and not self._approximate:
             return self._dense_matrix @ q
-        # A non-flat index: ask it for a deep list and leave the rest at -1.
+        # An approximate index: ask it for a deep list of allowed positions and leave the rest at -1 (a narrow filter:
+        # exact over what it allows, cheaper than a filtered HNSW walk and never short of results).
         scores = np.full(self.size, -1.0, np.float32)
-        s, p = self.snapshot.indexes.dense_search(q, min(self.size, 4 * self.config.candidates))
+        allowed = np.flatnonzero(mask)
+        if self._dense_matrix is not None and len(allowed) <= self.config.exact_subset_max:
+            scores[allowed] = self._dense_matrix[allowed] @ q
+            return scores
+        s, p = self.snapshot.indexes.dense_search(q, min(self.size, max(depth, 4 * self.config.candidates)), mask=mask)
         scores[p] = s
         return scores
 
@@ -623,8 +633,10 @@ class ChunkTexts:
 
 # ---------------------------------------------------------------------- helpers
 def _flat_matrix(index: faiss.Index) -> np.ndarray | None:
-    """A zero-copy view of a flat index's vectors, so one matrix-vector product scores every chunk."""
+    """A zero-copy view of a flat index's vectors, or of an HNSW index's flat storage."""
     flat = faiss.downcast_index(index)
+    if isinstance(flat, faiss.IndexHNSW):
+        flat = faiss.downcast_index(flat.storage)
     if not isinstance(flat, faiss.IndexFlat) or flat.ntotal == 0:
         return None
     xb = faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * flat.d)
