@@ -227,7 +227,7 @@ def main(
     questions = _cycle(pool, requests)
     keep = gold_sources(gold)
     enc = KnowledgeBase(kb).encoder()
-    embedder = load_query_embedder(enc.spec, enc.backend)  # what the engine encodes questions with
+    embedder = load_query_embedder(KnowledgeBase(kb).encoder_source(enc.spec), enc.backend)  # what the engine encodes questions with
     results = []
     for share in shares:
         private = copy_kb(kb)
