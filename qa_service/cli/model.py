@@ -6,13 +6,20 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..training.judge import DEFAULT_FAQ_SHEETS, DEFAULT_FIT, DEFAULT_LAYPERSON, DEFAULT_SELECT, existing as _existing
+from knowledge_base.judge import JudgeConfig, StaleJudgeError, judge_record, load_judge, remove_judge
+from knowledge_base.settings import get_settings
+
+from ..training.judge import (DEFAULT_FAQ_SHEETS, DEFAULT_FIT, DEFAULT_LAYPERSON, DEFAULT_SELECT, JudgeTrainer,
+                              TrainingSources, existing as _existing)
+from .common import console, err, fail, open_kb
 
 app = typer.Typer(help="The learned answer judge (ranking and refusal), trained on this knowledge base.",
                         no_args_is_help=True)
@@ -32,16 +39,6 @@ def train_judge(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the training report here."),
 ) -> None:
     """Build the training set from this knowledge base, train the judge, choose its refusal threshold, store it."""
-    import dataclasses
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from knowledge_base.judge import JudgeConfig
-    from knowledge_base.settings import get_settings
-
-    from .common import console, err, fail, open_kb
-    from ..training.judge import JudgeTrainer, TrainingSources
-
     fit_files = _existing(fit or DEFAULT_FIT)
     select_files = _existing(select or DEFAULT_SELECT)
     if not fit_files:
@@ -89,10 +86,6 @@ def train_judge(
 @app.command("show")
 def show(kb: Optional[Path] = typer.Option(None, "--kb", help="Knowledge-base directory.")) -> None:
     """The knowledge base's judge: identity, training data hash and sizes, chosen threshold."""
-    from knowledge_base.judge import StaleJudgeError, judge_record, load_judge
-
-    from .common import console, fail, open_kb
-
     kbase = open_kb(kb)
     record = judge_record(kbase)
     if record is None:
@@ -111,8 +104,6 @@ def show(kb: Optional[Path] = typer.Option(None, "--kb", help="Knowledge-base di
 
 def print_calibration(s: dict, table: list[dict]) -> None:
     """The operating points and the calibration table on the selection questions (issue 21)."""
-    from .common import console
-
     def pct(v) -> str:
         return "   -" if v is None else f"{v:.3f}"
 
@@ -132,8 +123,4 @@ def print_calibration(s: dict, table: list[dict]) -> None:
 @app.command("remove-judge")
 def remove(kb: Optional[Path] = typer.Option(None, "--kb", help="Knowledge-base directory.")) -> None:
     """Forget the judge: answering goes back to the fused ranking and two-feature confidence."""
-    from knowledge_base.judge import remove_judge
-
-    from .common import console, open_kb
-
     console.print("judge removed" if remove_judge(open_kb(kb)) else "there was no judge")
