@@ -53,7 +53,6 @@ def _without_columns(examples, features):
     return out
 
 
-# over 60 lines: a typer command: its options are its signature
 @app.command()
 def main(
     kb: Path = typer.Option(..., "--kb"),

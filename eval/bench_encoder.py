@@ -82,7 +82,7 @@ def _timed(encode: Callable[[list[str]], np.ndarray], texts: list[str]) -> tuple
     return vectors, len(texts) / seconds, len(texts) / cpu_seconds, f"{load_before:.1f}->{os.getloadavg()[0]:.1f}"
 
 
-# over 60 lines: a typer command: its options are its signature
+# over 60 lines: one benchmark run in order: arguments, the variants, interleaved rounds, the table
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=400, help="number of corpus chunks (default 400)")

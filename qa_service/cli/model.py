@@ -25,7 +25,6 @@ app = typer.Typer(help="The learned answer judge (ranking and refusal), trained 
                         no_args_is_help=True)
 
 
-# over 60 lines: a typer command: its options are its signature
 @app.command("train-judge")
 def train_judge(
     kb: Optional[Path] = typer.Option(None, "--kb", help="Knowledge-base directory."),
