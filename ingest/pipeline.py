@@ -21,6 +21,8 @@ from typing import Callable
 
 import numpy as np
 
+from knowledge_base.encoder import get_embedder, resolve_backend
+from knowledge_base.faqs import FaqService
 from knowledge_base.models import Chunk, FaqEntry, ParsedDocument
 from knowledge_base.safety import Blocklist, BlocklistService, ContentWarning
 from knowledge_base.settings import get_settings
@@ -139,7 +141,6 @@ class IngestPipeline:
         known = self.kb.encoder()
         if known is not None and known.spec:
             return known.spec, known.backend
-        from knowledge_base.encoder import resolve_backend
 
         settings = get_settings()
         return settings.embedding_model, resolve_backend(settings.embedding_backend)
@@ -147,7 +148,6 @@ class IngestPipeline:
     def _embedder(self):
         if self._embedder_factory is not None:
             return self._embedder_factory()
-        from knowledge_base.encoder import get_embedder
 
         return get_embedder(*self.encoder_choice())
 
@@ -185,8 +185,6 @@ class IngestPipeline:
         for o in outcomes:
             emit(o)
         if report.faq_entries:
-            from knowledge_base.faqs import FaqService
-
             FaqService(self.kb).import_entries(report.faq_entries, actor="ingest")
         report.seconds = time.perf_counter() - t_start
         return report

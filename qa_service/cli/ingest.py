@@ -13,6 +13,10 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ingest.pipeline import IngestPipeline
+from ingest.progress import ProgressLines
+from knowledge_base.store import KnowledgeBaseError
+
 from .common import KbOption, console, err, fail, open_kb
 
 SUMMARY_COLUMNS = ("added", "new version", "unchanged", "failed", "faq sheets", "chunks", "seconds")
@@ -23,8 +27,6 @@ class IngestProgress:
     CI) the bars cannot draw: plain lines every few seconds instead (ingest.progress.ProgressLines)."""
 
     def __init__(self, progress: Progress):
-        from ingest.progress import ProgressLines
-
         self.progress = progress
         self.lines = None if err.is_terminal else ProgressLines(
             write=lambda line: err.print(line, highlight=False, soft_wrap=True))
@@ -87,9 +89,6 @@ def ingest(
     batch_size: int = typer.Option(32, help="Encoder batch size."),
 ) -> None:
     """Ingest policy files and FAQ sheets; unchanged files are skipped, changed ones become new versions."""
-    from ingest.pipeline import IngestPipeline
-    from knowledge_base.store import KnowledgeBaseError
-
     kbase = open_kb(kb)
     with _progress_bars() as progress:
         bars = IngestProgress(progress)
@@ -109,8 +108,6 @@ def remove(
     kb: Optional[Path] = KbOption,
 ) -> None:
     """Delete a document (all its chunks) from the knowledge base."""
-    from knowledge_base.store import KnowledgeBaseError
-
     kbase = open_kb(kb)
     doc_ids = kbase.resolve_document(ref)
     if not doc_ids:
