@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-import uvicorn
 from rich.table import Table
 
 from knowledge_base.settings import Settings
@@ -25,6 +24,8 @@ def serve(
     port: int = typer.Option(8000, help="Port."),
 ) -> None:
     """Serve the HTTP API, widget and pages; with no --kb, the bundled demo knowledge base (built on first run)."""
+    import uvicorn  # lazy: 0.02 s at every command's start-up, only serve needs it
+
     from ..app import create_app  # lazy: the app and its routes cost 0.2-0.3 s at start-up, only serve needs them
 
     kbase = open_kb(kb, seed_demo=True)
