@@ -19,6 +19,15 @@ from typing import Optional
 
 import typer
 
+from knowledge_base.config import AnswerConfig, ComposeConfig
+from knowledge_base.featurize import SOFT_FEATURES, feature_columns
+from knowledge_base.settings import get_settings
+from qa_service.training.judge import (DEFAULT_FAQ_SHEETS, DEFAULT_FIT, DEFAULT_LAYPERSON, DEFAULT_SELECT, JudgeTrainer,
+                                       TrainingSources, existing as _existing)
+
+from .gold import load_gold
+from .runner import InProcessBackend, run_eval
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 app = typer.Typer(add_completion=False)
@@ -36,8 +45,6 @@ def _variants_of_data(fit):
 
 def _without_columns(examples, features):
     """Copies of `examples` whose `features` columns are zero (a ranker then cannot use them)."""
-    from knowledge_base.featurize import feature_columns
-
     out = []
     for e in examples:
         x = e.x.copy()
@@ -46,7 +53,6 @@ def _without_columns(examples, features):
     return out
 
 
-# over 60 lines: a typer command: its options are its signature
 @app.command()
 def main(
     kb: Path = typer.Option(..., "--kb"),
@@ -54,22 +60,12 @@ def main(
     json_out: Optional[Path] = typer.Option(None, "--json"),
     data_variants: bool = typer.Option(True, "--data-variants/--no-data-variants"),
 ) -> None:
-    from knowledge_base.config import AnswerConfig, ComposeConfig
-    from knowledge_base.settings import get_settings
-    from qa_service.training.judge import (DEFAULT_FAQ_SHEETS, DEFAULT_FIT, DEFAULT_LAYPERSON, DEFAULT_SELECT,
-                                           JudgeTrainer, TrainingSources)
-    from qa_service.training.judge import existing as _existing
-
-    from .gold import load_gold
-    from .runner import InProcessBackend, run_eval
-
     questions = {g.name: load_gold(g) for g in gold}
     backend = InProcessBackend(kb, judge="off")
     engine = backend.engine
     sources = TrainingSources(fit=_existing(DEFAULT_FIT), select=_existing(DEFAULT_SELECT),
                               layperson=DEFAULT_LAYPERSON if DEFAULT_LAYPERSON.exists() else None,
                               faq_sheets=_existing(DEFAULT_FAQ_SHEETS))
-    from knowledge_base.featurize import SOFT_FEATURES
 
     trainer = JudgeTrainer(backend.kb, get_settings(), sources)
     fit, selection, times = trainer.collect()

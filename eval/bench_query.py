@@ -26,6 +26,17 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from knowledge_base.settings import get_settings
+from knowledge_base.store import KnowledgeBase
+from knowledge_base.text import tokenize
+from qa_service.demo import open_kb
+from qa_service.engine import QAEngine
+
+from .benchutil import ServerProcess, finish, fmt_lat, hwm_mb, latency_summary, machine_info, rss_mb
+from .gold import load_gold
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_GOLD = [ROOT.parent / "shared" / "eval" / "dev.jsonl", ROOT / "eval" / "questions" / "tune.jsonl",
@@ -35,8 +46,6 @@ FLOOR_K = 100  # candidates per list, as the retriever takes them (knowledge_bas
 
 
 def question_pool(gold_files: list[Path]) -> list[str]:
-    from .gold import load_gold
-
     out: list[str] = []
     for f in gold_files:
         if f.exists():
@@ -53,10 +62,6 @@ def _cycle(pool: list[str], n: int) -> list[str]:
 def measure_floors(engine, questions: list[str]) -> dict:
     """Each floor alone, per question: encoder (embed_query), FAISS search (k=100), BM25 (tokenize + top 100),
     and encoder + FAISS back to back (the dense path's floor)."""
-    from knowledge_base.text import tokenize
-
-    from .benchutil import latency_summary
-
     ix = engine.state.retriever.snapshot.indexes
     embedder = engine.embedder
     encode_ms, faiss_ms, bm25_ms, enc_faiss_ms = [], [], [], []
@@ -87,8 +92,6 @@ def measure_floors(engine, questions: list[str]) -> dict:
 
 
 def in_process(engine, questions: list[str], mode: str) -> dict:
-    from .benchutil import latency_summary
-
     engine.ask(questions[0], mode=mode, record=False)  # warm-up
     totals: list[float] = []
     stages: dict[str, list[float]] = {}
@@ -113,9 +116,7 @@ def in_process(engine, questions: list[str], mode: str) -> dict:
 def http_sequential(url: str | list[str], questions: list[str], route: str = "/v1/ask") -> dict:
     """One client, one question after another, on /v1/ask (or /v1/search, the operator's search-as-you-type); given
     several servers, it asks them in turn."""
-    import httpx
-
-    from .benchutil import latency_summary
+    import httpx  # lazy: httpx costs 0.05-0.08 s at every policyqa command's start-up; only --url needs it
 
     urls = [url] if isinstance(url, str) else list(url)
 
@@ -144,8 +145,6 @@ def http_sequential(url: str | list[str], questions: list[str], route: str = "/v
 
 def in_process_search(engine, questions: list[str]) -> dict:
     """`QAEngine.search` per question (what /v1/search runs), with the engine's judge, and without one."""
-    from .benchutil import latency_summary
-
     out = {}
     judge = engine.state.judge
     for name, j in (("with judge", judge), ("without judge (fused ranking)", None)):
@@ -166,11 +165,9 @@ def in_process_search(engine, questions: list[str]) -> dict:
 def http_concurrent(url: str | list[str], questions: list[str], clients: int) -> dict:
     """`clients` threads, each with its own connection, take questions from one queue until it is empty; given
     several servers, client i talks to server i mod n (a round-robin load balancer's share)."""
-    import httpx
+    import httpx  # lazy: httpx costs 0.05-0.08 s at every policyqa command's start-up; only --url needs it
 
     urls = [url] if isinstance(url, str) else list(url)
-
-    from .benchutil import latency_summary
 
     work: queue.Queue[str] = queue.Queue()
     for q in questions:
@@ -211,7 +208,7 @@ def http_concurrent(url: str | list[str], questions: list[str], clients: int) ->
 
 def running_servers(urls: list[str], questions: list[str], clients: int) -> dict:
     """Sequential and concurrent /v1/ask against servers already running, and what each says it serves."""
-    import httpx
+    import httpx  # lazy: httpx costs 0.05-0.08 s at every policyqa command's start-up; only --url needs it
 
     health = []
     for u in urls:
@@ -230,11 +227,6 @@ def running_servers(urls: list[str], questions: list[str], clients: int) -> dict
 def compare_servers(urls: list[str], baseline: list[str], questions: list[str], clients: int, json_out: Path | None,
                     label: str, baseline_label: str) -> None:
     """The --url mode: the servers given, then the baseline servers, one table."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from .benchutil import finish, fmt_lat, machine_info
-
     console = Console()
     machine = machine_info()
     groups = [(label, running_servers(urls, questions, clients))]
@@ -266,7 +258,6 @@ def copy_kb(src: Path) -> Path:
             continue
         if item.is_file():
             shutil.copy2(item, dst / item.name)
-    from knowledge_base.store import KnowledgeBase
 
     source = KnowledgeBase(src)
     gen_dir = source.generation_dir(source.state().generation)
@@ -276,8 +267,6 @@ def copy_kb(src: Path) -> Path:
 
 
 def serve_and_measure(kb_dir: Path, seq_questions: list[str], conc_questions: list[str], clients: int) -> dict:
-    from .benchutil import ServerProcess, hwm_mb, rss_mb
-
     private = copy_kb(kb_dir)
     try:
         with ServerProcess(private, log_path=private / "server.log") as srv:
@@ -312,15 +301,6 @@ def main(
     baseline_label: str = typer.Option("baseline", "--baseline-label", help="What the --baseline-url servers are."),
 ) -> None:
     """Query latency p50/p95/p99 and req/s (in process; HTTP sequential and concurrent), stages, memory, floors."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from knowledge_base.settings import get_settings
-    from qa_service.demo import open_kb
-    from qa_service.engine import QAEngine
-
-    from .benchutil import finish, fmt_lat, machine_info, rss_mb
-
     pool = question_pool(gold)
     seq_questions = _cycle(pool, requests)
     if baseline_url and not url:

@@ -26,15 +26,25 @@ from typing import Optional
 
 import numpy as np
 import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+
+from knowledge_base.db import DocumentRow
+from knowledge_base.indexes import IndexSet
+from knowledge_base.settings import get_settings
+from knowledge_base.store import KnowledgeBase
+from knowledge_base.text import tokenize
+from qa_service.engine import QAEngine, load_query_embedder
 
 from .bench_query import DEFAULT_GOLD, FLOOR_K, _cycle, copy_kb, http_concurrent, http_sequential, question_pool
-from .benchutil import rss_mb
+from . import scale_synth
+from .benchutil import ServerProcess, finish, fmt_lat, hwm_mb, latency_summary, machine_info, rss_mb
+from .gold import load_gold
+from .metrics import squash
 
 
 def gold_sources(gold_files: list[Path]) -> list[str]:
-    from .gold import load_gold
-    from .metrics import squash
-
     out: set[str] = set()
     for f in gold_files:
         if f.exists():
@@ -45,13 +55,6 @@ def gold_sources(gold_files: list[Path]) -> list[str]:
 
 def derive_subset(kb_dir: Path, fraction: float, seed: int, keep_titles: list[str]) -> dict:
     """Remove documents from the knowledge base in `kb_dir` (a private copy) until `fraction` of them remain."""
-    from sqlalchemy import select
-
-    from knowledge_base.db import DocumentRow
-    from knowledge_base.store import KnowledgeBase
-
-    from .metrics import squash
-
     kb = KnowledgeBase(kb_dir)
     with kb.session() as s:
         rows = s.execute(select(DocumentRow.doc_id, DocumentRow.work_id, DocumentRow.title)).all()
@@ -79,12 +82,6 @@ def derive_subset(kb_dir: Path, fraction: float, seed: int, keep_titles: list[st
 
 
 def index_floors(kb_dir: Path, embedder, questions: list[str]) -> dict:
-    from knowledge_base.indexes import IndexSet
-    from knowledge_base.store import KnowledgeBase
-    from knowledge_base.text import tokenize
-
-    from .benchutil import latency_summary
-
     kb = KnowledgeBase(kb_dir)
     ix = IndexSet.load(kb.generation_dir(kb.state().generation))
     vecs = [embedder.embed_query(q) for q in questions]
@@ -103,12 +100,6 @@ def index_floors(kb_dir: Path, embedder, questions: list[str]) -> dict:
 
 
 def in_process_latency(kb_dir: Path, questions: list[str]) -> dict:
-    from knowledge_base.settings import get_settings
-    from knowledge_base.store import KnowledgeBase
-    from qa_service.engine import QAEngine
-
-    from .benchutil import latency_summary
-
     engine = QAEngine(KnowledgeBase(kb_dir), get_settings())
     engine.ask(questions[0], record=False)
     lat = []
@@ -125,12 +116,6 @@ def in_process_latency(kb_dir: Path, questions: list[str]) -> dict:
 
 def factor_scale(kb: Path, factor: int, noise: float, held_out: int, questions: list[str], seed: int) -> dict:
     """Index figures at factor 1 and factor `factor` of the corpus (see eval/scale_synth.py)."""
-    from knowledge_base.store import KnowledgeBase
-    from knowledge_base.text import tokenize
-    from qa_service.engine import load_query_embedder
-
-    from . import scale_synth
-
     private = copy_kb(kb)
     try:
         corpus = scale_synth.load_corpus(private)
@@ -158,8 +143,6 @@ def factor_scale(kb: Path, factor: int, noise: float, held_out: int, questions: 
 
 
 def print_factor(console, result: dict) -> None:
-    from rich.table import Table
-
     def fmt_lat(s: dict) -> str:
         return f"{s['p50']:.2f} / {s['p95']:.2f}"
 
@@ -206,14 +189,6 @@ def main(
     held_out: int = typer.Option(300, "--held-out", min=10, max=5000, help="With --factor: real chunks held out as queries."),
 ) -> None:
     """Latency and memory at 10 %, 30 % and 100 % of the corpus (same embeddings at every scale), or at N× (--factor)."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from knowledge_base.store import KnowledgeBase
-    from qa_service.engine import load_query_embedder
-
-    from .benchutil import ServerProcess, finish, fmt_lat, hwm_mb, machine_info
-
     console = Console()
     machine = machine_info()
     if factor:

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from .metrics import percentile
+from .report import write_json
 from .runner import load_average, machine_info
 
 __all__ = ["PeakRss", "rss_mb", "hwm_mb", "latency_summary", "ServerProcess", "machine_info", "load_average",
@@ -117,8 +118,6 @@ def contention_note(load_start: list[float] | None, load_end: list[float] | None
 
 def finish(console, machine: dict, result: dict, json_out: Path | None) -> None:
     """The closing lines every benchmark prints: how busy the machine was, then the figures as JSON if asked."""
-    from .report import write_json
-
     console.print(contention_note(machine.get("load_average"), machine.get("load_average_end"), machine.get("cores")),
                   highlight=False)
     if json_out:
@@ -155,7 +154,7 @@ class ServerProcess:
         self._log = None
 
     def __enter__(self) -> "ServerProcess":
-        import httpx
+        import httpx  # lazy: httpx costs 0.05-0.08 s at every policyqa command's start-up; only --url needs it
 
         cmd = [*policyqa_command(), "serve", "--kb", str(self.kb_dir), "--host", "127.0.0.1", "--port", str(self.port)]
         self._log = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL

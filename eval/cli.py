@@ -16,8 +16,16 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from knowledge_base.store import KnowledgeBaseError
+from qa_service.demo import open_kb
 
 from . import bench_ingest, bench_query, bench_scale
+from .gold import GoldFileError, load_gold, select_questions
+from .multiturn import run_cli
+from .report import print_run, run_records, run_to_dict, sweep_for, write_json
+from .runner import DISABLED_REFUSAL, MODES, HttpBackend, InProcessBackend, run_eval
 
 console = Console()
 err = Console(stderr=True)
@@ -59,9 +67,6 @@ def eval_command(
 ) -> None:
     """Answer quality on gold questions: hit@1, hit@5, MRR@10, answer-contains, refusals, latency; every failure listed."""
     if multiturn:  # issue 10
-        from .gold import GoldFileError
-        from .multiturn import run_cli
-
         if kb is not None and url is not None:
             _fail("give --kb or --url, not both")
         try:
@@ -69,9 +74,6 @@ def eval_command(
         except GoldFileError as e:
             _fail(str(e))
         return
-    from .gold import GoldFileError, load_gold, select_questions
-    from .report import print_run, run_records, run_to_dict, sweep_for, write_json
-    from .runner import DISABLED_REFUSAL, MODES, HttpBackend, InProcessBackend, run_eval
 
     if kb is not None and url is not None:
         _fail("give --kb or --url, not both")
@@ -97,9 +99,6 @@ def eval_command(
             _fail("--refusal-threshold needs the in-process engine (the server uses its own setting)")
         backend = HttpBackend(url, api_key=api_key)
     else:
-        from knowledge_base.store import KnowledgeBaseError
-        from qa_service.demo import open_kb
-
         kbase = open_kb(kb, seed_demo=True)
         try:
             backend = InProcessBackend(kbase, refusal_threshold=refusal_threshold)
@@ -111,7 +110,6 @@ def eval_command(
     a = sum(q.answerable for q in questions)
     err.print(f"{len(questions)} questions ({a} answerable, {len(questions) - a} unanswerable) × "
               f"{len(mode_list or backend.modes())} mode(s) via {backend.kind} …", highlight=False)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     n_modes = len(mode_list or backend.modes())
     with Progress(TextColumn("asking"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err,

@@ -20,6 +20,7 @@ used to choose them); the figures are printed for all conversations and for each
 """
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import tempfile
@@ -28,7 +29,15 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .gold import GoldQuestion, check_problems, parse_gold_line, read_jsonl
+from rich.console import Console
+from rich.table import Table
+
+from knowledge_base.settings import get_settings
+from knowledge_base.store import KnowledgeBase
+from qa_service.engine import QAEngine
+
+from . import check_gold
+from .gold import GoldQuestion, check_problems, load_gold, parse_gold_line, read_jsonl
 from .metrics import Returned, score_question
 
 MAX_TURNS = 3
@@ -80,7 +89,7 @@ class HttpConversationBackend:
     kind = "http"
 
     def __init__(self, url: str, timeout: float = 60.0, api_key: str | None = None):
-        import httpx
+        import httpx  # lazy: httpx costs 0.05-0.08 s at every policyqa command's start-up; only --url needs it
 
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.client = httpx.Client(base_url=url.rstrip("/"), timeout=timeout, headers=headers)
@@ -110,10 +119,6 @@ class InProcessConversationBackend:
     kind = "in-process"
 
     def __init__(self, kb):
-        from knowledge_base.settings import get_settings
-        from knowledge_base.store import KnowledgeBase
-        from qa_service.engine import QAEngine
-
         kb = kb if isinstance(kb, KnowledgeBase) else KnowledgeBase.open(kb)
         self.engine = QAEngine(kb, get_settings().model_copy(update={"session_store": "memory"}))
 
@@ -236,8 +241,6 @@ def run_conversations(backend, conversations: list[GoldConversation], top_k: int
 
 
 def print_result(console, result: MultiturnResult) -> None:
-    from rich.table import Table
-
     parts = [("all", result)] + ([(s, result.only(s)) for s in result.splits()] if len(result.splits()) > 1 else [])
     summaries = [(name, part.summary()) for name, part in parts]
     s = summaries[0][1]
@@ -290,8 +293,6 @@ def _write(path: Path, data: dict) -> None:
 # ---------------------------------------------------------------------- evidence check against the corpus
 def check(path: Path, corpus: Path | None = None, demo: Path | None = None) -> int:
     """Every turn through eval.check_gold's checks (evidence inside one article of a matching document)."""
-    from . import check_gold
-
     conversations = load_conversations(path)
     with tempfile.TemporaryDirectory() as tmp:
         flat = Path(tmp) / f"{path.stem}-turns.jsonl"
@@ -307,12 +308,6 @@ def check(path: Path, corpus: Path | None = None, demo: Path | None = None) -> i
 
 def clarify_rate(kb: Path, gold_files: list[Path]) -> dict:
     """How often clarifying choices replace an answer to an answerable gold question (it must nearly never happen)."""
-    from knowledge_base.settings import get_settings
-    from knowledge_base.store import KnowledgeBase
-    from qa_service.engine import QAEngine
-
-    from .gold import load_gold
-
     engine = QAEngine(KnowledgeBase.open(kb), get_settings().model_copy(update={"session_store": "memory"}))
     out = {}
     for path in gold_files:
@@ -323,10 +318,6 @@ def clarify_rate(kb: Path, gold_files: list[Path]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    from rich.console import Console
-
     ap = argparse.ArgumentParser(description="multi-turn gold conversations: check, score, baseline, clarify rate")
     ap.add_argument("files", nargs="+", type=Path)
     ap.add_argument("--check", action="store_true", help="verify every turn's evidence against the corpus")

@@ -23,6 +23,12 @@ from typing import Optional
 
 import typer
 
+from qa_service.demo import open_kb
+
+from .gold import load_gold, select_questions
+from .report import run_to_dict, write_json
+from .runner import MODES, InProcessBackend, run_eval
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "eval" / "results"
 README = ROOT / "README.md"
@@ -45,12 +51,6 @@ def result_path(label: str, gold: Path) -> Path:
 
 
 def evaluate(label: str, kb_dir: Optional[Path], gold: Path, demo_subset: bool) -> Path:
-    from qa_service.demo import open_kb
-
-    from .gold import load_gold, select_questions
-    from .report import run_to_dict, write_json
-    from .runner import MODES, InProcessBackend, run_eval
-
     backend = InProcessBackend(open_kb(kb_dir, seed_demo=True))
     questions = select_questions(load_gold(gold), demo_subset=demo_subset)
     run = run_eval(backend, questions, gold_path=str(gold), modes=list(MODES), top_k=5)

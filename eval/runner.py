@@ -19,6 +19,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
+from knowledge_base.settings import get_settings
+from knowledge_base.store import KnowledgeBase
+from qa_service.engine import QAEngine
+
 from .gold import GoldQuestion
 from .metrics import Metrics, QuestionScore, Returned, score_question, summarize
 
@@ -89,10 +93,6 @@ class InProcessBackend:
     def __init__(self, kb, refusal_threshold: float | None = None, config=None, judge: str | None = None):
         """`kb`: a KnowledgeBase or a directory (None: the configured default); `config`: an AnswerConfig
         (knowledge_base.config) to answer under; `judge`: "auto" or "off" (POLICYQA_JUDGE)."""
-        from knowledge_base.settings import get_settings
-        from knowledge_base.store import KnowledgeBase
-        from qa_service.engine import QAEngine
-
         self.kb = kb if isinstance(kb, KnowledgeBase) else KnowledgeBase.open(kb)
         settings = get_settings()
         if refusal_threshold is not None:
@@ -137,7 +137,7 @@ class HttpBackend:
     kind = "http"
 
     def __init__(self, url: str, timeout: float = 60.0, max_rate_limit_wait: float = 120.0, api_key: str | None = None):
-        import httpx
+        import httpx  # lazy: httpx costs 0.05-0.08 s at every policyqa command's start-up; only --url needs it
 
         self.url = url.rstrip("/")
         # A staff key is not rate-limited (the server's rule for 12345 operators sharing one address).
@@ -150,7 +150,7 @@ class HttpBackend:
         return (SERVED_MODE,)
 
     def ask(self, question: str, *, mode: str, top_k: int) -> Returned:
-        import httpx
+        import httpx  # lazy: httpx costs 0.05-0.08 s at every policyqa command's start-up; only --url needs it
 
         body = {"question": question, "channel": "web", "top_k": top_k}
         waited = 0.0

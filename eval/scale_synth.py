@@ -22,8 +22,11 @@ from pathlib import Path
 import bm25s
 import faiss
 import numpy as np
+from sqlalchemy import select
 
+from knowledge_base.db import ChunkRow, DocumentRow
 from knowledge_base.indexes import DenseIndexConfig, IndexSet, build_dense_index
+from knowledge_base.store import KnowledgeBase
 
 from .benchutil import latency_summary
 
@@ -44,11 +47,6 @@ class Corpus:
 
 def load_corpus(kb_dir: Path) -> Corpus:
     """Every chunk's stored vector and BM25 tokens, with its document's city (the public store API)."""
-    from sqlalchemy import select
-
-    from knowledge_base.db import ChunkRow, DocumentRow
-    from knowledge_base.store import KnowledgeBase
-
     kb = KnowledgeBase(kb_dir)
     with kb.session() as s:
         region = dict(s.execute(select(DocumentRow.doc_id, DocumentRow.region)).all())

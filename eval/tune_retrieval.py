@@ -19,10 +19,19 @@ from __future__ import annotations
 import itertools
 import math
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import typer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+
+from knowledge_base.config import AnswerConfig, Fusion
+
+from .gold import load_gold
+from .metrics import Returned, first_hit_rank
+from .runner import InProcessBackend
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -30,8 +39,6 @@ app = typer.Typer(add_completion=False)
 
 
 def _score(engine, questions, mode: str = "hybrid_faq") -> dict:
-    from .metrics import Returned, first_hit_rank
-
     ranks = []
     for q in questions:
         a = engine.ask(q.question, top_k=10, mode=mode, record=False)
@@ -54,16 +61,6 @@ def main(
     additive: str = typer.Option("0,0.02,0.05,0.1", "--additive", help="BM25 bonus weights of the additive fusion."),
     max_false_refusal: float = typer.Option(0.08, "--max-false-refusal"),
 ) -> None:
-    from dataclasses import replace
-
-    from sklearn.linear_model import LogisticRegression  # scikit-learn comes with sentence-transformers
-    from sklearn.metrics import roc_auc_score
-
-    from knowledge_base.config import AnswerConfig, Fusion
-
-    from .gold import load_gold
-    from .runner import InProcessBackend
-
     questions = [q for f in gold for q in load_gold(f)]
     answerable = [q for q in questions if q.answerable]
     base = AnswerConfig()

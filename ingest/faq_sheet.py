@@ -103,8 +103,8 @@ def write_faq_xlsx(entries: list[FaqEntry]) -> bytes:
 
         Path("faq.xlsx").write_bytes(write_faq_xlsx(entries))
     """
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font
+    from openpyxl import Workbook  # lazy: openpyxl costs 0.1 s at every command's start-up, only XLSX needs it
+    from openpyxl.styles import Alignment, Font  # lazy: as openpyxl above
 
     wb = Workbook()
     ws = wb.active
@@ -168,7 +168,7 @@ def _check_inflated_size(data: bytes, filename: str) -> None:
 def _xlsx_rows(data: bytes, filename: str) -> list[tuple[int, list[str]]]:
     _check_inflated_size(data, filename)
     try:
-        from openpyxl import load_workbook
+        from openpyxl import load_workbook  # lazy: openpyxl costs 0.1 s at every command's start-up, only XLSX needs it
 
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         try:

@@ -21,6 +21,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from ingest.errors import IngestError
 from ingest.loaders import RawDocument
 from knowledge_base.models import Disclosure, DocType, DocumentMeta
@@ -160,8 +162,6 @@ def read_sidecar(sidecar: Path) -> dict[str, Any]:
         if sidecar.name.endswith(".json"):
             data = json.loads(text)
         else:
-            import yaml
-
             data = yaml.safe_load(text)
     except (OSError, UnicodeDecodeError, ValueError) as e:
         raise IngestError(sidecar, f"unreadable metadata sidecar ({e})") from e

@@ -25,6 +25,8 @@ from typing import Callable
 
 import numpy as np
 
+from knowledge_base.encoder import get_embedder, resolve_backend
+from knowledge_base.faqs import FaqService
 from knowledge_base.models import Chunk, FaqEntry, ParsedDocument
 from knowledge_base.safety import Blocklist, BlocklistService, ContentWarning
 from knowledge_base.settings import get_settings
@@ -151,7 +153,6 @@ class IngestPipeline:
         known = self.kb.encoder()
         if known is not None and known.spec:
             return known.spec, known.backend
-        from knowledge_base.encoder import resolve_backend
 
         settings = get_settings()
         return settings.embedding_model, resolve_backend(settings.embedding_backend)
@@ -159,7 +160,6 @@ class IngestPipeline:
     def _embedder(self):
         if self._embedder_factory is not None:
             return self._embedder_factory()
-        from knowledge_base.encoder import get_embedder
 
         spec, backend = self.encoder_choice()
         return get_embedder(self.kb.encoder_source(spec), backend)
@@ -204,8 +204,6 @@ class IngestPipeline:
         if shard is not None:
             ShardStore(self.kb).finish(shard, [o.error or str(o.path) for o in report.failed])
         if report.faq_entries:
-            from knowledge_base.faqs import FaqService
-
             FaqService(self.kb).import_entries(report.faq_entries, actor="ingest")
         report.seconds = time.perf_counter() - t_start
         return report

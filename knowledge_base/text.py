@@ -10,6 +10,7 @@ import unicodedata
 from functools import lru_cache
 
 import jieba
+import opencc
 
 jieba.setLogLevel(60)  # jieba prints its dictionary loading to stderr otherwise
 
@@ -25,8 +26,6 @@ _PUNCT = re.compile(r"^[\W_]+$", re.UNICODE)
 
 @lru_cache(maxsize=1)
 def _opencc():
-    import opencc
-
     return opencc.OpenCC("t2s")
 
 

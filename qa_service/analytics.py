@@ -449,7 +449,7 @@ class QuestionAnalytics:
 
 def average_linkage_labels(vectors: np.ndarray, threshold: float) -> np.ndarray:
     """Cluster labels of unit vectors: average linkage on cosine distance, cut at 1 - threshold."""
-    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.cluster.hierarchy import fcluster, linkage  # lazy: scipy.cluster costs 0.16-0.2 s at start-up, only clustering needs it
 
     n = len(vectors)
     if n == 1:

@@ -349,8 +349,7 @@ class LlmRewriter:
     MAX_CHARS = 200
 
     def __init__(self, settings: Settings):
-        # Imported only with an endpoint configured: langchain_openai costs 0.9 s of import (python -X importtime).
-        from langchain_openai import ChatOpenAI
+        from langchain_openai import ChatOpenAI  # lazy: langchain_openai costs 0.8-0.9 s at start-up, only an LLM endpoint needs it
 
         self.llm = ChatOpenAI(base_url=settings.llm_base_url, model=settings.llm_model,
                               api_key=settings.llm_api_key or "not-needed", timeout=settings.llm_timeout, max_retries=0,

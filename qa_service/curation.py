@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from ingest.faq_sheet import read_faq_sheet, write_faq_xlsx
 from knowledge_base.faqs import FaqRecord, FaqService, ImportResult, is_same_person
 from knowledge_base.models import Actor, FaqEntry, FaqStatus
 from knowledge_base.safety import Blocklist, ContentWarning
@@ -77,8 +78,6 @@ class CurationService:
         return self.faqs.audit(faq_id)
 
     def export_xlsx(self, status: FaqStatus | None = None) -> bytes:
-        from ingest.faq_sheet import write_faq_xlsx
-
         return write_faq_xlsx([r.entry for r in self.faqs.records(status)])
 
     # ------------------------------------------------------------------ writes
@@ -126,8 +125,6 @@ class CurationService:
         return self.record(faq_id)
 
     def import_sheet(self, data: bytes, filename: str, actor: Actor | str) -> SheetImport:
-        from ingest.faq_sheet import read_faq_sheet
-
         sheet = read_faq_sheet(data, filename)
         errors = [SheetRowError(e.row, e.error) for e in sheet.errors]
         if not sheet.entries and any(e.row <= 1 for e in sheet.errors):

@@ -21,10 +21,13 @@ from pathlib import Path
 from typing import Callable
 
 from ingest.pipeline import IngestPipeline, IngestReport
+from ingest.progress import ProgressConfig, ProgressLines
 from knowledge_base.faqs import FaqService
 from knowledge_base.models import FaqStatus
 from knowledge_base.settings import get_settings
 from knowledge_base.store import KnowledgeBase
+
+from .engine import load_query_embedder
 
 DEMO_DIR = Path(__file__).parent / "demo"
 DEMO_CORPUS = DEMO_DIR / "corpus"
@@ -65,8 +68,6 @@ def build_demo_in_child(directory: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
-    from ingest.progress import ProgressConfig, ProgressLines
-
     if len(argv) != 2:
         print("usage: python -m qa_service.demo KB_DIR", file=sys.stderr)
         return 2
@@ -84,8 +85,6 @@ def main(argv: list[str]) -> int:
 def prepare_question_encoder(kb: KnowledgeBase) -> None:
     """Load (and so export, on first use: torch and a minute's ONNX export) the encoder the server will ask with, here
     in the build's process rather than in the server, which then only loads the exported file."""
-    from .engine import load_query_embedder
-
     settings = get_settings()
     encoder = kb.encoder()
     if encoder is not None:

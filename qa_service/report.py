@@ -115,8 +115,8 @@ def rows_of(data: ReportData) -> dict[str, tuple[list[str], list[list[object]]]]
 
 
 def xlsx_bytes(data: ReportData) -> bytes:
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font
+    from openpyxl import Workbook  # lazy: openpyxl costs 0.1 s at start-up, only writing XLSX needs it
+    from openpyxl.styles import Alignment, Font  # lazy: as openpyxl above
 
     book = Workbook()
     book.remove(book.active)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from knowledge_base.faqs import FaqService
 from knowledge_base.safety import BlocklistService, ContentScreen
@@ -27,9 +26,8 @@ from knowledge_base.store import KnowledgeBase, KnowledgeBaseError
 from .analytics import FeedbackService, QuestionAnalytics
 from .auth import KeyService
 from .curation import CurationService, Embed
+from .engine import QAEngine
 
-if TYPE_CHECKING:
-    from .engine import QAEngine
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +65,6 @@ class Services:
     def engine(self) -> "QAEngine":
         """The answering engine, created on first use (KnowledgeBaseError while the knowledge base is empty)."""
         if self._engine is None:
-            from .engine import QAEngine
-
             with self._lock:
                 if self._engine is None:
                     self._engine = QAEngine(self.kb, self.settings, screen=self.screen)

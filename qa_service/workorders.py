@@ -195,7 +195,7 @@ def read_rows(data: bytes, filename: str, progress: Progress | None = None) -> t
     row limit (SheetTooLarge) rather than after the last row."""
     check_sheet(data, filename)
     if _is_xlsx(filename):
-        from openpyxl import load_workbook
+        from openpyxl import load_workbook  # lazy: openpyxl costs 0.1 s at start-up, only reading XLSX needs it
 
         try:
             book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)

@@ -9,6 +9,8 @@ from rich.console import Console
 
 from knowledge_base.store import KnowledgeBase
 
+from ..demo import open_kb as open_or_seed
+
 console = Console()
 err = Console(stderr=True)
 
@@ -17,8 +19,6 @@ KbOption = typer.Option(None, "--kb", help="Knowledge-base directory (default: P
 
 def open_kb(kb: Optional[Path], seed_demo: bool = False) -> KnowledgeBase:
     """Open the knowledge base; the default one is seeded with the bundled demo corpus on first use."""
-    from ..demo import open_kb as open_or_seed
-
     try:
         return open_or_seed(kb, seed_demo=seed_demo, notify=say)
     except RuntimeError as e:  # the first-run demo build failed

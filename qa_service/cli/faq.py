@@ -19,11 +19,15 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from knowledge_base.encoder import get_embedder
 from knowledge_base.faqs import FaqError, FaqService
 from knowledge_base.models import FaqStatus
+from knowledge_base.safety import Blocklist, BlocklistService
 from knowledge_base.store import KnowledgeBase
 
+from ..analytics import QuestionAnalytics
 from ..auth import ApiError
+from ..curation import CurationService
 from .common import KbOption, console, err, fail, open_kb
 
 app = typer.Typer(help="FAQ entries: import, export, publish, retire, list.", no_args_is_help=True)
@@ -38,11 +42,6 @@ def _default_actor() -> str:
 
 
 def _curation(kb: KnowledgeBase):
-    from knowledge_base.safety import Blocklist, BlocklistService
-
-    from ..analytics import QuestionAnalytics
-    from ..curation import CurationService
-
     return CurationService(FaqService(kb), QuestionAnalytics(kb), embedder=lambda: _embedder(kb),
                            blocklist=lambda: Blocklist(BlocklistService(kb).list()))
 
@@ -52,8 +51,6 @@ def _embedder(kb: KnowledgeBase):
     encoder = kb.encoder()
     if encoder is None or not encoder.spec:
         return None
-    from knowledge_base.encoder import get_embedder
-
     return get_embedder(kb.encoder_source(encoder.spec), encoder.backend).embed_queries
 
 

@@ -14,6 +14,11 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ingest.pipeline import IngestPipeline
+from ingest.progress import ProgressLines
+from knowledge_base.shards import ShardError, ShardRun, ShardSpec
+from knowledge_base.store import KnowledgeBaseError
+
 from .common import KbOption, console, err, fail, open_kb
 
 SUMMARY_COLUMNS = ("added", "new version", "unchanged", "failed", "faq sheets", "chunks", "seconds")
@@ -24,8 +29,6 @@ class IngestProgress:
     CI) the bars cannot draw: plain lines every few seconds instead (ingest.progress.ProgressLines)."""
 
     def __init__(self, progress: Progress):
-        from ingest.progress import ProgressLines
-
         self.progress = progress
         self.lines = None if err.is_terminal else ProgressLines(
             write=lambda line: err.print(line, highlight=False, soft_wrap=True))
@@ -93,10 +96,6 @@ def ingest(
                                       "machine (default: the directory's name)."),
 ) -> None:
     """Ingest policy files and FAQ sheets; unchanged files are skipped, changed ones become new versions."""
-    from ingest.pipeline import IngestPipeline
-    from knowledge_base.shards import ShardError
-    from knowledge_base.store import KnowledgeBaseError
-
     shard_run = _shard_run(paths, shard, run)
     kbase = open_kb(kb)
     with _progress_bars() as progress:
@@ -119,8 +118,6 @@ def ingest(
 
 def _shard_run(paths: list[Path], shard: str | None, run: str | None):
     """The ShardRun that --shard and --run name (None without --shard); a CLI error when they do not fit."""
-    from knowledge_base.shards import ShardRun, ShardSpec
-
     if shard is None:
         if run is not None:
             fail("--run names a sharded ingest: give --shard K/N too")
@@ -139,8 +136,6 @@ def remove(
     kb: Optional[Path] = KbOption,
 ) -> None:
     """Delete a document (all its chunks) from the knowledge base."""
-    from knowledge_base.store import KnowledgeBaseError
-
     kbase = open_kb(kb)
     doc_ids = kbase.resolve_document(ref)
     if not doc_ids:

@@ -11,6 +11,16 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from knowledge_base.backup import BackupError, backup, restore
+from knowledge_base.db import Base, create_store_engine, printable_url
+from knowledge_base.migrations import HEAD, SchemaError, upgrade
+from knowledge_base.query_log import QueryLogRepository
+from knowledge_base.settings import default_kb_dir, get_settings
+from knowledge_base.stats import kb_breakdown
+from knowledge_base.shards import ShardError, ShardStore
+from knowledge_base.store import KnowledgeBaseError, database_url_for
+from knowledge_base.transfer import TransferError, copy_store
+
 from .common import KbOption, console, err, fail, open_kb
 
 app = typer.Typer(help="Knowledge-base inspection.", no_args_is_help=True)
@@ -19,8 +29,6 @@ app = typer.Typer(help="Knowledge-base inspection.", no_args_is_help=True)
 @app.command("stats")
 def kb_stats(kb: Optional[Path] = KbOption) -> None:
     """Counts of works, versions, chunks and FAQ entries; validity and region breakdowns."""
-    from knowledge_base.stats import kb_breakdown
-
     kbase = open_kb(kb)
     b = kb_breakdown(kbase)
     table = Table(title=f"knowledge base {kbase.directory}", show_header=False)
@@ -40,11 +48,6 @@ def kb_stats(kb: Optional[Path] = KbOption) -> None:
 @app.command("migrate")
 def kb_migrate(kb: Optional[Path] = KbOption) -> None:
     """Bring the store's schema to this version's (Alembic; also done on every open). PostgreSQL: POLICYQA_DATABASE_URL."""
-    from knowledge_base.db import Base, create_store_engine, printable_url
-    from knowledge_base.migrations import HEAD, SchemaError, upgrade
-    from knowledge_base.settings import default_kb_dir, get_settings
-    from knowledge_base.store import database_url_for
-
     settings = get_settings()
     url = database_url_for(kb or default_kb_dir(settings), settings.database_url)
     if url.startswith("sqlite") and kb is not None and not (kb / "policyqa.sqlite3").exists():
@@ -70,9 +73,6 @@ def kb_publish(
 ) -> None:
     """Store what the shards of `policyqa ingest DIR --shard K/N` staged and switch to a new index generation, once
     every shard of every run is in."""
-    from knowledge_base.shards import ShardError, ShardStore
-    from knowledge_base.store import KnowledgeBaseError
-
     try:
         result = ShardStore(open_kb(kb)).publish(force=force)
     except (ShardError, KnowledgeBaseError) as e:
@@ -96,9 +96,6 @@ def kb_copy(
     kb: Optional[Path] = KbOption,
 ) -> None:
     """Copy the whole knowledge base (documents, vectors, FAQ, log, keys, judge) into another, empty database."""
-    from knowledge_base.db import printable_url
-    from knowledge_base.transfer import TransferError, copy_store
-
     source = open_kb(kb)
     try:
         counts = copy_store(source, to)
@@ -117,9 +114,6 @@ def kb_prune_log(
     kb: Optional[Path] = KbOption,
 ) -> None:
     """Delete logged questions (and their feedback) older than the retention period."""
-    from knowledge_base.query_log import QueryLogRepository
-    from knowledge_base.settings import get_settings
-
     keep = days or get_settings().log_retention_days
     if keep <= 0:
         fail("retention is off (POLICYQA_LOG_RETENTION_DAYS=0); give --days N")
@@ -133,8 +127,6 @@ def kb_backup(
     kb: Optional[Path] = KbOption,
 ) -> None:
     """A consistent copy of the whole store (SQLite online backup; safe while serving). PostgreSQL: use pg_dump."""
-    from knowledge_base.backup import BackupError, backup
-
     try:
         info = backup(open_kb(kb), dest)
     except BackupError as e:
@@ -150,8 +142,6 @@ def kb_restore(
     force: bool = typer.Option(False, "--force", help="Replace the knowledge base already in --kb."),
 ) -> None:
     """Restore a backup into a knowledge-base directory and rebuild its indexes from the stored vectors."""
-    from knowledge_base.backup import BackupError, restore
-
     try:
         restored = restore(source, kb, force=force)
     except BackupError as e:

@@ -1,24 +1,35 @@
-"""`policyqa model …`: train, show and remove the knowledge base's learned answer judge.
+"""`policyqa model …`: train, show and remove the knowledge base's learned answer judge; fine-tune its encoder.
 
     policyqa model train-judge --kb kb          # ≈ minutes on 2 cores; progress bar; stored in the knowledge base
     policyqa model show --kb kb                 # identity, training data hash, sizes, calibration
     policyqa model remove-judge --kb kb         # back to today's fused ranking and two-feature confidence
+    policyqa model train-encoder --kb kb        # ≈ 30 min training + one re-embedding of the corpus, then train-judge
 """
 from __future__ import annotations
 
+import dataclasses
 import json
+import time
 from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..training.judge import DEFAULT_FAQ_SHEETS, DEFAULT_FIT, DEFAULT_LAYPERSON, DEFAULT_SELECT, existing as _existing
+from knowledge_base.encoder import get_embedder
+from knowledge_base.encoder_store import record_encoder, spec_for
+from knowledge_base.judge import JudgeConfig, StaleJudgeError, judge_record, load_judge, remove_judge
+from knowledge_base.settings import get_settings
+from knowledge_base.store import EncoderIdentity, KnowledgeBaseError
+
+from ..training.judge import (DEFAULT_FAQ_SHEETS, DEFAULT_FIT, DEFAULT_LAYPERSON, DEFAULT_SELECT, JudgeTrainer,
+                              TrainingSources, existing as _existing)
+from .common import console, err, fail, open_kb
 
 app = typer.Typer(help="The learned answer judge (ranking and refusal), trained on this knowledge base.",
                         no_args_is_help=True)
 
 
-# over 60 lines: a typer command: its options are its signature
 @app.command("train-judge")
 def train_judge(
     kb: Optional[Path] = typer.Option(None, "--kb", help="Knowledge-base directory."),
@@ -32,16 +43,6 @@ def train_judge(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the training report here."),
 ) -> None:
     """Build the training set from this knowledge base, train the judge, choose its refusal threshold, store it."""
-    import dataclasses
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from knowledge_base.judge import JudgeConfig
-    from knowledge_base.settings import get_settings
-
-    from .common import console, err, fail, open_kb
-    from ..training.judge import JudgeTrainer, TrainingSources
-
     fit_files = _existing(fit or DEFAULT_FIT)
     select_files = _existing(select or DEFAULT_SELECT)
     if not fit_files:
@@ -99,18 +100,8 @@ def train_encoder(
 ) -> None:
     """Fine-tune the encoder on this knowledge base's domain, re-embed the corpus with it as a new generation (the
     current one serves meanwhile), then retrain the judge on top."""
-    import dataclasses
-    import time
+    from ..training.encoder import EncoderConfig, EncoderTrainer  # lazy: sentence-transformers and torch, 3.7 s
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from knowledge_base.encoder import get_embedder
-    from knowledge_base.encoder_store import record_encoder, spec_for
-    from knowledge_base.settings import get_settings
-    from knowledge_base.store import EncoderIdentity, KnowledgeBaseError
-
-    from .common import console, err, fail, open_kb
-    from ..training.encoder import EncoderConfig, EncoderTrainer
 
     kbase = open_kb(kb)
     if kbase.state().generation == 0:
@@ -166,10 +157,6 @@ def train_encoder(
 @app.command("show")
 def show(kb: Optional[Path] = typer.Option(None, "--kb", help="Knowledge-base directory.")) -> None:
     """The knowledge base's judge: identity, training data hash and sizes, chosen threshold."""
-    from knowledge_base.judge import StaleJudgeError, judge_record, load_judge
-
-    from .common import console, fail, open_kb
-
     kbase = open_kb(kb)
     record = judge_record(kbase)
     if record is None:
@@ -188,8 +175,6 @@ def show(kb: Optional[Path] = typer.Option(None, "--kb", help="Knowledge-base di
 
 def print_calibration(s: dict, table: list[dict]) -> None:
     """The operating points and the calibration table on the selection questions (issue 21)."""
-    from .common import console
-
     def pct(v) -> str:
         return "   -" if v is None else f"{v:.3f}"
 
@@ -209,8 +194,4 @@ def print_calibration(s: dict, table: list[dict]) -> None:
 @app.command("remove-judge")
 def remove(kb: Optional[Path] = typer.Option(None, "--kb", help="Knowledge-base directory.")) -> None:
     """Forget the judge: answering goes back to the fused ranking and two-feature confidence."""
-    from knowledge_base.judge import remove_judge
-
-    from .common import console, open_kb
-
     console.print("judge removed" if remove_judge(open_kb(kb)) else "there was no judge")
