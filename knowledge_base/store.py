@@ -257,18 +257,24 @@ class KnowledgeBase:
                 self._revalidate(s, work_id)
             if also is not None:
                 also(s)
-            generation = state.generation + 1
-            gen_dir = self.generation_dir(generation)
-            try:
-                self._build_indexes(s, gen_dir, generation, state)
-                state.generation = generation
-                state.updated_at = utcnow()
-                s.commit()
-            except BaseException:
-                s.rollback()
-                shutil.rmtree(gen_dir, ignore_errors=True)
-                raise
+            generation = self._commit_generation(s, state)
         self._prune_generations(keep={generation, generation - 1})
+        return generation
+
+    def _commit_generation(self, s: Session, state: KbStateRow) -> int:
+        """Build the next index generation beside the current one and commit it with the session's writes; on any
+        failure roll both back and remove the half-built directory."""
+        generation = state.generation + 1
+        gen_dir = self.generation_dir(generation)
+        try:
+            self._build_indexes(s, gen_dir, generation, state)
+            state.generation = generation
+            state.updated_at = utcnow()
+            s.commit()
+        except BaseException:
+            s.rollback()
+            shutil.rmtree(gen_dir, ignore_errors=True)
+            raise
         return generation
 
     def reembed(self, encoder: EncoderIdentity, embed_passages, embed_queries, progress=None) -> int:
@@ -298,17 +304,7 @@ class KnowledgeBase:
             state.model_id, state.model_spec, state.model_backend, state.dim = (
                 encoder.model_id, encoder.spec, encoder.backend, encoder.dim)
             state.faq_generation += 1
-            generation = state.generation + 1
-            gen_dir = self.generation_dir(generation)
-            try:
-                self._build_indexes(s, gen_dir, generation, state)
-                state.generation = generation
-                state.updated_at = utcnow()
-                s.commit()
-            except BaseException:
-                s.rollback()
-                shutil.rmtree(gen_dir, ignore_errors=True)
-                raise
+            generation = self._commit_generation(s, state)
         self._prune_generations(keep={generation, generation - 1})
         return generation
 
