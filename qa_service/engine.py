@@ -131,10 +131,11 @@ def _limit_threads(threads: int) -> None:
 
 def load_query_embedder(spec: str, backend: str, settings: Settings | None = None):
     """The process-wide encoder for questions (loaded once, shared by every engine): the knowledge base's model,
-    and for a torch knowledge base (fp32 or bf16) the same weights on onnxruntime fp32 (the same vector space, one
-    question 7.2 vs 16.2 ms; see knowledge_base.encoder) unless settings.query_runtime is "same"."""
+    and for a torch knowledge base (fp32 or bf16) or a SmoothQuant int8 one the same weights on onnxruntime fp32 (the
+    same vector space, one question 7.2 vs 16.2 ms; see knowledge_base.encoder) unless settings.query_runtime is
+    "same"."""
     settings = settings or get_settings()
-    if backend in ("torch", "torch-bf16") and settings.query_runtime == "onnx":
+    if backend in ("torch", "torch-bf16", "onnx-smooth") and settings.query_runtime == "onnx":
         try:
             return get_embedder(spec, "onnx-fp32", threads=max(settings.query_threads, 0))
         except EmbeddingModelError as e:
