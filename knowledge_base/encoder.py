@@ -94,9 +94,12 @@ class Embedder:
         embedder.embed_query("失业保险金能领多久？").shape  # (384,)
     """
 
-    def __init__(self, model_id: str, dim: int, encode_batch: EncodeBatch, concurrent: bool = False):
+    def __init__(self, model_id: str, dim: int, encode_batch: EncodeBatch, concurrent: bool = False,
+                 max_batch: int | None = None):
         """`concurrent`: encode_batch may run in several threads at once (an onnxruntime session with a fixed
-        thread count); otherwise one forward pass at a time, since torch and the C engine already use every core."""
+        thread count); otherwise one forward pass at a time, since torch and the C engine already use every core.
+        `max_batch`: at most this many texts per forward pass, whatever the caller asks (see onnx_embedder)."""
+        self.max_batch = max_batch
         if dim <= 0:
             raise ValueError(f"{model_id}: embedding dimension must be positive, got {dim}")
         self.model_id = model_id
@@ -126,6 +129,7 @@ class Embedder:
     ) -> np.ndarray:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        batch_size = min(batch_size, self.max_batch or batch_size)
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         # Length-sorted batches: a batch pads to its longest text. On 400 corpus chunks of 14-232 tokens, batches
         # of 32 in input order run 1.29x the real tokens, length-sorted 1.18x; the gap grows with the spread of
@@ -426,8 +430,13 @@ def onnx_embedder(
         return (tokens * mask[..., None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
 
     # With a fixed thread count, concurrent requests each run their own forward pass (InferenceSession.run is
-    # thread-safe); with every core per pass, one at a time.
-    return Embedder(model_id, dim, encode_batch, concurrent=threads > 0)
+    # thread-safe); with every core per pass, one at a time. An int8 graph quantizes its activations with one scale
+    # per call, so a text's vector would depend on its batch-mates (and their padding): max abs difference 0.006 for
+    # the same chunk in two batches of 32. One text per call makes each vector a function of its text alone (a
+    # sharded ingest stores one process's vectors), and measured no slower on 320 corpus chunks (59-77 chunks/s
+    # against 53-56 at 32, no padding; docs/2026-12-province-scale.md).
+    max_batch = 1 if onnx_file in (ONNX_INT8_FILE, ONNX_SMOOTH_FILE) else None
+    return Embedder(model_id, dim, encode_batch, concurrent=threads > 0, max_batch=max_batch)
 
 
 def _mapped_word_embeddings(source: Path) -> dict[str, np.ndarray]:

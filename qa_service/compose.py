@@ -26,6 +26,7 @@ from .normalize import NormalizedQuery
 
 _SENTENCE = re.compile(r"[^。！？；!?;\n]*(?:[。！？；!?;]+[”’\"'」』）)\]】]*|\n)|[^。！？；!?;\n]+")
 _ARTICLE = re.compile(r"^\s*(第[一二三四五六七八九十百千零〇两\d]+条(?:之[一二三四五六七八九十]+)?)")
+_CHAPTER = re.compile(r"^\s*第[一二三四五六七八九十百零〇\d]+[编章节]")
 _NUMERAL = re.compile(r"[0-9一二三四五六七八九十两半百千]")
 _ENUMERATED = re.compile(r"^\s*(?:\([一二三四五六七八九十]+\)|（[一二三四五六七八九十]+）)")
 _OUTLINE = re.compile(r"^\s*((?:[一二三四五六七八九十]+、|\([一二三四五六七八九十]+\)|（[一二三四五六七八九十]+）|\d+[.．、]))\s*([^。，,；;:：\n]{0,24})")
@@ -129,8 +130,21 @@ def highlight(chunk: ChunkText, words: list[str], idf: Callable[[str], float]) -
     sentences = split_sentences(chunk.text)
     if not sentences:
         return chunk.section_path, chunk.text.strip()
-    _, best = _best_sentence(sentences, words, idf)
+    scores, _ = _best_sentence(sentences, words, idf)
+    # A heading ("三、围绕重点工作,更好发挥政务公开功能作用") restates the section's topic, so it shares the question's
+    # topic words and says nothing; the suggestion shows it as its section already. It is marked only when the
+    # passage has nothing else.
+    said = [i for i, sentence in enumerate(sentences) if not is_heading(sentence)] or list(range(len(sentences)))
+    best = max(said, key=lambda i: (scores[i], -i))
     return article_label(chunk, best, sentences), _strip_label(sentences[best]) or sentences[best].strip()
+
+
+def is_heading(sentence: str) -> bool:
+    """An outline or chapter heading standing as its own line: numbered (三、 / (一) / 1. / 第二章), short, and not a
+    sentence (no 。；！？ at its end)."""
+    text = sentence.strip()
+    return (len(text) <= 40 and not text.endswith(("。", "；", ";", "！", "？", "!", "?"))
+            and bool(_OUTLINE.match(text) or _CHAPTER.match(text)))
 
 
 def suggestions(settings: Settings, evidence: list[Evidence], words: list[str], idf: Callable[[str], float],

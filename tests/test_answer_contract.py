@@ -192,3 +192,21 @@ def test_the_operating_points_bound_wrong_answers_and_keep_none_for_unanswerable
     assert (conf[~answerable] < suggest_t - 0.01).mean() < 0.85 or suggest_t == 0.01
     helpful = helpful_share(conf, answerable, correct, found, answer_t, suggest_t)
     assert helpful > (answered & correct)[answerable].mean()  # suggestions help beyond the answers
+
+
+def test_a_suggestion_marks_a_sentence_that_says_something_not_the_heading_it_sits_under():
+    """淄博市医保方面的政务公开要重点宣传什么政策？ (test.jsonl h008, read by hand): the passage's heading shares the
+    question's topic words (重点, 政务公开) and was marked; the sentence on 医保 says what is asked."""
+    from knowledge_base.retrieval import ChunkText
+    from qa_service.compose import highlight, is_heading
+
+    text = ("三、围绕重点工作,更好发挥政务公开功能作用\n(一)以高质量公开促进政策落实。围绕实施提振消费行动,加强配套措施的宣传推广。"
+            "逐步推进城市医疗集团建设信息公开,精准做好异地就医报销政策宣传。(责任单位:市卫生健康委、市医保局,各区县政府)")
+    chunk = ChunkText(1, "d", "三、围绕重点工作 > (一)以高质量公开促进政策落实", "s-1", text, text)
+    idf = lambda w: 1.0  # noqa: E731
+    _, sentence = highlight(chunk, ["重点", "政务公开", "功能", "医保", "宣传", "政策"], idf)
+    assert "异地就医报销政策宣传" in sentence
+    assert is_heading("三、围绕重点工作,更好发挥政务公开功能作用") and is_heading("第四章 失业保险待遇")
+    assert not is_heading("(一)以高质量公开促进政策落实。") and not is_heading("第十七条 失业人员失业前所在单位和本人累计缴费满1年不足5年的")
+    only = ChunkText(2, "d", "三、", "s-2", "三、围绕重点工作,更好发挥政务公开功能作用", "")
+    assert highlight(only, ["重点"], idf)[1] == "三、围绕重点工作,更好发挥政务公开功能作用"  # nothing else to mark

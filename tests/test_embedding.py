@@ -226,6 +226,9 @@ def test_smoothquant_int8_keeps_closer_to_fp32_than_plain_int8(onnx_export: Path
     assert to_smooth.mean() > to_plain.mean() and to_smooth.min() >= 0.997, (to_smooth, to_plain)
     passages = [article(FIREARMS, "第四十三条"), article(UNEMPLOYMENT, "第十七条"), article(LAND, "第六十二条")]
     assert int(np.argmax(smooth.embed_passages(passages) @ embedder.embed_query("失业保险金领取期限"))) == 1
+    # activation scales are per forward pass, so each text runs alone: its vector does not depend on its batch-mates
+    assert np.array_equal(smooth.embed_passages(texts[:1]), smooth.embed_passages(texts)[:1])
+    assert np.array_equal(plain.embed_passages(texts[-1:]), plain.embed_passages(texts)[-1:])
 
 
 @pytest.mark.slow  # the ONNX int8 export (onnx_export), half a minute
