@@ -62,6 +62,7 @@ def build_scaled_kb(kb_dir: Path, out: Path, factor: int, noise: float = 0.2, se
     target = factor * len(records)
     rng = np.random.default_rng(seed)
     chunker, versions, added, copy = Chunker(), [], 0, 0
+    seen = {r.doc_id for r in rows}
     while len(records) + added < target and local:
         copy += 1
         for d in local:
@@ -73,6 +74,9 @@ def build_scaled_kb(kb_dir: Path, out: Path, factor: int, noise: float = 0.2, se
             document = _reissued(Path(d.source_path), d.region, other)
             digest = hashlib.sha256(document.text.encode("utf-8")).hexdigest()
             doc_id = doc_id_for(normalize_title(document.meta.title), digest)
+            if doc_id in seen:  # two cities' documents re-issued alike (the same model regulation) are one document
+                continue
+            seen.add(doc_id)
             chunks = chunker.run(document, doc_id)
             real = np.stack([r.vector for r in by_doc[d.doc_id]])
             base = real[np.arange(len(chunks)) % len(real)]

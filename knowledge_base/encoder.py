@@ -186,7 +186,7 @@ def auto_backend(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     corpus (2-core machines, `policyqa bench ingest`; docs/2026-12-province-scale.md):
     - AMX (Xeon Sapphire Rapids and later): torch-bf16, whose vectors are fp32's (the AMX tiles run bf16);
     - int8 dot products (AVX-512-VNNI or AVX-VNNI) without AMX: onnx-smooth. On an AMD EPYC with AVX-512-BF16 it
-      embedded the corpus in 13.2 min against torch-bf16's 16.3 (`policyqa bench ingest`), hit@5 not lower;
+      embedded the corpus in 11.7 min against torch-bf16's 16.3 (`policyqa bench ingest`), hit@5 not lower;
     - anything else: torch (fp32)."""
     flags = cpu_flags(cpuinfo)
     if "amx_bf16" in flags:

