@@ -7,9 +7,11 @@
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Optional
 
@@ -28,6 +30,29 @@ from .common import console, err, fail, open_kb
 
 app = typer.Typer(help="The learned answer judge (ranking and refusal), trained on this knowledge base.",
                         no_args_is_help=True)
+
+
+def open_served_kb(kb: Optional[Path]):
+    """The knowledge base at `kb`, or the CLI error when nothing has been ingested into it yet."""
+    kbase = open_kb(kb)
+    if kbase.state().generation == 0:
+        fail(f"the knowledge base in {kbase.directory} is empty: run `policyqa ingest` first")
+    return kbase
+
+
+@contextlib.contextmanager
+def stage_progress() -> Iterator[Callable[[str, int, int], None]]:
+    """A progress bar per training stage on stderr: yields `on_progress(stage, done, total)`."""
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err) as progress:
+        tasks: dict[str, int] = {}
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        yield on_progress
 
 
 @app.command("train-judge")
@@ -56,19 +81,10 @@ def train_judge(
     sources = TrainingSources(fit=fit_files, select=select_files, layperson=lay,
                               faq_sheets=_existing(faq_sheet or DEFAULT_FAQ_SHEETS),
                               leave_document_out=not no_leave_out)
-    kbase = open_kb(kb)
-    if kbase.state().generation == 0:
-        fail(f"the knowledge base in {kbase.directory} is empty: run `policyqa ingest` first")
+    kbase = open_served_kb(kb)
     err.print(f"training the judge on {kbase.directory}: fit {', '.join(p.name for p in fit_files)}; "
               f"select {', '.join(p.name for p in select_files)}; layperson {'yes' if lay else 'no'}", highlight=False)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err) as progress:
-        tasks: dict[str, int] = {}
-
-        def on_progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task(stage, total=total)
-            progress.update(tasks[stage], completed=done, total=total)
+    with stage_progress() as on_progress:
 
         trainer = JudgeTrainer(kbase, get_settings(), sources, dataclasses.replace(JudgeConfig(), seed=seed),
                                progress=on_progress)
@@ -103,21 +119,12 @@ def train_encoder(
     from ..training.encoder import EncoderConfig, EncoderTrainer  # lazy: sentence-transformers and torch, 3.7 s
 
 
-    kbase = open_kb(kb)
-    if kbase.state().generation == 0:
-        fail(f"the knowledge base in {kbase.directory} is empty: run `policyqa ingest` first")
+    kbase = open_served_kb(kb)
     if minutes <= 0:
         fail("--minutes must be positive")
     settings = get_settings()
     config = dataclasses.replace(EncoderConfig(), minutes=minutes, cloze_pairs=cloze_pairs, seed=seed)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err) as progress:
-        tasks: dict[str, int] = {}
-
-        def on_progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task(stage, total=total)
-            progress.update(tasks[stage], completed=done, total=total)
+    with stage_progress() as on_progress:
 
         report = EncoderTrainer(kbase, settings, config=config).run(on_progress)
         console.print(f"encoder [bold]{report.encoder_id}[/]: {report.steps} steps; pairs "
