@@ -53,7 +53,7 @@ from knowledge_base.settings import Settings
 from knowledge_base.store import ChunkRecord, KnowledgeBase
 
 from .judge import DEFAULT_FAQ_SHEETS, DEFAULT_FIT, DEFAULT_LAYPERSON, DEFAULT_SELECT, PROJECT, LabelledQuestion, _law_title, load_labelled
-from .split import for_encoder
+from .split import encoder_learns, for_encoder
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ class EncoderTrainer:
         questions = [q for p in self.sources.labelled for q in load_labelled(p) if q.answerable]
         out["labelled"] = self.corpus_question_pairs(questions, by_doc, "labelled")
         shared = [q for p in self.sources.fit for q in load_labelled(p)
-                  if q.answerable and for_encoder(q.id, self.config.fit_share)]
+                  if encoder_learns(q, self.config.fit_share)]
         out["fit_share"] = self.corpus_question_pairs(shared, by_doc, "fit_share")
         out["faq"] = self.corpus_question_pairs(self.faq_questions(), by_doc, "faq")
         out["cloze"] = self.cloze_pairs(chunks, by_doc, rng)

@@ -50,7 +50,7 @@ from knowledge_base.text import ARTICLE_LABEL, cn_to_int, fold
 
 from ..compose import Evidence
 from ..engine import JudgeInputs, QAEngine
-from .split import for_encoder
+from .split import encoder_learns, for_encoder
 
 log = logging.getLogger(__name__)
 _WS = re.compile(r"\s+")
@@ -216,7 +216,7 @@ class JudgeTrainer:
     def fit_questions(self) -> list[LabelledQuestion]:
         """The labelled fit questions, without the answerable ones a fine-tuned encoder trained on (cross-fitting)."""
         return [q for p in self.sources.fit for q in load_labelled(p)
-                if not (self.fit_share and q.answerable and for_encoder(q.id, self.fit_share))]
+                if not encoder_learns(q, self.fit_share)]
 
     def faq_questions(self) -> list[LabelledQuestion]:
         entries = curated_faqs(self.kb) if self.sources.use_curation else []
