@@ -172,3 +172,29 @@ def test_train_encoder_on_an_empty_knowledge_base_fails_with_one_line(tmp_path):
     result = CliRunner().invoke(cli_app, ["model", "train-encoder", "--kb", str(tmp_path / "empty")])
     assert result.exit_code != 0
     assert "is empty" in result.output and "Traceback" not in result.output
+
+
+def test_the_train_encoder_command_switches_the_knowledge_base_to_a_new_generation(small_kb, tmp_path, monkeypatch):
+    """The whole command, as a user runs it: train (two steps), store, re-embed with a progress bar, switch."""
+    import qa_service.training.encoder as training
+
+    kb_dir = tmp_path / "kb"
+    shutil.copytree(small_kb, kb_dir)
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text(json.dumps({"id": "g1", "question": "失业了能领多久失业保险金？", "sources": ["失业保险条例"],
+                                "evidence_any": ["累计缴费时间满1年不足5年的"], "answerable": True}, ensure_ascii=False), "utf-8")
+    monkeypatch.setattr(training, "EncoderConfig", lambda: TINY)
+    monkeypatch.setattr(training, "EncoderSources", lambda: EncoderSources(
+        layperson=None, labelled=[gold], fit=[_judge_fit_file(tmp_path)], faq_sheets=[], select=[gold]))
+    before = KnowledgeBase(kb_dir).state().generation
+    report = tmp_path / "report.json"
+
+    result = CliRunner().invoke(cli_app, ["model", "train-encoder", "--kb", str(kb_dir), "--minutes", "1", "--force",
+                                          "--no-judge", "--json", str(report)])
+
+    assert result.exit_code == 0, result.output
+    kb = KnowledgeBase(kb_dir)
+    encoder_id = json.loads(report.read_text("utf-8"))["encoder_id"]
+    assert kb.state().generation == before + 1
+    assert kb.encoder().spec == spec_for(encoder_id)
+    assert f"generation {before + 1} serves" in result.output

@@ -142,11 +142,15 @@ def train_encoder(
         embedder = get_embedder(kbase.encoder_source(spec), backend)
         identity = EncoderIdentity(embedder.model_id, spec, backend, embedder.dim)
         started = time.perf_counter()
-        total = kbase.counts()["chunks"]
-        task = progress.add_task("re-embedding the corpus", total=total)
+        total, done = kbase.counts()["chunks"], 0
+
+        def advance(n: int) -> None:
+            nonlocal done
+            done += n
+            on_progress("re-embedding the corpus", done, total)
+
         try:
-            generation = kbase.reembed(identity, embedder.embed_passages, embedder.embed_queries,
-                                       progress=lambda n: progress.advance(task, n))
+            generation = kbase.reembed(identity, embedder.embed_passages, embedder.embed_queries, progress=advance)
         except KnowledgeBaseError as e:
             fail(str(e))
         report.seconds["reembed"] = time.perf_counter() - started

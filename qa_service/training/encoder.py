@@ -162,6 +162,7 @@ class EncoderTrainer:
         keys = sorted(articles)
         progress("layperson articles", 0, len(keys))
         passages = self.base_embedder.embed_passages([articles[k] for k in keys])
+        progress("layperson articles", len(keys), len(keys))
         queries = self.base_embedder.embed_queries([r["question"] for r in rows])
         law_of = np.array([k[0] for k in keys], dtype=object)
         out = []
