@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 
 from knowledge_base.models import DocumentMeta, Section
-from knowledge_base.text import anchor_for, article_anchor, cn_to_int
+from knowledge_base.text import anchor_for, cn_to_int
 
 PREAMBLE = "正文"
 HEADING_CHARS = 20

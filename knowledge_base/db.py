@@ -26,7 +26,6 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
-    inspect,
 )
 from sqlalchemy import inspect as inspect_object
 from sqlalchemy.engine import Engine, make_url

@@ -25,7 +25,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Protocol
 
 import jieba

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from browser_support import DESKTOP, ApiServer, launch_chromium, requires_chromium, screenshot
+from browser_support import DESKTOP, ApiServer, requires_chromium, screenshot
 
 from ingest.faq_sheet import read_faq_sheet, write_faq_xlsx
 from knowledge_base.store import KnowledgeBase

@@ -132,7 +132,6 @@ def test_dashboard_charts_have_data_and_table_alternatives(chromium, insight_ser
     screenshot(page, "dashboard-desktop", full_page=True)
 
     # Keyboard: Tab reaches a chart's "以表格查看", Enter opens the table.
-    summary = page.locator("#card-asks summary")
     for _ in range(40):
         page.keyboard.press("Tab")
         if page.evaluate("document.activeElement && document.activeElement.closest('#card-asks summary') !== null"):

@@ -9,7 +9,6 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 GOLD = REPO / "eval" / "questions" / "multiturn.jsonl"
