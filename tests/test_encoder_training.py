@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,7 +26,6 @@ from knowledge_base.store import EncoderIdentity, KnowledgeBase, KnowledgeBaseEr
 from qa_service.cli import app as cli_app
 from qa_service.engine import QAEngine
 from qa_service.training.encoder import EncoderConfig, EncoderSources, EncoderTrainer, Pair, _batches
-from qa_service.training.judge import JudgeTrainer, TrainingSources
 from qa_service.training.split import for_encoder
 
 from conftest import SHARED
@@ -49,24 +47,9 @@ def trained(small_kb, tmp_path_factory):
     gold.write_text(json.dumps({"id": "g1", "question": "失业了能领多久失业保险金？", "sources": ["失业保险条例"],
                                 "evidence_any": ["累计缴费时间满1年不足5年的"], "answerable": True}, ensure_ascii=False), "utf-8")
     kb = KnowledgeBase(kb_dir)
-    sources = EncoderSources(layperson=layperson, labelled=[gold], fit=[_judge_fit_file(work)],
-                             faq_sheets=[SHARED / "faq/sample_faq.csv"], select=[gold])
+    sources = EncoderSources(layperson=layperson, labelled=[gold], faq_sheets=[SHARED / "faq/sample_faq.csv"], select=[gold])
     report = EncoderTrainer(kb, get_settings(), sources, TINY).run()
     return kb, report
-
-
-def _judge_fit_file(work: Path) -> Path:
-    """Three of the judge's labelled questions: f2 falls in the encoder's half (training.split), f1 and the
-    unanswerable f3 do not learn the encoder anything (f3 has no answering passage to pair)."""
-    assert for_encoder("f2", 0.5) and not for_encoder("f1", 0.5) and for_encoder("f3", 0.5)
-    rows = [{"id": "f1", "question": "失业保险金的标准由谁确定？", "sources": ["失业保险条例"],
-             "evidence_any": ["失业保险金的标准"], "answerable": True},
-            {"id": "f2", "question": "领失业金期间生病了医药费怎么办？", "sources": ["失业保险条例"],
-             "evidence_any": ["申请领取医疗补助金"], "answerable": True},
-            {"id": "f3", "question": "失业了可以去火星工作吗？", "answerable": False}]
-    path = work / "judge_fit.jsonl"
-    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), "utf-8")
-    return path
 
 
 def test_the_split_is_stable_and_near_its_share():
@@ -80,7 +63,6 @@ def test_the_split_is_stable_and_near_its_share():
 def test_pairs_come_from_every_source_with_a_same_law_negative(trained):
     kb, report = trained
     assert report.sizes["layperson"] > 0 and report.sizes["labelled"] == 1 and report.sizes["cloze"] == TINY.cloze_pairs
-    assert report.sizes["fit_share"] == 1  # f2 only: the judge's half of its questions stays unseen
     trainer = EncoderTrainer(kb, get_settings(), EncoderSources(layperson=None, labelled=[], faq_sheets=[], select=[]), TINY)
     chunks = kb.chunk_records()
     by_doc: dict = {}
@@ -138,10 +120,6 @@ def test_a_stored_encoder_is_rebuilt_identically_and_the_corpus_reembedded(train
     if old_judge is not None:  # a judge trained on the base vectors is not served on the new ones
         assert engine._state.judge is None
 
-    # the judge retrained on it fits on the labelled questions the encoder did not learn from (cross-fitting)
-    trainer = JudgeTrainer(kb, get_settings(), TrainingSources(fit=[_judge_fit_file(tmp_path)]))
-    assert [q.id for q in trainer.fit_questions()] == ["f1", "f3"]
-
 
 def test_reembedding_refuses_when_an_ingest_committed_meanwhile(small_kb, tmp_path):
     kb_dir = tmp_path / "kb"
@@ -185,7 +163,7 @@ def test_the_train_encoder_command_switches_the_knowledge_base_to_a_new_generati
                                 "evidence_any": ["累计缴费时间满1年不足5年的"], "answerable": True}, ensure_ascii=False), "utf-8")
     monkeypatch.setattr(training, "EncoderConfig", lambda: TINY)
     monkeypatch.setattr(training, "EncoderSources", lambda: EncoderSources(
-        layperson=None, labelled=[gold], fit=[_judge_fit_file(tmp_path)], faq_sheets=[], select=[gold]))
+        layperson=None, labelled=[gold], faq_sheets=[], select=[gold]))
     before = KnowledgeBase(kb_dir).state().generation
     report = tmp_path / "report.json"
 

@@ -7,14 +7,12 @@ Training pairs (question, the passage that answers it, a hard negative from the 
 - real layperson questions with the statute articles that answer them (`train/layperson_statutes.jsonl`, STARD, MIT;
   their statutes are not in this corpus): the colloquial-to-statutory wording; negative: the most similar other
   article of the same law by the base encoder;
-- labelled questions on this corpus: `eval/questions/train_more.jsonl`, which the judge does not fit on, and a stable
-  half of the judge's own fit questions (`train_{national,local,extra}.jsonl`, by `training.split`), which the judge
-  then does not fit on: cross-fitting, so the in-domain questions teach the encoder and the judge alike;
+- labelled questions on this corpus that the judge does not fit on (`eval/questions/train_more.jsonl`);
 - the curated FAQ: each question and 相似问法 against the article it names;
 - pairs mined from the corpus itself: inverse cloze (a sentence of an article in force against the rest of it), the
   negative the base encoder's closest other article of the same document, which is the neighbouring-article
   confusion most of the ranking errors are.
-Layperson questions, FAQ entries and the judge's fit questions are split by a stable hash (`training.split`): the encoder's share here, the rest
+Layperson questions and FAQ entries are split by a stable hash (`training.split`): the encoder's share here, the rest
 for the judge, which is fitted after re-embedding on questions the encoder never saw, so its features look on its fit
 questions as they will on a citizen's.
 
@@ -52,8 +50,8 @@ from knowledge_base.models import DocType, Validity
 from knowledge_base.settings import Settings
 from knowledge_base.store import ChunkRecord, KnowledgeBase
 
-from .judge import DEFAULT_FAQ_SHEETS, DEFAULT_FIT, DEFAULT_LAYPERSON, DEFAULT_SELECT, PROJECT, LabelledQuestion, _law_title, load_labelled
-from .split import encoder_learns, for_encoder
+from .judge import DEFAULT_FAQ_SHEETS, DEFAULT_LAYPERSON, DEFAULT_SELECT, PROJECT, LabelledQuestion, _law_title, load_labelled
+from .split import for_encoder
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +77,6 @@ class EncoderConfig:
     max_seq_length: int = 256
     cloze_pairs: int = 2500
     encoder_share: float = 0.75  # of the layperson questions and FAQ entries (the judge gets the rest)
-    fit_share: float = 0.5  # of the judge's labelled fit questions on this corpus (the judge fits on the rest)
     selection_distractors: int = 3000
     seed: int = 13
     max_steps: int = 0  # 0: as many as the pairs and epochs give (tests set a few)
@@ -89,7 +86,6 @@ class EncoderConfig:
 class EncoderSources:
     layperson: Path | None = DEFAULT_LAYPERSON
     labelled: list[Path] = field(default_factory=lambda: [p for p in DEFAULT_LABELLED if p.exists()])
-    fit: list[Path] = field(default_factory=lambda: [p for p in DEFAULT_FIT if p.exists()])  # the judge's, split
     faq_sheets: list[Path] = field(default_factory=lambda: [p for p in DEFAULT_FAQ_SHEETS if p.exists()])
     select: list[Path] = field(default_factory=lambda: [p for p in DEFAULT_SELECT if p.exists()])
     use_curation: bool = True
@@ -141,9 +137,6 @@ class EncoderTrainer:
         out = {"layperson": self.layperson_pairs(progress), "labelled": [], "faq": []}
         questions = [q for p in self.sources.labelled for q in load_labelled(p) if q.answerable]
         out["labelled"] = self.corpus_question_pairs(questions, by_doc, "labelled")
-        shared = [q for p in self.sources.fit for q in load_labelled(p)
-                  if encoder_learns(q, self.config.fit_share)]
-        out["fit_share"] = self.corpus_question_pairs(shared, by_doc, "fit_share")
         out["faq"] = self.corpus_question_pairs(self.faq_questions(), by_doc, "faq")
         out["cloze"] = self.cloze_pairs(chunks, by_doc, rng)
         return out

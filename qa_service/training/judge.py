@@ -50,7 +50,7 @@ from knowledge_base.text import ARTICLE_LABEL, cn_to_int, fold
 
 from ..compose import Evidence
 from ..engine import JudgeInputs, QAEngine
-from .split import encoder_learns, for_encoder
+from .split import for_encoder
 
 log = logging.getLogger(__name__)
 _WS = re.compile(r"\s+")
@@ -181,8 +181,6 @@ class JudgeTrainer:
         self.cache_dir = Path(cache_dir or settings.cache_dir)
         encoder = current_encoder_info(kb)  # a fine-tuned encoder: fit only on what it did not learn from
         self.encoder_share = float(encoder["info"]["config"]["encoder_share"]) if encoder else 0.0
-        # the share of the labelled fit questions it trained on (encoders trained before cross-fitting: none)
-        self.fit_share = float(encoder["info"]["config"].get("fit_share", 0.0)) if encoder else 0.0
 
     # ---------------------------------------------------------------- data
     def _engine(self, kb: KnowledgeBase) -> QAEngine:
@@ -212,11 +210,6 @@ class JudgeTrainer:
                     out.append(_example(q, left, y2, bool(y2.any()), rankable=False, left_out=True))
         self.progress(stage, len(questions), len(questions))
         return out
-
-    def fit_questions(self) -> list[LabelledQuestion]:
-        """The labelled fit questions, without the answerable ones a fine-tuned encoder trained on (cross-fitting)."""
-        return [q for p in self.sources.fit for q in load_labelled(p)
-                if not encoder_learns(q, self.fit_share)]
 
     def faq_questions(self) -> list[LabelledQuestion]:
         entries = curated_faqs(self.kb) if self.sources.use_curation else []
@@ -347,7 +340,7 @@ class JudgeTrainer:
         times: dict[str, float] = {}
         t = time.perf_counter()
         engine = self._engine(self.kb)
-        fit_q = self.fit_questions()
+        fit_q = [q for p in self.sources.fit for q in load_labelled(p)]
         select_q = [q for p in self.sources.select for q in load_labelled(p)]
         ids = {q.id for q in select_q}
         if any(q.id in ids for q in fit_q):

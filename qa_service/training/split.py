@@ -13,9 +13,3 @@ def for_encoder(group_id: str, share: float) -> bool:
     """Whether the question (or FAQ entry) `group_id` is the encoder's: a stable share of ids."""
     digest = int(hashlib.sha256(f"encoder-split|{group_id}".encode()).hexdigest()[:8], 16)
     return digest / 0xFFFFFFFF < share
-
-
-def encoder_learns(question, share: float) -> bool:
-    """Whether a labelled question of the judge's fit files is the encoder's (cross-fitting): an answerable one in
-    the encoder's stable share. Both trainers ask this, so the two halves cannot drift apart."""
-    return bool(share) and question.answerable and for_encoder(question.id, share)
