@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -43,13 +44,19 @@ def trained(small_kb, tmp_path_factory):
     layperson = work / "layperson.jsonl"
     rows = [json.loads(line) for line in (SHARED / "train/layperson_statutes.jsonl").read_text("utf-8").splitlines()[:12]]
     layperson.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), "utf-8")
-    gold = work / "gold.jsonl"
-    gold.write_text(json.dumps({"id": "g1", "question": "失业了能领多久失业保险金？", "sources": ["失业保险条例"],
-                                "evidence_any": ["累计缴费时间满1年不足5年的"], "answerable": True}, ensure_ascii=False), "utf-8")
+    gold = _gold_file(work)
     kb = KnowledgeBase(kb_dir)
     sources = EncoderSources(layperson=layperson, labelled=[gold], faq_sheets=[SHARED / "faq/sample_faq.csv"], select=[gold])
     report = EncoderTrainer(kb, get_settings(), sources, TINY).run()
     return kb, report
+
+
+def _gold_file(folder: Path) -> Path:
+    """One labelled question on the small knowledge base: the labelled pairs and the selection check."""
+    gold = folder / "gold.jsonl"
+    gold.write_text(json.dumps({"id": "g1", "question": "失业了能领多久失业保险金？", "sources": ["失业保险条例"],
+                                "evidence_any": ["累计缴费时间满1年不足5年的"], "answerable": True}, ensure_ascii=False), "utf-8")
+    return gold
 
 
 def test_the_split_is_stable_and_near_its_share():
@@ -158,9 +165,7 @@ def test_the_train_encoder_command_switches_the_knowledge_base_to_a_new_generati
 
     kb_dir = tmp_path / "kb"
     shutil.copytree(small_kb, kb_dir)
-    gold = tmp_path / "gold.jsonl"
-    gold.write_text(json.dumps({"id": "g1", "question": "失业了能领多久失业保险金？", "sources": ["失业保险条例"],
-                                "evidence_any": ["累计缴费时间满1年不足5年的"], "answerable": True}, ensure_ascii=False), "utf-8")
+    gold = _gold_file(tmp_path)
     monkeypatch.setattr(training, "EncoderConfig", lambda: TINY)
     monkeypatch.setattr(training, "EncoderSources", lambda: EncoderSources(
         layperson=None, labelled=[gold], faq_sheets=[], select=[gold]))
